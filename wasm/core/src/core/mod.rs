@@ -1,0 +1,1 @@
+//! Hypercore itself: manifests and verification, core state and operations (hypercore `lib/`).

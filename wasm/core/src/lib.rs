@@ -1,0 +1,20 @@
+//! # hyperwasm
+//!
+//! The Holepunch hyper stack — hypercore 11 today, hyperbee and autobase next — in Rust, with
+//! no I/O of its own: formats, cryptography, Merkle proofs, core state and a storage trait.
+//! The browser crate (`hyperwasm-web`) and the relay (`hyperwasm-relay`) drive it.
+//!
+//! Layers, bottom up: [`encoding`] (compact-encoding) → [`crypto`] (hypercore-crypto) →
+//! [`tree`] (flat-tree, merkle-tree) → [`core`] (manifest, verifier, hypercore) over
+//! [`storage`] (one batched trait; memory and file backends here, IndexedDB in the web crate).
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod core;
+pub mod crypto;
+pub mod encoding;
+pub mod maybe_send;
+pub mod storage;
+pub mod tree;
+
+pub use maybe_send::{MaybeSend, MaybeSync};
