@@ -2,3 +2,6 @@
 //! (npm `flat-tree`, hypercore `lib/merkle-tree.js`).
 
 pub mod flat_tree;
+pub mod node;
+
+pub use node::Node;
