@@ -133,7 +133,7 @@ impl Iter {
         if index > self.index {
             index < self.index + self.factor / 2
         } else if index < self.index {
-            index > self.index - self.factor / 2
+            index + self.factor / 2 > self.index
         } else {
             true
         }
