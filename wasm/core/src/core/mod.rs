@@ -1,1 +1,2 @@
 //! Hypercore itself: manifests and verification, core state and operations (hypercore `lib/`).
+pub mod bitfield;
