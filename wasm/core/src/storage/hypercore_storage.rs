@@ -1,0 +1,1 @@
+//! Per-core record layout (in progress).
