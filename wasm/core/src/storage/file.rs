@@ -429,7 +429,6 @@ impl FileStorage {
             }
         }
         flush(&mut payload, &mut pending, &mut len)?;
-        drop(flush);
         out.sync_all().map_err(|e| io("sync compacted log", e))?;
         Ok((index, len, live))
     }
