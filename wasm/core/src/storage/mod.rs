@@ -25,7 +25,7 @@ pub mod memory;
 pub use faulty::FaultyStorage;
 #[cfg(not(target_arch = "wasm32"))]
 pub use file::{Durability, FileOptions, FileStorage};
-//pub use hypercore_storage::{CoreStorage, CoreWrite};
+pub use hypercore_storage::{CoreStorage, CoreWrite};
 pub use memory::MemoryStorage;
 use std::ops::Bound;
 
