@@ -114,7 +114,7 @@ impl Caches {
 
     fn remove_pack(&mut self, start: u64) {
         if let Some(old) = self.packs.remove(&start) {
-            self.pack_bytes -= old.bytes;
+            self.pack_bytes = self.pack_bytes.saturating_sub(old.bytes);
         }
     }
 

@@ -1,5 +1,7 @@
 use super::*;
-use crate::storage::{FaultyStorage, FileStorage, MemoryStorage};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::storage::FileStorage;
+use crate::storage::{FaultyStorage, MemoryStorage};
 use futures::executor::block_on;
 use proptest::prelude::*;
 
@@ -209,6 +211,7 @@ fn failed_commit_leaves_caches_honest() {
     assert!(block_on(core.get_node(0)).unwrap().is_some());
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn bitfield_user_data_and_file_reopen() {
     let dir = tempfile::tempdir().unwrap();
