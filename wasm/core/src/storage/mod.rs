@@ -11,6 +11,22 @@
 
 use crate::maybe_send::{MaybeSend, MaybeSync};
 use std::future::Future;
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod conformance;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod faulty;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod file;
+pub mod hypercore_storage;
+pub mod memory;
+
+#[cfg(any(test, feature = "test-utils"))]
+pub use faulty::FaultyStorage;
+#[cfg(not(target_arch = "wasm32"))]
+pub use file::{Durability, FileOptions, FileStorage};
+pub use hypercore_storage::{CoreStorage, CoreWrite};
+pub use memory::MemoryStorage;
 use std::ops::Bound;
 
 /// Why a storage operation failed.

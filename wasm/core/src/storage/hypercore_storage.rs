@@ -1,0 +1,632 @@
+//! The per-core record layout over any [`Storage`] (the JS equivalent is npm
+//! `hypercore-storage`).
+//!
+//! # Keys
+//!
+//! One table byte, then a big-endian `u64` where needed:
+//!
+//! | key | value |
+//! |---|---|
+//! | `0x00` | header (opaque bytes) |
+//! | `0x01 ‖ u64be(first)` | block pack: `uint count, count × buffer`, blocks `first..first+count` |
+//! | `0x02 ‖ u64be(page)` | tree page: 32-byte presence bitmap, `uint size ‖ hash` per node, crc32 LE |
+//! | `0x03 ‖ u64be(page)` | bitfield page (opaque bytes) |
+//! | `0x04 ‖ name` | user data (opaque bytes) |
+//!
+//! # Block packs
+//!
+//! Contiguous blocks are packed into records of at most [`PACK_TARGET_BYTES`] (one larger
+//! block gets a record of its own), because per-record costs dominate in IndexedDB. Packs
+//! never overlap and are always contiguous (no holes): clearing blocks inside a pack rewrites
+//! it as up to two packs. Block `i` is found by a floor look-up of the greatest pack start
+//! `≤ i`. Writes next to a pack that still has room are merged into it, so one-block appends
+//! grow the last pack instead of creating a record per block.
+//!
+//! # Transactions and caches
+//!
+//! [`CoreStorage::commit`] turns one [`CoreWrite`] into exactly one [`WriteBatch`]. Partially
+//! filled tree pages and straddling packs are read first (through bounded caches of decoded
+//! packs and pages). Commits must not run concurrently on one core (the hypercore layer
+//! serialises them); reads may run at any time. After a successful commit the caches hold
+//! the new records; after a failed or cancelled one they are emptied.
+
+mod records;
+
+use records::{
+    block_cost, decode_pack, decode_page, encode_pack, encode_page, page_of, parse_table_key, table_end,
+    BlockOp, NodeOp, Page,
+};
+pub use records::{
+    table_key, user_data_key, CoreWrite, NODES_PER_PAGE, PACK_TARGET_BYTES, TABLE_BITFIELD, TABLE_BLOCKS,
+    TABLE_HEADER, TABLE_TREE, TABLE_USER_DATA,
+};
+
+use super::{Scan, Storage, StorageError, WriteBatch};
+use crate::tree::Node;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Default byte budget of the decoded-pack cache.
+pub const DEFAULT_PACK_CACHE_BYTES: usize = 4 << 20;
+/// Default number of decoded tree pages cached.
+pub const DEFAULT_PAGE_CACHE_PAGES: usize = 128;
+
+type Pack = Arc<Vec<Vec<u8>>>;
+
+fn pack_end(start: u64, pack: &[Vec<u8>]) -> u64 {
+    start.saturating_add(pack.len() as u64)
+}
+
+fn pack_get(start: u64, pack: &[Vec<u8>], index: u64) -> Option<&Vec<u8>> {
+    let offset = usize::try_from(index.checked_sub(start)?).ok()?;
+    pack.get(offset)
+}
+
+fn pack_cost(pack: &[Vec<u8>]) -> usize {
+    pack.iter().map(|b| block_cost(b)).sum()
+}
+
+#[derive(Debug)]
+struct CachedPack {
+    blocks: Pack,
+    bytes: usize,
+    tick: u64,
+}
+
+#[derive(Debug, Default)]
+struct Caches {
+    /// Bumped around every write; reads only fill the caches if it did not move.
+    gen: u64,
+    /// Writes in flight.
+    writing: u32,
+    tick: u64,
+    packs: BTreeMap<u64, CachedPack>,
+    pack_bytes: usize,
+    pages: BTreeMap<u64, (Arc<Page>, u64)>,
+}
+
+impl Caches {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// The cached pack containing `index`, if any.
+    fn pack_covering(&mut self, index: u64) -> Option<(u64, Pack)> {
+        let tick = self.next_tick();
+        let (start, cached) = self.packs.range_mut(..=index).next_back()?;
+        if index < pack_end(*start, &cached.blocks) {
+            cached.tick = tick;
+            Some((*start, cached.blocks.clone()))
+        } else {
+            None
+        }
+    }
+
+    fn pack_at(&mut self, start: u64) -> Option<Pack> {
+        let tick = self.next_tick();
+        let cached = self.packs.get_mut(&start)?;
+        cached.tick = tick;
+        Some(cached.blocks.clone())
+    }
+
+    fn remove_pack(&mut self, start: u64) {
+        if let Some(old) = self.packs.remove(&start) {
+            self.pack_bytes = self.pack_bytes.saturating_sub(old.bytes);
+        }
+    }
+
+    fn insert_pack(&mut self, start: u64, blocks: Pack, budget: usize) {
+        self.remove_pack(start);
+        let bytes = pack_cost(&blocks) + 64;
+        if bytes > budget {
+            return;
+        }
+        while self.pack_bytes + bytes > budget {
+            let Some(oldest) = self.packs.iter().min_by_key(|(_, c)| c.tick).map(|(s, _)| *s) else { break };
+            self.remove_pack(oldest);
+        }
+        let tick = self.next_tick();
+        self.pack_bytes += bytes;
+        self.packs.insert(start, CachedPack { blocks, bytes, tick });
+    }
+
+    fn page(&mut self, page: u64) -> Option<Arc<Page>> {
+        let tick = self.next_tick();
+        let (cached, t) = self.pages.get_mut(&page)?;
+        *t = tick;
+        Some(cached.clone())
+    }
+
+    fn insert_page(&mut self, page_no: u64, page: Arc<Page>, cap: usize) {
+        if cap == 0 {
+            return;
+        }
+        self.pages.remove(&page_no);
+        while self.pages.len() >= cap {
+            let Some(oldest) = self.pages.iter().min_by_key(|(_, (_, t))| *t).map(|(p, _)| *p) else { break };
+            self.pages.remove(&oldest);
+        }
+        let tick = self.next_tick();
+        self.pages.insert(page_no, (page, tick));
+    }
+
+    fn clear(&mut self) {
+        self.packs.clear();
+        self.pack_bytes = 0;
+        self.pages.clear();
+    }
+}
+
+/// Cache changes to apply once a commit's batch is written.
+#[derive(Debug, Default)]
+struct Effects {
+    cleared: Vec<(u64, u64)>,
+    dropped_packs: Vec<u64>,
+    new_packs: Vec<(u64, Pack)>,
+    page_cut: Option<u64>,
+    pages: Vec<(u64, Arc<Page>)>,
+}
+
+/// Marks a write in flight; on drop without success (failure or cancellation) it empties the
+/// caches, so they never claim data that was not written.
+struct WriteGuard<'a> {
+    caches: &'a Mutex<Caches>,
+    effects: Option<(Effects, usize, usize)>,
+}
+
+impl<'a> WriteGuard<'a> {
+    fn begin(caches: &'a Mutex<Caches>) -> Self {
+        let mut c = caches.lock().unwrap_or_else(PoisonError::into_inner);
+        c.writing += 1;
+        c.gen += 1;
+        WriteGuard { caches, effects: None }
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let mut c = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        c.writing = c.writing.saturating_sub(1);
+        c.gen += 1;
+        let Some((effects, budget, cap)) = self.effects.take() else {
+            c.clear();
+            return;
+        };
+        for (a, b) in effects.cleared {
+            let starts: Vec<u64> = c.packs.range(a..b).map(|(s, _)| *s).collect();
+            for s in starts {
+                c.remove_pack(s);
+            }
+        }
+        for s in effects.dropped_packs {
+            c.remove_pack(s);
+        }
+        for (s, pack) in effects.new_packs {
+            c.insert_pack(s, pack, budget);
+        }
+        if let Some(cut) = effects.page_cut {
+            let _ = c.pages.split_off(&cut);
+        }
+        for (p, page) in effects.pages {
+            c.insert_page(p, page, cap);
+        }
+    }
+}
+
+/// Merges intervals into a sorted list of disjoint, non-adjacent ones.
+fn merge_intervals(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+fn in_intervals(v: &[(u64, u64)], i: u64) -> bool {
+    let pos = v.partition_point(|(a, _)| *a <= i);
+    pos > 0 && v.get(pos - 1).is_some_and(|(_, b)| i < *b)
+}
+
+/// Splits contiguous blocks starting at `start` into packs of at most [`PACK_TARGET_BYTES`].
+fn chunk(start: u64, blocks: Vec<Vec<u8>>) -> Vec<(u64, Vec<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut cur: Vec<Vec<u8>> = Vec::new();
+    let mut cur_start = start;
+    let mut cur_bytes = 0;
+    for (i, block) in (start..).zip(blocks) {
+        let cost = block_cost(&block);
+        if !cur.is_empty() && cur_bytes + cost > PACK_TARGET_BYTES {
+            out.push((cur_start, std::mem::take(&mut cur)));
+            cur_start = i;
+            cur_bytes = 0;
+        }
+        cur_bytes += cost;
+        cur.push(block);
+    }
+    if !cur.is_empty() {
+        out.push((cur_start, cur));
+    }
+    out
+}
+
+/// One core's records (header, block packs, tree pages, bitfield pages, user data) over a
+/// [`Storage`] backend, with caches of decoded packs and tree pages.
+#[derive(Debug)]
+pub struct CoreStorage<S> {
+    store: S,
+    caches: Mutex<Caches>,
+    pack_cache_bytes: usize,
+    page_cache_pages: usize,
+}
+
+impl<S: Storage> CoreStorage<S> {
+    /// Lays a core out over `store` with the default cache sizes.
+    pub fn new(store: S) -> Self {
+        Self::with_cache_limits(store, DEFAULT_PACK_CACHE_BYTES, DEFAULT_PAGE_CACHE_PAGES)
+    }
+
+    /// Like [`CoreStorage::new`] with explicit cache bounds (bytes of decoded packs, number
+    /// of tree pages; 0 disables a cache).
+    pub fn with_cache_limits(store: S, pack_cache_bytes: usize, page_cache_pages: usize) -> Self {
+        CoreStorage { store, caches: Mutex::default(), pack_cache_bytes, page_cache_pages }
+    }
+
+    /// The backend.
+    pub fn storage(&self) -> &S {
+        &self.store
+    }
+
+    /// Drops every cached pack and page (e.g. after the backend was changed behind our back).
+    pub fn clear_caches(&self) {
+        self.caches().clear();
+    }
+
+    fn caches(&self) -> MutexGuard<'_, Caches> {
+        self.caches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cache generation a read starts from.
+    fn gen(&self) -> u64 {
+        self.caches().gen
+    }
+
+    fn fill_pack(&self, gen0: u64, start: u64, pack: &Pack) {
+        let mut c = self.caches();
+        if c.gen == gen0 && c.writing == 0 {
+            c.insert_pack(start, pack.clone(), self.pack_cache_bytes);
+        }
+    }
+
+    /// The pack with the greatest start `≤ index` (it may end before `index`).
+    async fn floor_pack(&self, index: u64, gen0: u64) -> Result<Option<(u64, Pack)>, StorageError> {
+        if let Some(hit) = self.caches().pack_covering(index) {
+            return Ok(Some(hit));
+        }
+        let scan = Scan::floor(vec![TABLE_BLOCKS], table_key(TABLE_BLOCKS, index));
+        let Some((key, value)) = self.store.scan(scan).await?.into_iter().next() else { return Ok(None) };
+        let start = parse_table_key(TABLE_BLOCKS, &key)?;
+        let pack: Pack = Arc::new(decode_pack(start, &value)?);
+        if index < pack_end(start, &pack) {
+            self.fill_pack(gen0, start, &pack);
+        }
+        Ok(Some((start, pack)))
+    }
+
+    /// The pack starting exactly at `start`.
+    async fn pack_at(&self, start: u64, gen0: u64) -> Result<Option<Pack>, StorageError> {
+        if let Some(hit) = self.caches().pack_at(start) {
+            return Ok(Some(hit));
+        }
+        let Some(value) = self.store.get(table_key(TABLE_BLOCKS, start)).await? else { return Ok(None) };
+        let pack: Pack = Arc::new(decode_pack(start, &value)?);
+        self.fill_pack(gen0, start, &pack);
+        Ok(Some(pack))
+    }
+
+    /// Tree page `page_no` (empty if absent).
+    async fn load_page(&self, page_no: u64, gen0: u64) -> Result<Arc<Page>, StorageError> {
+        if let Some(hit) = self.caches().page(page_no) {
+            return Ok(hit);
+        }
+        let page = match self.store.get(table_key(TABLE_TREE, page_no)).await? {
+            Some(bytes) => Arc::new(decode_page(page_no, &bytes)?),
+            None => Arc::new(Page::new()),
+        };
+        let mut c = self.caches();
+        if c.gen == gen0 && c.writing == 0 {
+            c.insert_page(page_no, page.clone(), self.page_cache_pages);
+        }
+        Ok(page)
+    }
+
+    /// The header record.
+    pub async fn get_header(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        self.store.get(vec![TABLE_HEADER]).await
+    }
+
+    /// One block.
+    pub async fn get_block(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.get_blocks(&[index]).await?.pop().flatten())
+    }
+
+    /// Several blocks, in request order (`None` where absent). Indexes are looked up in
+    /// ascending order so neighbours share one pack read.
+    pub async fn get_blocks(&self, indexes: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let gen0 = self.gen();
+        let mut sorted: Vec<(u64, usize)> = indexes.iter().copied().zip(0..).collect();
+        sorted.sort_unstable();
+        let mut out = vec![None; indexes.len()];
+        let mut current: Option<(u64, Pack)> = None;
+        for (index, pos) in sorted {
+            let covered = current.as_ref().is_some_and(|(s, p)| *s <= index && index < pack_end(*s, p));
+            if !covered {
+                current = self.floor_pack(index, gen0).await?;
+            }
+            if let (Some((s, p)), Some(slot)) = (&current, out.get_mut(pos)) {
+                *slot = pack_get(*s, p, index).cloned();
+            }
+        }
+        Ok(out)
+    }
+
+    /// One tree node by flat index.
+    pub async fn get_node(&self, index: u64) -> Result<Option<Node>, StorageError> {
+        Ok(self.get_nodes(&[index]).await?.pop().flatten())
+    }
+
+    /// Several tree nodes by flat index, in request order (`None` where absent).
+    pub async fn get_nodes(&self, indexes: &[u64]) -> Result<Vec<Option<Node>>, StorageError> {
+        let gen0 = self.gen();
+        let mut out = Vec::with_capacity(indexes.len());
+        let mut current: Option<(u64, Arc<Page>)> = None;
+        for &index in indexes {
+            let (page_no, slot) = page_of(index);
+            let page = match &current {
+                Some((p, page)) if *p == page_no => page.clone(),
+                _ => {
+                    let page = self.load_page(page_no, gen0).await?;
+                    current = Some((page_no, page.clone()));
+                    page
+                }
+            };
+            out.push(page.get(&slot).map(|(size, hash)| Node { index, size: *size, hash: *hash }));
+        }
+        Ok(out)
+    }
+
+    /// The bitfield pages with numbers in `pages`, ascending, as `(page, bytes)`.
+    pub async fn get_bitfield_pages(&self, pages: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        if pages.start >= pages.end {
+            return Ok(Vec::new());
+        }
+        let scan = Scan::range(table_key(TABLE_BITFIELD, pages.start), table_key(TABLE_BITFIELD, pages.end));
+        let entries = self.store.scan(scan).await?;
+        entries.into_iter().map(|(k, v)| Ok((parse_table_key(TABLE_BITFIELD, &k)?, v))).collect()
+    }
+
+    /// User-data entry `name`.
+    pub async fn get_user_data(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.store.get(user_data_key(name)).await
+    }
+
+    /// The stored packs as `(first_block, block_count)`, ascending (diagnostics and tests;
+    /// reads every pack).
+    pub async fn pack_layout(&self) -> Result<Vec<(u64, u64)>, StorageError> {
+        let scan = Scan::range(vec![TABLE_BLOCKS], table_end(TABLE_BLOCKS));
+        let entries = self.store.scan(scan).await?;
+        entries
+            .into_iter()
+            .map(|(k, v)| {
+                let start = parse_table_key(TABLE_BLOCKS, &k)?;
+                Ok((start, decode_pack(start, &v)?.len() as u64))
+            })
+            .collect()
+    }
+
+    /// Applies `write` as one atomic backend write.
+    pub async fn commit(&self, write: CoreWrite) -> Result<(), StorageError> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        let gen0 = self.gen();
+        let mut batch = WriteBatch::new();
+        let mut effects = Effects::default();
+        if let Some(header) = write.header {
+            batch.put(vec![TABLE_HEADER], header);
+        }
+        self.plan_blocks(write.blocks, gen0, &mut batch, &mut effects).await?;
+        self.plan_nodes(write.nodes, gen0, &mut batch, &mut effects).await?;
+        for (page, bytes) in write.bitfield {
+            match bytes {
+                Some(bytes) => batch.put(table_key(TABLE_BITFIELD, page), bytes),
+                None => batch.delete(table_key(TABLE_BITFIELD, page)),
+            };
+        }
+        for (name, value) in write.user_data {
+            match value {
+                Some(value) => batch.put(user_data_key(&name), value),
+                None => batch.delete(user_data_key(&name)),
+            };
+        }
+        let mut guard = WriteGuard::begin(&self.caches);
+        self.store.write(batch).await?;
+        guard.effects = Some((effects, self.pack_cache_bytes, self.page_cache_pages));
+        Ok(())
+    }
+
+    async fn plan_blocks(
+        &self,
+        ops: Vec<BlockOp>,
+        gen0: u64,
+        batch: &mut WriteBatch,
+        effects: &mut Effects,
+    ) -> Result<(), StorageError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        // Net effect: clear these intervals (including every put's own range), then put.
+        let mut puts: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        let mut cleared = Vec::new();
+        for op in ops {
+            match op {
+                BlockOp::Put { first, blocks } => {
+                    let end = first
+                        .checked_add(blocks.len() as u64)
+                        .ok_or_else(|| StorageError::Io("block index overflows u64".into()))?;
+                    puts.extend((first..).zip(blocks));
+                    cleared.push((first, end));
+                }
+                BlockOp::Clear { start, end } => {
+                    let mut tail = puts.split_off(&start);
+                    puts.append(&mut tail.split_off(&end));
+                    cleared.push((start, end));
+                }
+            }
+        }
+        let cleared = merge_intervals(cleared);
+
+        // Packs reaching out of a cleared interval keep their blocks outside it.
+        let mut touched: BTreeMap<u64, Pack> = BTreeMap::new();
+        for &(a, b) in &cleared {
+            if a > 0 {
+                if let Some((s, p)) = self.floor_pack(a - 1, gen0).await? {
+                    if pack_end(s, &p) > a {
+                        touched.insert(s, p);
+                    }
+                }
+            }
+            if b != u64::MAX {
+                if let Some((s, p)) = self.floor_pack(b - 1, gen0).await? {
+                    if s >= a && pack_end(s, &p) > b {
+                        touched.insert(s, p);
+                    }
+                }
+            }
+        }
+        let mut blocks: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        for (s, p) in &touched {
+            for (i, block) in (*s..).zip(p.iter()) {
+                if !in_intervals(&cleared, i) {
+                    blocks.insert(i, block.clone());
+                }
+            }
+        }
+        blocks.append(&mut puts);
+
+        // Contiguous runs, each merged with untouched neighbour packs that have room.
+        let mut runs: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
+        for (i, block) in blocks {
+            match runs.last_mut() {
+                Some((s, run)) if pack_end(*s, run) == i => run.push(block),
+                _ => runs.push((i, vec![block])),
+            }
+        }
+        let mut absorbed = BTreeSet::new();
+        let untouched = |s: u64, absorbed: &BTreeSet<u64>| {
+            !touched.contains_key(&s) && !in_intervals(&cleared, s) && !absorbed.contains(&s)
+        };
+        for (mut start, mut run) in runs {
+            if start > 0 {
+                if let Some((s, p)) = self.floor_pack(start - 1, gen0).await? {
+                    let first_cost = run.first().map_or(0, |b| block_cost(b));
+                    if pack_end(s, &p) == start
+                        && untouched(s, &absorbed)
+                        && pack_cost(&p) + first_cost <= PACK_TARGET_BYTES
+                    {
+                        absorbed.insert(s);
+                        let mut merged: Vec<Vec<u8>> = p.iter().cloned().collect();
+                        merged.append(&mut run);
+                        run = merged;
+                        start = s;
+                    }
+                }
+            }
+            let end = pack_end(start, &run);
+            if end != u64::MAX && untouched(end, &absorbed) {
+                if let Some(p) = self.pack_at(end, gen0).await? {
+                    let last_cost = run.last().map_or(0, |b| block_cost(b));
+                    if pack_cost(&p) + last_cost <= PACK_TARGET_BYTES {
+                        absorbed.insert(end);
+                        run.extend(p.iter().cloned());
+                    }
+                }
+            }
+            effects.new_packs.extend(chunk(start, run).into_iter().map(|(s, p)| (s, Arc::new(p))));
+        }
+
+        for &(a, b) in &cleared {
+            let end = if b == u64::MAX { table_end(TABLE_BLOCKS) } else { table_key(TABLE_BLOCKS, b) };
+            batch.delete_range(table_key(TABLE_BLOCKS, a), end);
+        }
+        for &s in touched.keys().chain(absorbed.iter()) {
+            batch.delete(table_key(TABLE_BLOCKS, s));
+            effects.dropped_packs.push(s);
+        }
+        for (s, p) in &effects.new_packs {
+            batch.put(table_key(TABLE_BLOCKS, *s), encode_pack(p));
+        }
+        effects.cleared = cleared;
+        Ok(())
+    }
+
+    async fn plan_nodes(
+        &self,
+        ops: Vec<NodeOp>,
+        gen0: u64,
+        batch: &mut WriteBatch,
+        effects: &mut Effects,
+    ) -> Result<(), StorageError> {
+        let mut pages: BTreeMap<u64, Page> = BTreeMap::new();
+        let mut cut: Option<u64> = None;
+        for op in ops {
+            let (page_no, slot) = match op {
+                NodeOp::Put(node) => page_of(node.index),
+                NodeOp::Truncate(index) => page_of(index),
+            };
+            if let Entry::Vacant(slot) = pages.entry(page_no) {
+                let page = if cut.is_some_and(|c| page_no >= c) {
+                    Page::new()
+                } else {
+                    (*self.load_page(page_no, gen0).await?).clone()
+                };
+                slot.insert(page);
+            }
+            match op {
+                NodeOp::Put(node) => {
+                    pages.entry(page_no).or_default().insert(slot, (node.size, node.hash));
+                }
+                NodeOp::Truncate(_) => {
+                    pages.entry(page_no).or_default().retain(|s, _| *s < slot);
+                    let next = page_no.saturating_add(1);
+                    for page in pages.range_mut(next..).map(|(_, p)| p) {
+                        page.clear();
+                    }
+                    cut = Some(cut.map_or(next, |c| c.min(next)));
+                }
+            }
+        }
+        if let Some(c) = cut {
+            batch.delete_range(table_key(TABLE_TREE, c), table_end(TABLE_TREE));
+        }
+        for (page_no, page) in pages {
+            if page.is_empty() {
+                batch.delete(table_key(TABLE_TREE, page_no));
+            } else {
+                batch.put(table_key(TABLE_TREE, page_no), encode_page(&page));
+            }
+            effects.pages.push((page_no, Arc::new(page)));
+        }
+        effects.page_cut = cut;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
