@@ -1,1 +1,5 @@
 //! Hypercore itself: manifests and verification, core state and operations (hypercore `lib/`).
+
+pub mod manifest;
+pub mod multisig;
+pub mod verifier;
