@@ -640,6 +640,27 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn v0_patched_multisig() {
+        let t = Tree::new(&BLOCKS);
+        let m = Manifest { version: 0, ..quorum_manifest() };
+        let v = Verifier::from_manifest(&m);
+        let (b3, b5) = (t.batch(3, 0), t.batch(5, 0));
+        let s0 = v.sign(&kp(1), b3.tree_hash(), 3, 0).unwrap();
+        let s1 = v.sign(&kp(2), b5.tree_hash(), 5, 0).unwrap();
+        let nodes: Vec<Node> = patch_node_indices(3, 5).iter().map(|i| t.nodes[i]).collect();
+        let ms = v
+            .assemble(&[
+                PartialSignature::new(0, &s0, 3, 3, vec![]).unwrap(),
+                PartialSignature::new(1, &s1, 3, 5, nodes).unwrap(),
+            ])
+            .unwrap();
+        let parsed = multisig::inflate_v0(&ms).unwrap();
+        assert_eq!(parsed.proofs[1].patch.as_ref().map(|p| (p.start, p.length)), Some((5, 2)));
+        v.verify(&b3, Some(&ms)).unwrap();
+        assert_eq!(v.verify(&b5, Some(&ms)), Err(VerifyError::InvalidSignature));
+    }
+
     // Multisig over the tiny tree, 2-of-3 manifest with allowPatch (see manifest.rs vectors):
     // signer 0 signs length 3, signer 1 signs length 5 and ships nodes 6 and 8, then
     // `multisig.assemble([{signer:0,...,patch:0}, {signer:1,...,patch:2,nodes:[n6,n8]}])`;
