@@ -283,7 +283,8 @@ async function buildCore(kind) {
   const keyPair = seedKeyPair(kind === 'compat' ? 1 : 2)
   const manifestInput = kind === 'manifest' ? { version: 1, signers: [{ publicKey: keyPair.publicKey }] } : null
   const core = await openWriter(kind, keyPair, manifestInput)
-  const blocks = [] // {index, fork, seed, buf}
+  const blocks = [] // current content: {index, fork, seed, buf}
+  const allBlocks = [] // every block ever appended, in append order
   const steps = []
   const bootstraps = new Map()
   let proofsSection = null
@@ -296,6 +297,7 @@ async function buildCore(kind) {
       for (let i = before; i < step.to; i++) {
         const b = makeBlock(fork, i)
         blocks[i] = { index: i, fork, seed: b.seed, buf: b.buf }
+        allBlocks.push(blocks[i])
         bufs.push(b.buf)
       }
       await core.append(bufs)
@@ -322,7 +324,7 @@ async function buildCore(kind) {
     manifest: kind === 'manifest' ? manifestToJson(core.manifest) : null,
     manifestEncoding: kind === 'manifest' ? hex(encodeManifest(core.manifest)) : null,
     keyPair: { seedByte: kind === 'compat' ? 1 : 2, publicKey: hex(keyPair.publicKey), secretKey: hex(keyPair.secretKey) },
-    blocks: blocks.map((b) => ({ index: b.index, fork: b.fork, size: b.buf.byteLength, ...blockToJson(b.buf, b.seed) })),
+    blocks: allBlocks.map((b) => ({ index: b.index, fork: b.fork, size: b.buf.byteLength, ...blockToJson(b.buf, b.seed) })),
     steps,
     final: stateSnapshot(core)
   }
