@@ -28,7 +28,8 @@ fn now_ms() -> f64 {
 
 /// Writes `n` records of 1 KiB of random (incompressible) bytes through [`IdbStorage`], in
 /// write batches of `batch` records (one IndexedDB transaction each; 0 means 256), into a fresh
-/// database, then deletes it. Resolves to a JSON line with the put rate.
+/// database, then deletes it. Resolves to one JSON line in the shape the other producers use:
+/// `{"bench":"browser_idb_put_1k","value":…,"unit":"ops/s","n","seconds","batch",…,"impl"}`.
 #[wasm_bindgen]
 pub async fn bench_idb_put(n: u32, batch: u32) -> Result<String, JsValue> {
     let batch = if batch == 0 { 256 } else { batch };
@@ -60,9 +61,11 @@ pub async fn bench_idb_put(n: u32, batch: u32) -> Result<String, JsValue> {
 
     let secs = (ms / 1000.0).max(1e-9);
     Ok(format!(
-        "{{\"bench\":\"idb_put\",\"n\":{n},\"record_bytes\":{RECORD_BYTES},\"batch\":{batch},\
-         \"ms\":{ms:.1},\"ops_per_sec\":{:.0},\"mb_per_sec\":{:.2}}}",
+        "{{\"bench\":\"browser_idb_put_1k\",\"value\":{:.2},\"unit\":\"ops/s\",\"n\":{n},\
+         \"seconds\":{secs:.3},\"batch\":{batch},\"record_bytes\":{RECORD_BYTES},\"mb_per_sec\":{:.2},\
+         \"impl\":\"hyperwasm-web@{}\"}}",
         f64::from(n) / secs,
-        f64::from(n) * RECORD_BYTES as f64 / secs / 1e6
+        f64::from(n) * RECORD_BYTES as f64 / secs / 1e6,
+        env!("CARGO_PKG_VERSION")
     ))
 }

@@ -40,14 +40,15 @@ mod exports {
         env!("CARGO_PKG_VERSION").to_string()
     }
 
-    /// Opens (creating if needed) a scratch IndexedDB database, writes one record, reads it
+    /// Opens a fresh scratch IndexedDB database, writes one record, reads it
     /// back and deletes the database. Resolves to `true` when the round trip matched.
     #[wasm_bindgen]
     pub async fn selftest() -> Result<bool, JsValue> {
         use crate::idb::IdbStorage;
         use hyperwasm::storage::{Storage, WriteBatch};
 
-        let name = "hyperwasm-selftest";
+        // A unique name, so concurrent self-tests (two tabs) do not close each other's database.
+        let name = &format!("hyperwasm-selftest-{}", js_sys::Math::random());
         let err = |e: hyperwasm::storage::StorageError| JsValue::from_str(&e.to_string());
         let db = IdbStorage::open(name).await.map_err(err)?;
         let mut batch = WriteBatch::new();
