@@ -29,7 +29,10 @@ need_apt() {
 }
 apt_updated=0
 apt_install() {
-  [ ${#apt_missing[@]} -eq 0 ] && return 0
+  if [ ${#apt_missing[@]} -eq 0 ]; then
+    say "apt packages present (skip)"
+    return 0
+  fi
   if [ $apt_updated = 0 ]; then
     say "apt-get update"
     $SUDO apt-get update -qq

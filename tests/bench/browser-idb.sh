@@ -3,5 +3,5 @@
 # Env: N (records, default 5000), BATCH (records per write batch, default 256).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -f wasm/web/pkg/hyperwasm_web.js ] || scripts/build-web.sh >&2
+scripts/build-web.sh >&2 # no-op when up to date
 node tests/bench/browser/run.mjs bench_idb_put "${N:-5000}" "${BATCH:-256}"
