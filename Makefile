@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup test test-native test-browser test-interop bench demo lint build-web
+.PHONY: setup test test-native test-browser test-interop bench demo lint build-web js-deps
 
 ## Install what is missing (wasm32 route, chromium, wasm-bindgen-cli, npm packages). Idempotent.
 setup:
@@ -14,14 +14,18 @@ test: test-native test-browser test-interop
 test-native:
 	cargo test --workspace
 
-test-browser:
+test-browser: js-deps
 	scripts/test-browser.sh
 
-test-interop:
+test-interop: js-deps
 	scripts/test-interop.sh
 
+## tests/js/node_modules (npm ci), so a fresh clone's `make test` works; no-op when present.
+js-deps:
+	scripts/ensure-js.sh
+
 ## Benchmarks: JSON lines from every tests/bench/*.sh producer.
-bench:
+bench: js-deps
 	scripts/bench.sh
 
 ## Build the web package and serve web-demo/ on 127.0.0.1 (PORT=8080).

@@ -96,17 +96,7 @@ else
 fi
 
 # --- 4. npm ---------------------------------------------------------------------------------
-if [ -f tests/js/package.json ]; then
-  if (cd tests/js && [ -d node_modules ] && npm ls --depth=0 >/dev/null 2>&1); then
-    say "tests/js node_modules up to date (skip)"
-  elif [ -f tests/js/package-lock.json ]; then
-    say "npm ci in tests/js"
-    (cd tests/js && npm ci --no-audit --no-fund)
-  else
-    say "npm install in tests/js (no package-lock.json)"
-    (cd tests/js && npm install --no-audit --no-fund)
-  fi
-fi
+scripts/ensure-js.sh
 
 . scripts/wasm-env.sh
 say "done; wasm route: $WASM_ROUTE"
