@@ -1,0 +1,41 @@
+# hyperwasm — see README.md. Every wasm32 build goes through scripts/wasm-env.sh.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: setup test test-native test-browser test-interop bench demo lint build-web js-deps
+
+## Install what is missing (wasm32 route, chromium, wasm-bindgen-cli, npm packages). Idempotent.
+setup:
+	@scripts/setup.sh
+
+## All tests: native Rust, browser (headless Chromium), interop with the JS reference stack.
+test: test-native test-browser test-interop
+
+test-native:
+	@cargo test --workspace
+
+test-browser: js-deps
+	@scripts/test-browser.sh
+
+test-interop: js-deps
+	@scripts/test-interop.sh
+
+## tests/js/node_modules (npm ci), so a fresh clone's `make test` works; no-op when present.
+js-deps:
+	@scripts/ensure-js.sh
+
+## Benchmarks: JSON lines from every tests/bench/*.sh producer.
+bench: js-deps
+	@scripts/bench.sh
+
+## Build the web package and serve web-demo/ on 127.0.0.1 (PORT=8080).
+demo:
+	@scripts/demo.sh
+
+## rustfmt --check + clippy -D warnings (native and wasm32).
+lint:
+	@scripts/lint.sh
+
+## Release wasm build → wasm/web/pkg (wasm-bindgen --target web) and web-demo/pkg.
+build-web:
+	@scripts/build-web.sh

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make test-browser:
+#   1. wasm-bindgen-test suites of hyperwasm-web in headless Chromium (wasm-bindgen-test-runner +
+#      chromedriver), on the wasm route scripts/wasm-env.sh picks;
+#   2. the release package (make build-web) loaded by web-demo/ in Chromium via playwright-core,
+#      calling its exported selftest() — proves the shipped artifact, not just the test build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/wasm-env.sh
+echo "test-browser: wasm route '$WASM_ROUTE', CHROMEDRIVER=${CHROMEDRIVER:-<PATH>}"
+wasm_cargo test -p hyperwasm-web --tests "$@"
+
+scripts/build-web.sh >/dev/null
+out=$(node tests/bench/browser/run.mjs --page /web-demo/index.html selftest)
+if [ "$out" != "true" ]; then
+  echo "test-browser: web-demo selftest() returned '$out'" >&2
+  exit 1
+fi
+echo "test-browser: web-demo loads the release package and selftest() passed"

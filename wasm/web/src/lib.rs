@@ -1,0 +1,62 @@
+//! # hyperwasm-web
+//!
+//! The browser side of hyperwasm: [`hyperwasm`]'s storage trait on IndexedDB
+//! ([`idb::IdbStorage`]) and the `wasm-bindgen` exports a web page calls.
+//!
+//! Module map:
+//! - [`idb`]: `IdbStorage`, the IndexedDB backend of [`hyperwasm::storage::Storage`].
+//! - [`bench`]: exported benchmark functions (`bench_idb_put`) driven by `tests/bench/browser/`.
+//! - this file: `version()` / `selftest()` exports and the start hook (panic → `console.error`).
+//!
+//! Everything that touches the browser is compiled for `wasm32` only; on native targets this
+//! crate is empty so `cargo build --workspace` / `cargo clippy --workspace` keep working.
+
+#[cfg(target_arch = "wasm32")]
+pub mod bench;
+#[cfg(target_arch = "wasm32")]
+pub mod idb;
+
+#[cfg(target_arch = "wasm32")]
+pub use crate::idb::{Durability, IdbOptions, IdbStorage};
+#[cfg(target_arch = "wasm32")]
+pub use exports::{selftest, version};
+
+#[cfg(target_arch = "wasm32")]
+mod exports {
+    use wasm_bindgen::prelude::*;
+
+    /// Runs once when the module is instantiated: routes Rust panics to `console.error`.
+    #[wasm_bindgen(start)]
+    pub fn start() {
+        #[cfg(feature = "console-panic-hook")]
+        std::panic::set_hook(Box::new(|info| {
+            web_sys::console::error_1(&JsValue::from_str(&format!("hyperwasm panic: {info}")));
+        }));
+    }
+
+    /// The crate version, e.g. `"0.1.0"`: lets a page check which build it loaded.
+    #[wasm_bindgen]
+    pub fn version() -> String {
+        env!("CARGO_PKG_VERSION").to_string()
+    }
+
+    /// Opens a fresh scratch IndexedDB database, writes one record, reads it
+    /// back and deletes the database. Resolves to `true` when the round trip matched.
+    #[wasm_bindgen]
+    pub async fn selftest() -> Result<bool, JsValue> {
+        use crate::idb::IdbStorage;
+        use hyperwasm::storage::{Storage, WriteBatch};
+
+        // A unique name, so concurrent self-tests (two tabs) do not close each other's database.
+        let name = &format!("hyperwasm-selftest-{}", js_sys::Math::random());
+        let err = |e: hyperwasm::storage::StorageError| JsValue::from_str(&e.to_string());
+        let db = IdbStorage::open(name).await.map_err(err)?;
+        let mut batch = WriteBatch::new();
+        batch.put(b"hello".to_vec(), b"world".to_vec());
+        db.write(batch).await.map_err(err)?;
+        let ok = db.get(b"hello".to_vec()).await.map_err(err)?.as_deref() == Some(&b"world"[..]);
+        db.close();
+        IdbStorage::delete_database(name).await.map_err(err)?;
+        Ok(ok)
+    }
+}
