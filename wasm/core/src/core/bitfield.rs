@@ -95,7 +95,9 @@ impl Bitfield {
         while i < to {
             let (p, w, b) = split(i);
             let Some(page) = self.pages.get(&p) else {
-                i = (p + 1) * PAGE_BITS;
+                // Jump straight to the next page that has any bit set.
+                let (next, _) = self.pages.range(p + 1..).next()?;
+                i = next.saturating_mul(PAGE_BITS);
                 continue;
             };
             let word = page[w] & !((1u64 << b) - 1);
