@@ -588,7 +588,7 @@ impl<S: Storage> CoreStorage<S> {
         for op in ops {
             let (page_no, slot) = match op {
                 NodeOp::Put(node) => page_of(node.index),
-                NodeOp::Truncate(index) => page_of(index),
+                NodeOp::Truncate(index) | NodeOp::Delete(index) => page_of(index),
             };
             if let Entry::Vacant(slot) = pages.entry(page_no) {
                 let page = if cut.is_some_and(|c| page_no >= c) {
@@ -601,6 +601,9 @@ impl<S: Storage> CoreStorage<S> {
             match op {
                 NodeOp::Put(node) => {
                     pages.entry(page_no).or_default().insert(slot, (node.size, node.hash));
+                }
+                NodeOp::Delete(_) => {
+                    pages.entry(page_no).or_default().remove(&slot);
                 }
                 NodeOp::Truncate(_) => {
                     pages.entry(page_no).or_default().retain(|s, _| *s < slot);

@@ -37,14 +37,7 @@ pub(crate) async fn read_node<R: NodeSource>(reader: &R, index: u64) -> Result<O
     Ok(reader.get_nodes(&[index]).await?.pop().flatten())
 }
 
-/// A prologue: the tree hash a core must have at a given length (manifest `prologue`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prologue {
-    /// Tree hash at `length`.
-    pub hash: crate::crypto::Hash,
-    /// Length the prologue covers.
-    pub length: u64,
-}
+pub use crate::core::manifest::Prologue;
 
 #[cfg(test)]
 pub(crate) mod testing {

@@ -155,6 +155,8 @@ pub(crate) enum NodeOp {
     Put(Node),
     /// Remove every node with flat index ≥ the value.
     Truncate(u64),
+    /// Remove one node.
+    Delete(u64),
 }
 
 /// Everything one core operation changes, committed as a single atomic [`WriteBatch`]
@@ -230,6 +232,12 @@ impl CoreWrite {
     /// Stores tree nodes.
     pub fn put_nodes(&mut self, nodes: impl IntoIterator<Item = Node>) -> &mut Self {
         self.nodes.extend(nodes.into_iter().map(NodeOp::Put));
+        self
+    }
+
+    /// Removes one tree node (a parent whose span a truncation cut through).
+    pub fn delete_node(&mut self, index: u64) -> &mut Self {
+        self.nodes.push(NodeOp::Delete(index));
         self
     }
 
