@@ -60,3 +60,16 @@ mod tests {
         assert_eq!(Node::from_bytes(&p.to_bytes()).unwrap(), p);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    proptest::proptest! {
+        #[test]
+        fn decoding_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            if let Ok(n) = Node::from_bytes(&bytes) {
+                proptest::prop_assert_eq!(Node::from_bytes(&n.to_bytes()).unwrap(), n);
+            }
+        }
+    }
+}

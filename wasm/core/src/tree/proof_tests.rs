@@ -140,3 +140,54 @@ fn hostile_proofs_are_errors() {
     let bad = ProofRequest { block: Some(RequestIndex { index: 1, nodes: 1 << 40 }), ..Default::default() };
     assert!(block_on(generate_proof(&wsrc, &writer, &bad)).is_err());
 }
+
+fn arb_node() -> impl proptest::strategy::Strategy<Value = Node> {
+    use proptest::prelude::*;
+    (prop_oneof![0u64..64, any::<u64>()], any::<u64>(), any::<[u8; 32]>())
+        .prop_map(|(index, size, hash)| Node { index, size, hash })
+}
+
+proptest::proptest! {
+    /// A hostile peer's proof (arbitrary indexes, sizes, lengths) is an error or a proof that
+    /// merely fails its signature check later — never a panic or a runaway loop.
+    #[test]
+    fn hostile_proofs_never_panic(
+        block in proptest::option::of((0u64..40, proptest::collection::vec(arb_node(), 0..8))),
+        upgrade in proptest::option::of((0u64..40, 0u64..40, proptest::collection::vec(arb_node(), 0..8), proptest::collection::vec(arb_node(), 0..4))),
+        seek in proptest::option::of(proptest::collection::vec(arb_node(), 0..5)),
+        reader_len in 0usize..12,
+    ) {
+        use super::proof::{DataBlock, DataSeek, DataUpgrade, Proof};
+        let data = blocks(12);
+        let (reader, rsrc) = tree_of(&data[..reader_len]);
+        let proof = Proof {
+            fork: 0,
+            block: block.map(|(index, nodes)| DataBlock { index, value: vec![1, 2], nodes }),
+            hash: None,
+            seek: seek.map(|nodes| DataSeek { bytes: 3, nodes }),
+            upgrade: upgrade.map(|(start, length, nodes, additional_nodes)| DataUpgrade {
+                start, length, nodes, additional_nodes, signature: vec![0; 64],
+            }),
+        };
+        let _ = block_on(verify(&rsrc, &reader, &proof));
+    }
+
+    /// Any request a peer can encode is answered or refused, never a panic.
+    #[test]
+    fn hostile_requests_never_panic(
+        block in proptest::option::of((0u64..1 << 53, 0u64..1 << 53)),
+        hash in proptest::option::of((0u64..1 << 53, 0u64..80)),
+        seek in proptest::option::of((0u64..1 << 53, 0u64..4)),
+        upgrade in proptest::option::of((0u64..1 << 53, 0u64..1 << 53)),
+    ) {
+        let data = blocks(11);
+        let (writer, wsrc) = tree_of(&data);
+        let req = ProofRequest {
+            block: block.map(|(index, nodes)| RequestIndex { index, nodes }),
+            hash: hash.map(|(index, nodes)| RequestIndex { index, nodes }),
+            seek: seek.map(|(bytes, padding)| RequestSeek { bytes, padding }),
+            upgrade: upgrade.map(|(start, length)| RequestUpgrade { start, length }),
+        };
+        let _ = block_on(generate_proof(&wsrc, &writer, &req));
+    }
+}

@@ -303,3 +303,25 @@ mod tests {
         assert_eq!(user_data_key("ab"), vec![4, b'a', b'b']);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Stored records are read back from storage a user or a disk may have damaged:
+        /// decoding arbitrary bytes is an error or a value, never a panic.
+        #[test]
+        fn stored_record_decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), start in any::<u64>()) {
+            let _ = decode_pack(start, &bytes);
+            let _ = decode_page(start, &bytes);
+            let _ = parse_table_key(TABLE_BLOCKS, &bytes);
+        }
+
+        #[test]
+        fn pack_round_trips(blocks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..70), 1..20)) {
+            prop_assert_eq!(decode_pack(0, &encode_pack(&blocks)).unwrap(), blocks);
+        }
+    }
+}
