@@ -9,10 +9,12 @@ setup:
 	@scripts/setup.sh
 
 ## All tests: native Rust, browser (headless Chromium), interop with the JS reference stack.
-test: test-native test-browser test-interop
+## Runs the idempotent setup first, so a fresh machine installs what is missing.
+test: setup
+	@$(MAKE) --no-print-directory test-native test-browser test-interop
 
 test-native:
-	@cargo test --workspace
+	@cargo test --workspace --all-features
 
 test-browser: js-deps
 	@scripts/test-browser.sh
