@@ -25,7 +25,11 @@ fn verifier_for(core: &JCore) -> Verifier {
         let m: Manifest = core.manifest.as_ref().unwrap().manifest();
         assert_eq!(Some(hex::encode(m.to_bytes())), core.manifest_encoding, "manifest encoding");
         assert_eq!(hex::encode(m.key()), core.key, "key = manifest hash");
-        assert_eq!(m, Manifest::default_signer(unhex_n(&core.key_pair.public_key)), "corestore default manifest");
+        assert_eq!(
+            m,
+            Manifest::default_signer(unhex_n(&core.key_pair.public_key)),
+            "corestore default manifest"
+        );
         let v = Verifier::new(&key, &m);
         assert!(!v.is_compat());
         v
@@ -73,9 +77,17 @@ fn check_state(what: &str, state: &TreeState, js: &JState, verifier: &Verifier, 
         assert_eq!(verifier.verify(&batch, Some(&long)), Err(VerifyError::InvalidSignature), "{what}");
     }
     let wrong_fork = SignedBatch::new(hash, state.length, state.fork + 1);
-    assert_eq!(verifier.verify(&wrong_fork, Some(&js_sig)), Err(VerifyError::InvalidSignature), "{what}: fork");
+    assert_eq!(
+        verifier.verify(&wrong_fork, Some(&js_sig)),
+        Err(VerifyError::InvalidSignature),
+        "{what}: fork"
+    );
     let wrong_len = SignedBatch::new(hash, state.length + 1, state.fork);
-    assert_eq!(verifier.verify(&wrong_len, Some(&js_sig)), Err(VerifyError::InvalidSignature), "{what}: length");
+    assert_eq!(
+        verifier.verify(&wrong_len, Some(&js_sig)),
+        Err(VerifyError::InvalidSignature),
+        "{what}: length"
+    );
     assert_eq!(verifier.verify(&batch, None), Err(VerifyError::MissingSignature), "{what}: none");
 }
 
@@ -90,7 +102,12 @@ fn replay(core: &JCore) -> usize {
 
     let mut blocks: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
     for b in &core.blocks {
-        assert!(blocks.insert((b.fork, b.index), b.data()).is_none(), "duplicate block {}/{}", b.fork, b.index);
+        assert!(
+            blocks.insert((b.fork, b.index), b.data()).is_none(),
+            "duplicate block {}/{}",
+            b.fork,
+            b.index
+        );
     }
     assert_eq!(blocks.len(), 50, "{kind}: 40 blocks at fork 0 + 10 at fork 1");
 

@@ -59,8 +59,17 @@ fn compact_encoding_vectors() {
     let ce = &v["compactEncoding"];
     let mut checked = 0usize;
     let mut total = 0usize;
-    for key in ["uint", "uint64", "buffer", "optionalBuffer", "string", "uint32array", "arrayOfUint", "arrayOfString", "bool"]
-    {
+    for key in [
+        "uint",
+        "uint64",
+        "buffer",
+        "optionalBuffer",
+        "string",
+        "uint32array",
+        "arrayOfUint",
+        "arrayOfString",
+        "bool",
+    ] {
         total += arr(ce, &[key]).len();
     }
 
@@ -75,9 +84,13 @@ fn compact_encoding_vectors() {
         checked += 1;
     }
     for e in arr(ce, &["buffer"]) {
-        round_trip("buffer", unhex(s(&e["value"])), s(&e["hex"]), |o, b| put_buffer(o, b), |d| {
-            d.buffer().map(<[u8]>::to_vec)
-        });
+        round_trip(
+            "buffer",
+            unhex(s(&e["value"])),
+            s(&e["hex"]),
+            |o, b| put_buffer(o, b),
+            |d| d.buffer().map(<[u8]>::to_vec),
+        );
         checked += 1;
     }
     for e in arr(ce, &["optionalBuffer"]) {
@@ -92,13 +105,18 @@ fn compact_encoding_vectors() {
         checked += 1;
     }
     for e in arr(ce, &["string"]) {
-        round_trip("string", s(&e["value"]).to_owned(), s(&e["hex"]), |o, t| put_string(o, t), |d| {
-            d.string().map(str::to_owned)
-        });
+        round_trip(
+            "string",
+            s(&e["value"]).to_owned(),
+            s(&e["hex"]),
+            |o, t| put_string(o, t),
+            |d| d.string().map(str::to_owned),
+        );
         checked += 1;
     }
     for e in arr(ce, &["uint32array"]) {
-        let words: Vec<u32> = e["value"].as_array().unwrap().iter().map(|w| w.as_u64().unwrap() as u32).collect();
+        let words: Vec<u32> =
+            e["value"].as_array().unwrap().iter().map(|w| w.as_u64().unwrap() as u32).collect();
         round_trip("uint32array", words, s(&e["hex"]), |o, w| put_uint32_array(o, w), |d| d.uint32_array());
         checked += 1;
     }
@@ -127,7 +145,13 @@ fn compact_encoding_vectors() {
     for e in arr(ce, &["bool"]) {
         // The crate has no `put_bool`: `c.bool` is one byte 0/1, which is what is encoded here;
         // the decoder under test is `Decoder::bool`.
-        round_trip("bool", e["value"].as_bool().unwrap(), s(&e["hex"]), |o, b| o.push(u8::from(*b)), |d| d.bool());
+        round_trip(
+            "bool",
+            e["value"].as_bool().unwrap(),
+            s(&e["hex"]),
+            |o, b| o.push(u8::from(*b)),
+            |d| d.bool(),
+        );
         checked += 1;
     }
     assert!(checked > 0);

@@ -112,7 +112,11 @@ fn generation_parity() {
                     assert_same_proof(&what, &proof, &js.proof());
                     assert_eq!(manifest.map(hex::encode), js.manifest, "{what}: manifest");
                     if let Some(up) = &proof.upgrade {
-                        assert_eq!(Some(&up.signature), w.state.signature.as_ref(), "{what}: writer signature");
+                        assert_eq!(
+                            Some(&up.signature),
+                            w.state.signature.as_ref(),
+                            "{what}: writer signature"
+                        );
                     }
                 }
                 (None, Some(err)) => {
@@ -204,4 +208,76 @@ fn verification() {
     }
     assert!(checked > 0);
     assert_eq!(checked, total);
+}
+
+/// Proofs answering another reader's request (upgrade `start` ≠ this reader's length), as
+/// happens when a reader was upgraded by another peer while its request was in flight.
+///
+/// The expectations are what JS hypercore 11.39.5 does for exactly these pairs: they were
+/// observed by running `checkProof` (tests/js/lib/common.mjs) for every reader L ∈ {7, 16, 33}
+/// against every `proofs.json` proof with an upgrade starting elsewhere, plus each reader's own
+/// bootstrap proof again (112 checks; not yet part of the generated fixtures):
+/// * accepted, to length 40: `upgrade-7-to-16-additional` at L = 16 and
+///   `upgrade-0-to-33-additional` at L = 33 (their nodes connect to the reader's roots);
+/// * the own bootstrap proof: accepted, `upgraded: false`, length unchanged;
+/// * `block-2-upgrade-1-to-4-additional` at L = 7: `INVALID_OPERATION: Unexpected node: 11`;
+/// * everything else: `INVALID_OPERATION: Expected node X, got …` with X the first node the
+///   reader needs to grow (14 at L = 7, 47 at L = 16, 66 at L = 33).
+#[test]
+fn cross_reader_upgrades_match_js() {
+    let f = fixture();
+    let mut checked = 0usize;
+    for kind in KINDS {
+        let pc = f.proofs.cores.get(kind);
+        let w = writer_for(&f, kind);
+        let readers = Reader::bootstrap_all(pc);
+        for (l, first_needed) in [(7u64, 14u64), (16, 47), (33, 66)] {
+            let reader = &readers[&l];
+            let what = format!("{kind}/L={l}");
+
+            let bs = pc.readers.iter().find(|r| r.length == l).unwrap().bootstrap.as_ref().unwrap();
+            let again = reader.check(&bs.proof.proof(), bs.proof.manifest_bytes().as_deref());
+            let again = again.unwrap_or_else(|r| panic!("{what}: own bootstrap proof rejected: {r:?}"));
+            assert!(!again.upgraded, "{what}: re-verifying the bootstrap is not an upgrade");
+            assert_eq!(again.batch.length, l);
+            checked += 1;
+
+            for e in &pc.proofs {
+                let Some(js) = &e.proof else { continue };
+                if js.upgrade.as_ref().is_none_or(|u| u.start == l) {
+                    continue;
+                }
+                let what = format!("{what} {}", e.name);
+                let got = reader.check(&js.proof(), js.manifest_bytes().as_deref());
+                let accepted = matches!(
+                    (l, e.name.as_str()),
+                    (16, "upgrade-7-to-16-additional") | (33, "upgrade-0-to-33-additional")
+                );
+                if accepted {
+                    let acc = got.unwrap_or_else(|r| panic!("{what}: JS accepts, Rust rejected {r:?}"));
+                    assert!(acc.upgraded, "{what}");
+                    assert_eq!(acc.batch.length, 40, "{what}");
+                    assert_eq!(acc.batch.hash(), w.state.hash(), "{what}");
+                } else {
+                    let rej = got.err().unwrap_or_else(|| panic!("{what}: JS rejects, Rust accepted"));
+                    assert_eq!(rej.code, "INVALID_OPERATION", "{what}: {rej:?}");
+                    let nums: Vec<u64> = rej
+                        .message
+                        .split(|c: char| !c.is_ascii_digit())
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse().unwrap())
+                        .collect();
+                    if l == 7 && e.name == "block-2-upgrade-1-to-4-additional" {
+                        assert!(rej.message.contains("unexpected node"), "{what}: {rej:?}");
+                        assert_eq!(nums, [11], "{what}");
+                    } else {
+                        assert!(rej.message.contains("expected node"), "{what}: {rej:?}");
+                        assert_eq!(nums.first(), Some(&first_needed), "{what}: {rej:?}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 112, "pairs checked with JS");
 }

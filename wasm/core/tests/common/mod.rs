@@ -599,7 +599,11 @@ impl Reader {
     }
 
     /// JS `Core._verifyBatchUpgrade`.
-    fn verify_batch_upgrade(&self, batch: &TreeBatch, manifest: Option<&[u8]>) -> Result<Manifest, Rejection> {
+    fn verify_batch_upgrade(
+        &self,
+        batch: &TreeBatch,
+        manifest: Option<&[u8]>,
+    ) -> Result<Manifest, Rejection> {
         let manifest = match &self.manifest {
             Some(m) => m.clone(),
             None => {
