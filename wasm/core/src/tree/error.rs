@@ -6,10 +6,13 @@ use crate::storage::StorageError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TreeError {
-    /// A proof's nodes are not the ones expected, in the order expected.
+    /// A proof that contradicts the core's prologue, or with indexes or lengths out of range
+    /// (JS `INVALID_PROOF`). Missing or out-of-order nodes are [`TreeError::InvalidOperation`],
+    /// as in JS.
     #[error("invalid proof: {0}")]
     InvalidProof(String),
-    /// A request or operation that cannot be served (JS `INVALID_OPERATION`).
+    /// A request that cannot be served, or a proof whose nodes are not the ones expected in the
+    /// order expected (JS `INVALID_OPERATION`).
     #[error("invalid operation: {0}")]
     InvalidOperation(String),
     /// A verified subtree root does not match the stored node.
