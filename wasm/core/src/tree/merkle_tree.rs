@@ -117,8 +117,8 @@ impl TreeBatch {
     /// last root (JS `appendRoot`).
     pub fn append_root(&mut self, node: Node, ite: &mut Iter) {
         self.upgraded = true;
-        self.length += flat_tree::count_leaves(node.index);
-        self.byte_length += node.size;
+        self.length = self.length.saturating_add(flat_tree::count_leaves(node.index));
+        self.byte_length = self.byte_length.saturating_add(node.size);
         self.roots.push(node);
         self.nodes.push(node);
 

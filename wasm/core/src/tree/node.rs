@@ -24,7 +24,8 @@ impl Node {
     /// The parent of two sibling nodes (in either order).
     pub fn parent(a: &Node, b: &Node) -> Self {
         let (left, right) = if a.index < b.index { (a, b) } else { (b, a) };
-        let size = left.size + right.size;
+        // Saturating: hostile sizes must not overflow; a saturated size never matches a signed tree.
+        let size = left.size.saturating_add(right.size);
         Node {
             index: super::flat_tree::parent(left.index),
             size,
