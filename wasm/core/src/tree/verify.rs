@@ -32,11 +32,15 @@ impl<'a> NodeQueue<'a> {
                 return Ok(extra);
             }
         }
+        // JS throws INVALID_OPERATION for both (merkle-tree.js NodeQueue.shift).
         let Some(node) = self.nodes.get(self.i) else {
-            return Err(TreeError::InvalidProof(format!("expected node {index}, got none")));
+            return Err(TreeError::InvalidOperation(format!("expected node {index}, got none")));
         };
         if node.index != index {
-            return Err(TreeError::InvalidProof(format!("expected node {index}, got node {}", node.index)));
+            return Err(TreeError::InvalidOperation(format!(
+                "expected node {index}, got node {}",
+                node.index
+            )));
         }
         self.i += 1;
         Ok(*node)
