@@ -188,7 +188,11 @@ impl From<&Manifest> for ManifestJson {
             signers: m
                 .signers
                 .iter()
-                .map(|s| SignerJson { signature: "ed25519", namespace: hx(s.namespace), public_key: hx(s.public_key) })
+                .map(|s| SignerJson {
+                    signature: "ed25519",
+                    namespace: hx(s.namespace),
+                    public_key: hx(s.public_key),
+                })
                 .collect(),
             prologue: m.prologue.map(|p| PrologueJson { hash: hx(p.hash), length: p.length }),
             linked: m.linked.as_ref().map(|l| l.iter().map(hx).collect()),
@@ -355,10 +359,11 @@ impl ProofJson {
     pub fn new(p: &Proof, manifest: Option<&[u8]>) -> Self {
         ProofJson {
             fork: p.fork,
-            block: p
-                .block
-                .as_ref()
-                .map(|b| BlockProofJson { index: b.index, value: hx(&b.value), nodes: nodes(&b.nodes) }),
+            block: p.block.as_ref().map(|b| BlockProofJson {
+                index: b.index,
+                value: hx(&b.value),
+                nodes: nodes(&b.nodes),
+            }),
             hash: p.hash.as_ref().map(|h| HashProofJson { index: h.index, nodes: nodes(&h.nodes) }),
             seek: p.seek.as_ref().map(|s| SeekProofJson { bytes: s.bytes, nodes: nodes(&s.nodes) }),
             upgrade: p.upgrade.as_ref().map(|u| UpgradeProofJson {

@@ -103,14 +103,8 @@ fn make_block(fork: u64, index: u64) -> (Vec<u8>, BlockJson) {
         Content::Zeros(n) => vec![0u8; n],
         Content::Ctr(n) => prng_bytes(&seed, n),
     };
-    let mut j = BlockJson {
-        index,
-        fork,
-        size: data.len() as u64,
-        hex: None,
-        generator: None,
-        blake2b256: None,
-    };
+    let mut j =
+        BlockJson { index, fork, size: data.len() as u64, hex: None, generator: None, blake2b256: None };
     if data.len() > INLINE_LIMIT {
         j.generator = Some(GeneratorJson { kind: "blake2b-ctr", seed: hx(&seed) });
         j.blake2b256 = Some(hx(blake2b(&data)));
@@ -400,7 +394,9 @@ fn matrix() -> Vec<Case> {
     let b12 = byte_length_at(12);
     let b45 = byte_length_at(45);
     let total = byte_length_at(w);
-    for (l, bytes) in [(0, 0), (0, b11 + 500_000), (0, total - 1), (12, b12 + 10), (45, b45 + 1), (32, total - 1)] {
+    for (l, bytes) in
+        [(0, 0), (0, b11 + 500_000), (0, total - 1), (12, b12 + 10), (45, b45 + 1), (32, total - 1)]
+    {
         v.push(Case::at(l).seek(bytes).full());
     }
     // block/hash + seek within the reader's tree
@@ -410,7 +406,11 @@ fn matrix() -> Vec<Case> {
     v
 }
 
-async fn answer(writer: &Core, req: &ProofRequest, want_manifest: bool) -> Result<(Proof, Option<Vec<u8>>), Error> {
+async fn answer(
+    writer: &Core,
+    req: &ProofRequest,
+    want_manifest: bool,
+) -> Result<(Proof, Option<Vec<u8>>), Error> {
     let proof = writer.proof(req).await?;
     let manifest = if want_manifest { writer.manifest_for_peer() } else { None };
     Ok((proof, manifest))
@@ -438,12 +438,18 @@ fn tampers() -> Vec<(&'static str, &'static str, &'static str, Tamper)> {
         ("block-value-appended", "block-18-at-L45", "one byte appended to an empty block", |p, _, _| {
             p.block.as_mut().map(|b| b.value.push(0)).is_some()
         }),
-        ("zero-block-value-changed", "block-26-at-L32", "a 0x00 byte of an all-zero block set to 1", |p, _, _| {
-            p.block.as_mut().is_some_and(|b| flip(&mut b.value))
-        }),
-        ("block-index-shifted", "block-5-at-L32", "block.index + 1 with the same value and nodes", |p, _, _| {
-            p.block.as_mut().map(|b| b.index += 1).is_some()
-        }),
+        (
+            "zero-block-value-changed",
+            "block-26-at-L32",
+            "a 0x00 byte of an all-zero block set to 1",
+            |p, _, _| p.block.as_mut().is_some_and(|b| flip(&mut b.value)),
+        ),
+        (
+            "block-index-shifted",
+            "block-5-at-L32",
+            "block.index + 1 with the same value and nodes",
+            |p, _, _| p.block.as_mut().map(|b| b.index += 1).is_some(),
+        ),
         ("block-node-hash-flipped", "block-0-at-L45", "block.nodes[0].hash xor 1", |p, _, _| {
             p.block.as_mut().and_then(|b| b.nodes.first_mut()).is_some_and(|n| flip(&mut n.hash))
         }),
@@ -462,25 +468,37 @@ fn tampers() -> Vec<(&'static str, &'static str, &'static str, Tamper)> {
         ("hash-index-changed", "hash-9-at-L45", "hash.index set to a sibling index", |p, _, _| {
             p.hash.as_mut().map(|h| h.index = flat_tree::sibling(h.index)).is_some()
         }),
-        ("upgrade-signature-flipped", "upgrade-3-to-61", "upgrade.signature last byte of ed25519 part xor 1", |p, _, c| {
-            p.upgrade.as_mut().is_some_and(|u| {
-                // compat: raw 64 bytes; multisig: 01 00 <64> 00 00
-                let i = if c.compat { 0 } else { 2 };
-                u.signature.get_mut(i).map(|x| *x ^= 1).is_some()
-            })
-        }),
-        ("upgrade-signature-truncated", "upgrade-12-to-61", "upgrade.signature loses its last byte", |p, _, _| {
-            p.upgrade.as_mut().and_then(|u| u.signature.pop()).is_some()
-        }),
-        ("upgrade-signature-from-other-length", "upgrade-32-to-45-additional", "signature of the writer at length 45 instead of 61", |p, _, c| {
-            match (p.upgrade.as_mut(), c.bootstraps.get(&45).and_then(|(b, _)| b.upgrade.as_ref())) {
+        (
+            "upgrade-signature-flipped",
+            "upgrade-3-to-61",
+            "upgrade.signature last byte of ed25519 part xor 1",
+            |p, _, c| {
+                p.upgrade.as_mut().is_some_and(|u| {
+                    // compat: raw 64 bytes; multisig: 01 00 <64> 00 00
+                    let i = if c.compat { 0 } else { 2 };
+                    u.signature.get_mut(i).map(|x| *x ^= 1).is_some()
+                })
+            },
+        ),
+        (
+            "upgrade-signature-truncated",
+            "upgrade-12-to-61",
+            "upgrade.signature loses its last byte",
+            |p, _, _| p.upgrade.as_mut().and_then(|u| u.signature.pop()).is_some(),
+        ),
+        (
+            "upgrade-signature-from-other-length",
+            "upgrade-32-to-45-additional",
+            "signature of the writer at length 45 instead of 61",
+            |p, _, c| match (p.upgrade.as_mut(), c.bootstraps.get(&45).and_then(|(b, _)| b.upgrade.as_ref()))
+            {
                 (Some(u), Some(old)) => {
                     u.signature = old.signature.clone();
                     true
                 }
                 _ => false,
-            }
-        }),
+            },
+        ),
         ("upgrade-node-flipped", "upgrade-1-to-61", "upgrade.nodes[0].hash xor 1", |p, _, _| {
             p.upgrade.as_mut().and_then(|u| u.nodes.first_mut()).is_some_and(|n| flip(&mut n.hash))
         }),
@@ -493,15 +511,29 @@ fn tampers() -> Vec<(&'static str, &'static str, &'static str, Tamper)> {
         ("upgrade-length-minus-1", "upgrade-45-to-61", "upgrade.length - 1 (nodes unchanged)", |p, _, _| {
             p.upgrade.as_mut().map(|u| u.length -= 1).is_some()
         }),
-        ("additional-node-flipped", "upgrade-0-to-33-additional", "upgrade.additionalNodes[0].hash xor 1", |p, _, _| {
-            p.upgrade.as_mut().and_then(|u| u.additional_nodes.first_mut()).is_some_and(|n| flip(&mut n.hash))
-        }),
-        ("additional-node-dropped", "upgrade-3-to-12-additional", "last additional node removed", |p, _, _| {
-            p.upgrade.as_mut().and_then(|u| u.additional_nodes.pop()).is_some()
-        }),
-        ("block-value-flipped-with-upgrade", "block-20-upgrade-12-to-61", "block.value xor 1 in a block+upgrade proof", |p, _, _| {
-            p.block.as_mut().is_some_and(|b| flip(&mut b.value))
-        }),
+        (
+            "additional-node-flipped",
+            "upgrade-0-to-33-additional",
+            "upgrade.additionalNodes[0].hash xor 1",
+            |p, _, _| {
+                p.upgrade
+                    .as_mut()
+                    .and_then(|u| u.additional_nodes.first_mut())
+                    .is_some_and(|n| flip(&mut n.hash))
+            },
+        ),
+        (
+            "additional-node-dropped",
+            "upgrade-3-to-12-additional",
+            "last additional node removed",
+            |p, _, _| p.upgrade.as_mut().and_then(|u| u.additional_nodes.pop()).is_some(),
+        ),
+        (
+            "block-value-flipped-with-upgrade",
+            "block-20-upgrade-12-to-61",
+            "block.value xor 1 in a block+upgrade proof",
+            |p, _, _| p.block.as_mut().is_some_and(|b| flip(&mut b.value)),
+        ),
         ("seek-node-flipped", "seek-0-upgrade-0-to-61", "seek.nodes[0].hash xor 1", |p, _, _| {
             p.seek.as_mut().and_then(|s| s.nodes.first_mut()).is_some_and(|n| flip(&mut n.hash))
         }),
@@ -509,17 +541,30 @@ fn tampers() -> Vec<(&'static str, &'static str, &'static str, Tamper)> {
             p.fork = 1;
             true
         }),
-        ("fork-changed-upgrade", "upgrade-12-to-61", "proof.fork = 1 on an upgrade (signature is for fork 0)", |p, _, _| {
-            p.fork = 1;
-            true
-        }),
-        ("manifest-of-other-core", "upgrade-0-to-61", "manifest replaced by the default manifest of another key", |_, m, c| {
-            if c.compat {
-                return false;
-            }
-            *m = Some(hyperwasm::core::Manifest::default_signer(KeyPair::from_seed(&[99; 32]).public_key()).to_bytes());
-            true
-        }),
+        (
+            "fork-changed-upgrade",
+            "upgrade-12-to-61",
+            "proof.fork = 1 on an upgrade (signature is for fork 0)",
+            |p, _, _| {
+                p.fork = 1;
+                true
+            },
+        ),
+        (
+            "manifest-of-other-core",
+            "upgrade-0-to-61",
+            "manifest replaced by the default manifest of another key",
+            |_, m, c| {
+                if c.compat {
+                    return false;
+                }
+                *m = Some(
+                    hyperwasm::core::Manifest::default_signer(KeyPair::from_seed(&[99; 32]).public_key())
+                        .to_bytes(),
+                );
+                true
+            },
+        ),
         ("manifest-missing", "upgrade-0-to-61", "manifest left out for a reader that has none", |_, m, c| {
             if c.compat {
                 return false;
@@ -527,15 +572,20 @@ fn tampers() -> Vec<(&'static str, &'static str, &'static str, Tamper)> {
             *m = None;
             true
         }),
-        ("compat-signature-of-other-key", "upgrade-0-to-61", "signature by another key pair over the right signable", |p, _, c| {
-            let (Some(u), Some(t)) = (p.upgrade.as_mut(), c.writer_tree.as_ref()) else { return false };
-            let Some(msg) = c.verifier.signable(0, &t.hash(), t.length, t.fork) else { return false };
-            if !c.compat {
-                return false;
-            }
-            u.signature = KeyPair::from_seed(&[99; 32]).sign(&msg).to_vec();
-            true
-        }),
+        (
+            "compat-signature-of-other-key",
+            "upgrade-0-to-61",
+            "signature by another key pair over the right signable",
+            |p, _, c| {
+                let (Some(u), Some(t)) = (p.upgrade.as_mut(), c.writer_tree.as_ref()) else { return false };
+                let Some(msg) = c.verifier.signable(0, &t.hash(), t.length, t.fork) else { return false };
+                if !c.compat {
+                    return false;
+                }
+                u.signature = KeyPair::from_seed(&[99; 32]).sign(&msg).to_vec();
+                true
+            },
+        ),
     ]
 }
 
@@ -646,12 +696,23 @@ async fn build(kind: &'static str, seed: u8) -> Result<Built, Error> {
                 let entry = ProofEntryJson {
                     name: format!("insufficient-nodes-block-{b}-at-L{l}"),
                     based_on: Some(None),
-                    tamper: Some(format!("genuine Rust proof for nodes: {} (missing_nodes says {needed})", needed - 1)),
+                    tamper: Some(format!(
+                        "genuine Rust proof for nodes: {} (missing_nodes says {needed})",
+                        needed - 1
+                    )),
                     reader_length: l,
                     request: RequestJson::new(id, 0, &req, false),
                     proof: ProofJson::new(&proof, None),
                     data_wire: hx(data_wire(id, &proof, None)),
-                    result: ResultJson { ok: false, upgraded: None, length: None, byte_length: None, tree_hash: None, code: None, message: None },
+                    result: ResultJson {
+                        ok: false,
+                        upgraded: None,
+                        length: None,
+                        byte_length: None,
+                        tree_hash: None,
+                        code: None,
+                        message: None,
+                    },
                 };
                 insufficient.push((entry, proof));
             }
@@ -732,7 +793,11 @@ async fn build(kind: &'static str, seed: u8) -> Result<Built, Error> {
         discovery_key: hx(writer.discovery_key()),
         manifest: manifest_json,
         manifest_encoding: manifest_encoding.as_ref().map(hx),
-        key_pair: KeyPairJson { seed_byte: seed, public_key: hx(kp.public_key()), secret_key: hx(kp.secret_key()) },
+        key_pair: KeyPairJson {
+            seed_byte: seed,
+            public_key: hx(kp.public_key()),
+            secret_key: hx(kp.secret_key()),
+        },
         blocks,
         steps,
         final_state,

@@ -77,7 +77,9 @@ fn js_accepts_rust_cores_proofs_and_rejects_tampered_ones() {
     for kind in ["compat", "manifest"] {
         let accepted = out
             .lines()
-            .filter(|l| l.starts_with(&format!("PASS {kind}: step")) && l.contains("JS verifier accepts signature"))
+            .filter(|l| {
+                l.starts_with(&format!("PASS {kind}: step")) && l.contains("JS verifier accepts signature")
+            })
             .count();
         assert_eq!(accepted, steps, "{kind}: every step's signature must be checked by JS");
     }
