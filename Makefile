@@ -11,8 +11,9 @@ setup:
 ## All tests: native Rust, browser (headless Chromium), interop with the JS reference stack.
 test: test-native test-browser test-interop
 
+## Rust-only tests; hyperwasm-interop (needs node + tests/js) runs in test-interop.
 test-native:
-	@cargo test --workspace
+	@cargo test --workspace --exclude hyperwasm-interop
 
 test-browser: js-deps
 	@scripts/test-browser.sh
