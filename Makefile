@@ -13,8 +13,9 @@ setup:
 test: setup
 	@$(MAKE) --no-print-directory test-native test-browser test-interop
 
+## Rust-only tests; hyperwasm-interop (needs node + tests/js) runs in test-interop.
 test-native:
-	@cargo test --workspace --all-features
+	@cargo test --workspace --all-features --exclude hyperwasm-interop
 
 test-browser: js-deps
 	@scripts/test-browser.sh

@@ -122,11 +122,12 @@ fn hostile_proofs_are_errors() {
 
     let mut reordered = proof.clone();
     reordered.block.as_mut().unwrap().nodes.reverse();
-    assert!(block_on(verify(&rsrc, &reader, &reordered)).is_err());
+    // JS NodeQueue.shift: INVALID_OPERATION 'Expected node X, got node Y' / 'got (nil)'.
+    assert_eq!(block_on(verify(&rsrc, &reader, &reordered)).unwrap_err().code(), "INVALID_OPERATION");
 
     let mut truncated = proof.clone();
     truncated.upgrade.as_mut().unwrap().nodes.pop();
-    assert!(block_on(verify(&rsrc, &reader, &truncated)).is_err());
+    assert_eq!(block_on(verify(&rsrc, &reader, &truncated)).unwrap_err().code(), "INVALID_OPERATION");
 
     let mut huge = proof.clone();
     huge.upgrade.as_mut().unwrap().additional_nodes.push(Node { index: u64::MAX, size: 1, hash: [0; 32] });
