@@ -202,7 +202,45 @@ fn factor_half(i: u64) -> u64 {
     1 << flat_tree::depth(i)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Walks the nodes an upgrade from leaf `from` to leaf `to` must send, in JS order
+/// (`upgradeProof` / `additionalUpgradeProof`): for the root holding the requester's last
+/// leaf, the right-hand siblings on the path up to it; then every later root. Returns
+/// whether the section was started (JS: the pending array is non-null).
+fn walk_upgrade(
+    from: u64,
+    to: u64,
+    what: &str,
+    mut emit: impl FnMut(u64) -> Result<(), TreeError>,
+) -> Result<bool, TreeError> {
+    let mut started = from == 0;
+    for root_ite in root_iters(to) {
+        let root = root_ite.index();
+        // The requester already has this root.
+        if root + factor_half(root) < from {
+            continue;
+        }
+        // Connect to the requester's existing tree.
+        if !started && from >= 2 && root_ite.contains(from - 2) {
+            started = true;
+            let target = from - 2;
+            let mut ite = Iter::new(target);
+            let mut count = 0;
+            while ite.index() != root {
+                guard(&mut count, what)?;
+                ite.sibling();
+                if ite.index() > target {
+                    emit(ite.index())?;
+                }
+                ite.parent();
+            }
+            continue;
+        }
+        started = true;
+        emit(root)?;
+    }
+    Ok(started)
+}
+
 fn upgrade_proof(
     node: Option<Target>,
     has_seek: bool,
@@ -211,72 +249,27 @@ fn upgrade_proof(
     sub_tree: u64,
     p: &mut Plan,
 ) -> Result<(), TreeError> {
-    if from == 0 {
-        p.upgrade = Some(Vec::new());
-    }
-    for root_ite in root_iters(to) {
-        let root = root_ite.index();
-        // The requester already has this root.
-        if root + factor_half(root) < from {
-            continue;
+    let mut out = Vec::new();
+    let started = walk_upgrade(from, to, "upgrade proof", |index| {
+        // The requested block's own path stands in for the node that would cover it.
+        if p.node.is_none() && p.seek.is_none() && Iter::new(index).contains(sub_tree) {
+            block_and_seek_proof(node, has_seek, sub_tree, index, p)
+        } else {
+            out.push(index);
+            Ok(())
         }
-        // Connect to the requester's existing tree.
-        if p.upgrade.is_none() && from >= 2 && root_ite.contains(from - 2) {
-            let mut out = Vec::new();
-            let target = from - 2;
-            let mut ite = Iter::new(target);
-            let mut count = 0;
-            while ite.index() != root {
-                guard(&mut count, "upgrade proof")?;
-                ite.sibling();
-                if ite.index() > target {
-                    if p.node.is_none() && p.seek.is_none() && ite.contains(sub_tree) {
-                        block_and_seek_proof(node, has_seek, sub_tree, ite.index(), p)?;
-                    } else {
-                        out.push(ite.index());
-                    }
-                }
-                ite.parent();
-            }
-            p.upgrade = Some(out);
-            continue;
-        }
-        let upgrade = p.upgrade.get_or_insert_with(Vec::new);
-        if p.node.is_none() && p.seek.is_none() && root_ite.contains(sub_tree) {
-            block_and_seek_proof(node, has_seek, sub_tree, root, p)?;
-            continue;
-        }
-        upgrade.push(root);
-    }
+    })?;
+    p.upgrade = started.then_some(out);
     Ok(())
 }
 
 fn additional_upgrade_proof(from: u64, to: u64, p: &mut Plan) -> Result<(), TreeError> {
-    let mut out: Option<Vec<u64>> = if from == 0 { Some(Vec::new()) } else { None };
-    for root_ite in root_iters(to) {
-        let root = root_ite.index();
-        if root + factor_half(root) < from {
-            continue;
-        }
-        if out.is_none() && from >= 2 && root_ite.contains(from - 2) {
-            let mut nodes = Vec::new();
-            let target = from - 2;
-            let mut ite = Iter::new(target);
-            let mut count = 0;
-            while ite.index() != root {
-                guard(&mut count, "additional upgrade proof")?;
-                ite.sibling();
-                if ite.index() > target {
-                    nodes.push(ite.index());
-                }
-                ite.parent();
-            }
-            out = Some(nodes);
-            continue;
-        }
-        out.get_or_insert_with(Vec::new).push(root);
-    }
-    p.additional = out;
+    let mut out = Vec::new();
+    let started = walk_upgrade(from, to, "additional upgrade proof", |index| {
+        out.push(index);
+        Ok(())
+    })?;
+    p.additional = started.then_some(out);
     Ok(())
 }
 

@@ -77,16 +77,8 @@ pub fn verify_tree(proof: &Proof, nodes: &mut Vec<Node>) -> Result<Option<Node>,
     if let Some(first) = seek_nodes.first() {
         let mut ite = checked_iter(first.index)?;
         let mut q = NodeQueue::new(seek_nodes, None);
-        let mut r = q.shift(ite.index())?;
-        nodes.push(r);
-        while q.remaining() > 0 {
-            let node = q.shift(ite.sibling())?;
-            ite.parent();
-            r = Node::parent(&r, &node);
-            nodes.push(node);
-            nodes.push(r);
-        }
-        root = Some(r);
+        let start = q.shift(ite.index())?;
+        root = Some(climb(start, &mut ite, &mut q, nodes)?);
     }
 
     let Some(index) = untrusted_index else {
@@ -94,19 +86,30 @@ pub fn verify_tree(proof: &Proof, nodes: &mut Vec<Node>) -> Result<Option<Node>,
     };
     let mut ite = checked_iter(index)?;
     let mut q = NodeQueue::new(untrusted_nodes, root);
-    let mut r = match value {
+    let start = match value {
         Some(v) => Node::leaf(index / 2, v),
         None => q.shift(ite.index())?,
     };
-    nodes.push(r);
+    climb(start, &mut ite, &mut q, nodes).map(Some)
+}
+
+/// Hashes from `start` up through every queued sibling, recording each node passed.
+fn climb(
+    start: Node,
+    ite: &mut Iter,
+    q: &mut NodeQueue<'_>,
+    nodes: &mut Vec<Node>,
+) -> Result<Node, TreeError> {
+    let mut root = start;
+    nodes.push(root);
     while q.remaining() > 0 {
-        let node = q.shift(ite.sibling())?;
+        let sibling = q.shift(ite.sibling())?;
         ite.parent();
-        r = Node::parent(&r, &node);
-        nodes.push(node);
-        nodes.push(r);
+        root = Node::parent(&root, &sibling);
+        nodes.push(sibling);
+        nodes.push(root);
     }
-    Ok(Some(r))
+    Ok(root)
 }
 
 /// Grows `batch` by the upgrade part of a proof (JS `verifyUpgrade`). `block_root` is the
