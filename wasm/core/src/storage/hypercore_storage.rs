@@ -640,7 +640,7 @@ impl<S: Storage> CoreStorage<S> {
                     pages.entry(page_no).or_default().remove(&slot);
                 }
                 NodeOp::Truncate(_) => {
-                    pages.entry(page_no).or_default().retain(|s, _| *s < slot);
+                    pages.entry(page_no).or_default().retain(|s| *s < slot);
                     let next = page_no.saturating_add(1);
                     for page in pages.range_mut(next..).map(|(_, p)| p) {
                         page.clear();
