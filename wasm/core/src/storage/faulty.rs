@@ -106,6 +106,10 @@ impl<S: Storage> FaultyStorage<S> {
 }
 
 impl<S: Storage> Storage for FaultyStorage<S> {
+    fn block_pack_bytes(&self) -> usize {
+        self.inner.block_pack_bytes()
+    }
+
     async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         self.check_read()?;
         self.inner.get_many(keys).await

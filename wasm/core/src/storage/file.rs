@@ -468,6 +468,13 @@ impl FileStorage {
 }
 
 impl Storage for FileStorage {
+    /// One record per block: a record costs only its bytes in the log and an index entry, and
+    /// a read is one `pread` of exactly the value, so packing would only make every append
+    /// rewrite (and every read copy and decode) a whole pack.
+    fn block_pack_bytes(&self) -> usize {
+        0
+    }
+
     async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         let mut inner = self.lock();
         let inner = &mut *inner;

@@ -15,7 +15,8 @@
 //!
 //! # Block packs
 //!
-//! Contiguous blocks are packed into records of at most [`PACK_TARGET_BYTES`] (one larger
+//! Contiguous blocks are packed into records of at most [`Storage::block_pack_bytes`]
+//! ([`PACK_TARGET_BYTES`] unless the backend says otherwise; one larger
 //! block gets a record of its own), because per-record costs dominate in IndexedDB. Packs
 //! never overlap and are always contiguous (no holes): clearing blocks inside a pack rewrites
 //! it as up to two packs. Block `i` is found by a floor look-up of the greatest pack start
@@ -83,8 +84,12 @@ struct Caches {
     writing: u32,
     tick: u64,
     packs: BTreeMap<u64, CachedPack>,
+    /// Least recently used first: `tick → pack start`.
+    pack_lru: BTreeMap<u64, u64>,
     pack_bytes: usize,
     pages: BTreeMap<u64, (Arc<Page>, u64)>,
+    /// Least recently used first: `tick → page number`.
+    page_lru: BTreeMap<u64, u64>,
 }
 
 impl Caches {
@@ -98,6 +103,8 @@ impl Caches {
         let tick = self.next_tick();
         let (start, cached) = self.packs.range_mut(..=index).next_back()?;
         if index < pack_end(*start, &cached.blocks) {
+            self.pack_lru.remove(&cached.tick);
+            self.pack_lru.insert(tick, *start);
             cached.tick = tick;
             Some((*start, cached.blocks.clone()))
         } else {
@@ -108,12 +115,15 @@ impl Caches {
     fn pack_at(&mut self, start: u64) -> Option<Pack> {
         let tick = self.next_tick();
         let cached = self.packs.get_mut(&start)?;
+        self.pack_lru.remove(&cached.tick);
+        self.pack_lru.insert(tick, start);
         cached.tick = tick;
         Some(cached.blocks.clone())
     }
 
     fn remove_pack(&mut self, start: u64) {
         if let Some(old) = self.packs.remove(&start) {
+            self.pack_lru.remove(&old.tick);
             self.pack_bytes = self.pack_bytes.saturating_sub(old.bytes);
         }
     }
@@ -125,38 +135,57 @@ impl Caches {
             return;
         }
         while self.pack_bytes + bytes > budget {
-            let Some(oldest) = self.packs.iter().min_by_key(|(_, c)| c.tick).map(|(s, _)| *s) else { break };
+            let Some((_, oldest)) = self.pack_lru.first_key_value().map(|(t, s)| (*t, *s)) else { break };
             self.remove_pack(oldest);
         }
         let tick = self.next_tick();
         self.pack_bytes += bytes;
+        self.pack_lru.insert(tick, start);
         self.packs.insert(start, CachedPack { blocks, bytes, tick });
     }
 
     fn page(&mut self, page: u64) -> Option<Arc<Page>> {
         let tick = self.next_tick();
         let (cached, t) = self.pages.get_mut(&page)?;
+        self.page_lru.remove(t);
+        self.page_lru.insert(tick, page);
         *t = tick;
         Some(cached.clone())
+    }
+
+    fn remove_page(&mut self, page_no: u64) {
+        if let Some((_, t)) = self.pages.remove(&page_no) {
+            self.page_lru.remove(&t);
+        }
     }
 
     fn insert_page(&mut self, page_no: u64, page: Arc<Page>, cap: usize) {
         if cap == 0 {
             return;
         }
-        self.pages.remove(&page_no);
+        self.remove_page(page_no);
         while self.pages.len() >= cap {
-            let Some(oldest) = self.pages.iter().min_by_key(|(_, (_, t))| *t).map(|(p, _)| *p) else { break };
-            self.pages.remove(&oldest);
+            let Some(oldest) = self.page_lru.first_key_value().map(|(_, p)| *p) else { break };
+            self.remove_page(oldest);
         }
         let tick = self.next_tick();
+        self.page_lru.insert(tick, page_no);
         self.pages.insert(page_no, (page, tick));
+    }
+
+    /// Drops every cached page numbered `cut` or more.
+    fn cut_pages(&mut self, cut: u64) {
+        for (_, (_, t)) in self.pages.split_off(&cut) {
+            self.page_lru.remove(&t);
+        }
     }
 
     fn clear(&mut self) {
         self.packs.clear();
+        self.pack_lru.clear();
         self.pack_bytes = 0;
         self.pages.clear();
+        self.page_lru.clear();
     }
 }
 
@@ -208,7 +237,7 @@ impl Drop for WriteGuard<'_> {
             c.insert_pack(s, pack, budget);
         }
         if let Some(cut) = effects.page_cut {
-            let _ = c.pages.split_off(&cut);
+            c.cut_pages(cut);
         }
         for (p, page) in effects.pages {
             c.insert_page(p, page, cap);
@@ -234,15 +263,15 @@ fn in_intervals(v: &[(u64, u64)], i: u64) -> bool {
     pos > 0 && v.get(pos - 1).is_some_and(|(_, b)| i < *b)
 }
 
-/// Splits contiguous blocks starting at `start` into packs of at most [`PACK_TARGET_BYTES`].
-fn chunk(start: u64, blocks: Vec<Vec<u8>>) -> Vec<(u64, Vec<Vec<u8>>)> {
+/// Splits contiguous blocks starting at `start` into packs of at most `target` bytes.
+fn chunk(start: u64, blocks: Vec<Vec<u8>>, target: usize) -> Vec<(u64, Vec<Vec<u8>>)> {
     let mut out = Vec::new();
     let mut cur: Vec<Vec<u8>> = Vec::new();
     let mut cur_start = start;
     let mut cur_bytes = 0;
     for (i, block) in (start..).zip(blocks) {
         let cost = block_cost(&block);
-        if !cur.is_empty() && cur_bytes + cost > PACK_TARGET_BYTES {
+        if !cur.is_empty() && cur_bytes + cost > target {
             out.push((cur_start, std::mem::take(&mut cur)));
             cur_start = i;
             cur_bytes = 0;
@@ -264,6 +293,8 @@ pub struct CoreStorage<S> {
     caches: Mutex<Caches>,
     pack_cache_bytes: usize,
     page_cache_pages: usize,
+    /// Pack byte budget, from [`Storage::block_pack_bytes`].
+    pack_target: usize,
 }
 
 impl<S: Storage> CoreStorage<S> {
@@ -275,7 +306,8 @@ impl<S: Storage> CoreStorage<S> {
     /// Like [`CoreStorage::new`] with explicit cache bounds (bytes of decoded packs, number
     /// of tree pages; 0 disables a cache).
     pub fn with_cache_limits(store: S, pack_cache_bytes: usize, page_cache_pages: usize) -> Self {
-        CoreStorage { store, caches: Mutex::default(), pack_cache_bytes, page_cache_pages }
+        let pack_target = store.block_pack_bytes();
+        CoreStorage { store, caches: Mutex::default(), pack_cache_bytes, page_cache_pages, pack_target }
     }
 
     /// The backend.
@@ -538,7 +570,7 @@ impl<S: Storage> CoreStorage<S> {
                     let first_cost = run.first().map_or(0, |b| block_cost(b));
                     if pack_end(s, &p) == start
                         && untouched(s, &absorbed)
-                        && pack_cost(&p) + first_cost <= PACK_TARGET_BYTES
+                        && pack_cost(&p) + first_cost <= self.pack_target
                     {
                         absorbed.insert(s);
                         let mut merged: Vec<Vec<u8>> = p.iter().cloned().collect();
@@ -552,13 +584,15 @@ impl<S: Storage> CoreStorage<S> {
             if end != u64::MAX && untouched(end, &absorbed) {
                 if let Some(p) = self.pack_at(end, gen0).await? {
                     let last_cost = run.last().map_or(0, |b| block_cost(b));
-                    if pack_cost(&p) + last_cost <= PACK_TARGET_BYTES {
+                    if pack_cost(&p) + last_cost <= self.pack_target {
                         absorbed.insert(end);
                         run.extend(p.iter().cloned());
                     }
                 }
             }
-            effects.new_packs.extend(chunk(start, run).into_iter().map(|(s, p)| (s, Arc::new(p))));
+            effects
+                .new_packs
+                .extend(chunk(start, run, self.pack_target).into_iter().map(|(s, p)| (s, Arc::new(p))));
         }
 
         for &(a, b) in &cleared {
@@ -606,7 +640,7 @@ impl<S: Storage> CoreStorage<S> {
                     pages.entry(page_no).or_default().remove(&slot);
                 }
                 NodeOp::Truncate(_) => {
-                    pages.entry(page_no).or_default().retain(|s, _| *s < slot);
+                    pages.entry(page_no).or_default().retain(|s| *s < slot);
                     let next = page_no.saturating_add(1);
                     for page in pages.range_mut(next..).map(|(_, p)| p) {
                         page.clear();

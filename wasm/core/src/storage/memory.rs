@@ -83,10 +83,13 @@ pub(crate) fn remove_range<V>(map: &mut BTreeMap<Vec<u8>, V>, start: &[u8], end:
     if start >= end {
         return Vec::new();
     }
-    let mut tail = map.split_off(start);
-    let mut rest = tail.split_off(end);
-    map.append(&mut rest);
-    tail.into_iter().collect()
+    // Per-key removal: O(k log n) for k removed keys. (`split_off` + `append` merged the
+    // whole map back together, O(n) on every range delete, even an empty one.)
+    let keys: Vec<Vec<u8>> = map
+        .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Excluded(end)))
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.into_iter().filter_map(|k| map.remove_entry(&k)).collect()
 }
 
 /// Applies `batch` to `map` in order.

@@ -176,6 +176,15 @@ pub trait Storage: MaybeSend + MaybeSync {
     /// Applies a batch atomically.
     fn write(&self, batch: WriteBatch) -> impl Future<Output = Result<(), StorageError>> + MaybeSend;
 
+    /// Byte budget of one block pack in the per-core layout ([`hypercore_storage`]). Blocks
+    /// are merged into records of up to this size where every record costs a lot (IndexedDB);
+    /// a backend whose records are cheap and whose small reads are fast returns a small value
+    /// (0: one record per block), so appends and reads touch only the blocks they need. Only
+    /// the write layout depends on it: every value reads every stored layout.
+    fn block_pack_bytes(&self) -> usize {
+        hypercore_storage::PACK_TARGET_BYTES
+    }
+
     /// Reads one key.
     fn get(&self, key: Vec<u8>) -> impl Future<Output = Result<Option<Vec<u8>>, StorageError>> + MaybeSend {
         async move {

@@ -4,7 +4,6 @@ use crate::crypto::hash::Hash;
 use crate::encoding::{put_buffer, put_uint, uint_len, Decoder};
 use crate::storage::StorageError;
 use crate::tree::Node;
-use std::collections::BTreeMap;
 
 /// Table byte of the header record.
 pub const TABLE_HEADER: u8 = 0x00;
@@ -90,17 +89,85 @@ pub(crate) fn decode_pack(start: u64, bytes: &[u8]) -> Result<Vec<Vec<u8>>, Stor
 }
 
 /// The nodes of one tree page, keyed by offset within the page: `(size, hash)`.
-pub(crate) type Page = BTreeMap<u8, (u64, Hash)>;
+///
+/// A dense slot array (allocated on first insert) rather than a map: decoding a page, the
+/// hot path of every random block read, is then one pass of copies with no per-node
+/// allocation, and cloning a page for a write is one memcpy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Page {
+    slots: Vec<Option<(u64, Hash)>>,
+    len: usize,
+}
+
+impl Page {
+    /// An empty page.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// The node at `slot`.
+    pub(crate) fn get(&self, slot: &u8) -> Option<&(u64, Hash)> {
+        self.slots.get(usize::from(*slot))?.as_ref()
+    }
+
+    /// Sets the node at `slot`.
+    pub(crate) fn insert(&mut self, slot: u8, node: (u64, Hash)) {
+        if self.slots.is_empty() {
+            self.slots = vec![None; NODES_PER_PAGE as usize];
+        }
+        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            if s.replace(node).is_none() {
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Removes the node at `slot`.
+    pub(crate) fn remove(&mut self, slot: &u8) {
+        if let Some(s) = self.slots.get_mut(usize::from(*slot)) {
+            if s.take().is_some() {
+                self.len -= 1;
+            }
+        }
+    }
+
+    /// Keeps only the nodes whose slot satisfies `keep`.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&u8) -> bool) {
+        for (slot, s) in (0..=u8::MAX).zip(self.slots.iter_mut()) {
+            if s.is_some() && !keep(&slot) {
+                *s = None;
+                self.len -= 1;
+            }
+        }
+    }
+
+    /// Removes every node.
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.len = 0;
+    }
+
+    /// Whether the page holds no node.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The present nodes in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u8, &(u64, Hash))> {
+        (0..=u8::MAX).zip(self.slots.iter()).filter_map(|(slot, s)| Some((slot, s.as_ref()?)))
+    }
+}
 
 /// Encodes a tree page: presence bitmap, `uint size ‖ hash` per present node, crc32 (LE).
 pub(crate) fn encode_page(page: &Page) -> Vec<u8> {
     let mut out = vec![0u8; BITMAP_LEN];
-    for &slot in page.keys() {
+    out.reserve(page.len * 34 + 4);
+    for (slot, _) in page.iter() {
         if let Some(byte) = out.get_mut(usize::from(slot / 8)) {
             *byte |= 1 << (slot % 8);
         }
     }
-    for (size, hash) in page.values() {
+    for (_, (size, hash)) in page.iter() {
         put_uint(&mut out, *size);
         out.extend_from_slice(hash);
     }
