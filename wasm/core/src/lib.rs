@@ -15,6 +15,8 @@ pub mod crypto;
 pub mod encoding;
 pub mod maybe_send;
 pub mod storage;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 pub mod tree;
 
 pub use maybe_send::{MaybeSend, MaybeSync};

@@ -5,6 +5,8 @@
 //!
 //! Module map:
 //! - [`idb`]: `IdbStorage`, the IndexedDB backend of [`hyperwasm::storage::Storage`].
+//! - [`hypercore`]: `class Hypercore` for JS (IndexedDB-backed core with group commit).
+//! - [`error`]: Rust errors → JS `Error` objects with hypercore's `.code`.
 //! - [`bench`]: exported benchmark functions (`bench_idb_put`) driven by `tests/bench/browser/`.
 //! - this file: `version()` / `selftest()` exports and the start hook (panic → `console.error`).
 //!
@@ -14,8 +16,14 @@
 #[cfg(target_arch = "wasm32")]
 pub mod bench;
 #[cfg(target_arch = "wasm32")]
+pub mod error;
+#[cfg(target_arch = "wasm32")]
+pub mod hypercore;
+#[cfg(target_arch = "wasm32")]
 pub mod idb;
 
+#[cfg(target_arch = "wasm32")]
+pub use crate::hypercore::JsHypercore;
 #[cfg(target_arch = "wasm32")]
 pub use crate::idb::{Durability, IdbOptions, IdbStorage};
 #[cfg(target_arch = "wasm32")]

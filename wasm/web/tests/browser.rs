@@ -235,11 +235,12 @@ async fn browser_default_durability_writes() {
     drop_db(db).await;
 }
 
-// The shared conformance suite (`hyperwasm::storage::conformance`, feature `test-utils`, enabled
-// in [dev-dependencies]) goes here once it lands, e.g.:
-//
-// #[wasm_bindgen_test]
-// async fn conformance() { hyperwasm::storage::conformance::run_all(|| fresh("conformance")).await; }
+/// The shared conformance suite (`hyperwasm::storage::conformance`, feature `test-utils`, enabled
+/// in [dev-dependencies]), each check on a fresh database.
+#[wasm_bindgen_test]
+async fn conformance() {
+    hyperwasm::storage::conformance::run_all(|| fresh("conformance")).await;
+}
 
 #[wasm_bindgen_test]
 async fn exported_selftest_passes() {

@@ -337,6 +337,15 @@ impl IdbStorage {
     }
 }
 
+/// Dropping the storage closes its connection (after pending transactions finish), so a
+/// later `delete_database` or schema upgrade is not blocked by a forgotten handle (e.g. one
+/// consumed by a `Hypercore::create` that failed).
+impl Drop for IdbStorage {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 impl Storage for IdbStorage {
     async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         if keys.is_empty() {

@@ -1,0 +1,507 @@
+//! `class Hypercore` for JS: a writable (or opened) hypercore persisted in one IndexedDB
+//! database.
+//!
+//! ```js
+//! import init, { Hypercore } from 'hyperwasm-web'
+//! await init()
+//! const core = await Hypercore.create('my-core', { compat: false, seed })  // or Hypercore.open('my-core')
+//! await Promise.all(blocks.map((b) => core.append(b)))   // group-committed, see below
+//! const block = await core.get(0)                          // Uint8Array | null
+//! await core.close()
+//! ```
+//!
+//! # Group commit
+//!
+//! Each IndexedDB readwrite transaction costs roughly a millisecond or more in Chromium no
+//! matter how little it writes, so one transaction per `append` caps a page at a few hundred
+//! appends per second. Instead `append` only *queues* its blocks (synchronously, in call order)
+//! and returns a promise; one flusher task per core drains the queue: every append queued
+//! before the previous write completed is concatenated into **one** `append_batch`, i.e. one
+//! signed head and one IndexedDB transaction, and each caller's promise then resolves with the
+//! length right after *its own* blocks (`start + blocks queued up to and including it`), exactly
+//! what sequential appends would have returned. A group is capped at
+//! [`MAX_GROUP_BYTES`] so a flood of appends does not build one giant transaction. If the
+//! batch fails, nothing of it is stored and every promise of that group rejects with the same
+//! error. An `await`-each-append loop therefore still costs one transaction per append; code
+//! that issues appends without awaiting each one (`Promise.all`, event handlers firing
+//! during a write) gets them batched automatically.
+//!
+//! Other mutations (`truncate`, `clear`, `close`) are ordered with the queue: they wait for
+//! the appends issued before them and hold back appends issued after them. Reads (`get`,
+//! `has`, `info`) wait only for a write in progress.
+//!
+//! # Durability
+//!
+//! By default writes use IndexedDB's `durability: "relaxed"` (see [`Durability`]): a resolved
+//! `append` survives a tab or browser crash, **not necessarily a power loss or OS crash** (the
+//! browser has handed the data to the OS but not flushed it). Blocks of a replicated core can
+//! be fetched again from peers, and relaxed transactions are several times cheaper. Pass
+//! `{ strict: true }` to `create`/`open` for `durability: "strict"`: a resolved append has
+//! been flushed to disk.
+
+use crate::error::{bad_argument, closed, core_error, storage_error};
+use crate::idb::{Durability, IdbOptions, IdbStorage};
+use futures::channel::oneshot;
+use futures::lock::Mutex;
+use hyperwasm::core::{CreateOptions, HypercoreError};
+use hyperwasm::crypto::KeyPair;
+use hyperwasm::storage::StorageError;
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local};
+
+type Core = hyperwasm::core::Hypercore<IdbStorage>;
+
+/// Upper bound on the block bytes of one group commit (values ≥ this still go alone).
+pub const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
+
+/// The head as JS getters see it, refreshed after every mutation (getters are synchronous
+/// while the core itself sits behind an async lock).
+#[derive(Debug, Clone, Default)]
+struct Head {
+    key: [u8; 32],
+    discovery_key: [u8; 32],
+    length: u64,
+    byte_length: u64,
+    fork: u64,
+    writable: bool,
+    closed: bool,
+}
+
+enum Job {
+    Append {
+        blocks: Vec<Vec<u8>>,
+        done: oneshot::Sender<Result<u64, HypercoreError>>,
+    },
+    /// An exclusive operation: the flusher sends `go`, then waits until `done` is dropped.
+    Barrier {
+        go: oneshot::Sender<()>,
+        done: oneshot::Receiver<()>,
+    },
+}
+
+struct Inner {
+    name: String,
+    core: Mutex<Option<Core>>,
+    head: RefCell<Head>,
+    queue: RefCell<VecDeque<Job>>,
+    flushing: Cell<bool>,
+    append_batches: Cell<u64>,
+}
+
+impl Inner {
+    fn refresh(&self, core: &Core) {
+        let mut h = self.head.borrow_mut();
+        h.length = core.length();
+        h.byte_length = core.byte_length();
+        h.fork = core.fork();
+        h.writable = core.writable();
+    }
+
+    fn push(self: &Rc<Self>, job: Job) {
+        self.queue.borrow_mut().push_back(job);
+        if !self.flushing.replace(true) {
+            spawn_local(flush(self.clone()));
+        }
+    }
+
+    /// Takes a turn in the queue **now** (synchronously, so call order is queue order):
+    /// awaiting the returned [`Turn`] waits for every job queued before it, and the guard it
+    /// yields holds back later jobs until dropped.
+    fn turn(self: &Rc<Self>) -> Turn {
+        let (go_tx, go_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        self.push(Job::Barrier { go: go_tx, done: done_rx });
+        Turn { go: go_rx, done: done_tx }
+    }
+}
+
+/// A place in the queue for an exclusive operation (see [`Inner::turn`]).
+struct Turn {
+    go: oneshot::Receiver<()>,
+    done: oneshot::Sender<()>,
+}
+
+impl Turn {
+    async fn wait(self) -> oneshot::Sender<()> {
+        let _ = self.go.await;
+        self.done
+    }
+}
+
+/// The flusher: drains the queue, one `append_batch` per run of queued appends.
+async fn flush(inner: Rc<Inner>) {
+    loop {
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        let mut waiters: Vec<(u64, oneshot::Sender<Result<u64, HypercoreError>>)> = Vec::new();
+        let barrier = {
+            let mut q = inner.queue.borrow_mut();
+            let mut bytes = 0usize;
+            while matches!(q.front(), Some(Job::Append { .. })) {
+                if !waiters.is_empty() && bytes >= MAX_GROUP_BYTES {
+                    break;
+                }
+                if let Some(Job::Append { blocks: b, done }) = q.pop_front() {
+                    bytes += b.iter().map(Vec::len).sum::<usize>();
+                    waiters.push((b.len() as u64, done));
+                    blocks.extend(b);
+                }
+            }
+            if waiters.is_empty() {
+                q.pop_front()
+            } else {
+                None
+            }
+        };
+        if !waiters.is_empty() {
+            let result = {
+                let mut guard = inner.core.lock().await;
+                match guard.as_mut() {
+                    None => Err(HypercoreError::Storage(StorageError::Closed)),
+                    Some(core) => {
+                        inner.append_batches.set(inner.append_batches.get() + 1);
+                        let r = core.append_batch(&blocks).await;
+                        inner.refresh(core);
+                        r
+                    }
+                }
+            };
+            match result {
+                Ok(end) => {
+                    let mut at = end - blocks.len() as u64;
+                    for (count, done) in waiters {
+                        at += count;
+                        let _ = done.send(Ok(at));
+                    }
+                }
+                Err(e) => {
+                    for (_, done) in waiters {
+                        let _ = done.send(Err(e.clone()));
+                    }
+                }
+            }
+            continue;
+        }
+        match barrier {
+            Some(Job::Barrier { go, done }) => {
+                if go.send(()).is_ok() {
+                    let _ = done.await;
+                }
+            }
+            Some(Job::Append { .. }) => unreachable!("appends are drained above"),
+            None => {
+                inner.flushing.set(false);
+                return;
+            }
+        }
+    }
+}
+
+/// A JS number as a block index / length: a non-negative integer up to 2^53.
+fn uint(v: f64, what: &str) -> Result<u64, JsValue> {
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+        Ok(v as u64)
+    } else {
+        Err(bad_argument(&format!("{what} must be a non-negative integer, got {v}")))
+    }
+}
+
+fn blocks_of(data: &JsValue) -> Result<Vec<Vec<u8>>, JsValue> {
+    fn one(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+        if let Some(a) = v.dyn_ref::<Uint8Array>() {
+            Ok(a.to_vec())
+        } else if let Some(s) = v.as_string() {
+            Ok(s.into_bytes())
+        } else {
+            Err(bad_argument("a block must be a Uint8Array (or a string)"))
+        }
+    }
+    if Array::is_array(data) {
+        Array::from(data).iter().map(|v| one(&v)).collect()
+    } else {
+        Ok(vec![one(data)?])
+    }
+}
+
+fn opt_bool(opts: &JsValue, name: &str) -> bool {
+    opts.is_object()
+        && Reflect::get(opts, &JsValue::from_str(name)).ok().and_then(|v| v.as_bool()) == Some(true)
+}
+
+fn durability(opts: &JsValue) -> IdbOptions {
+    IdbOptions { durability: if opt_bool(opts, "strict") { Durability::Strict } else { Durability::Relaxed } }
+}
+
+fn set(obj: &Object, key: &str, value: JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
+}
+
+/// A hypercore stored in the IndexedDB database of the same name (JS: `Hypercore`).
+///
+/// See the [module docs](self) for group commit and durability.
+#[wasm_bindgen(js_name = Hypercore)]
+pub struct JsHypercore {
+    inner: Rc<Inner>,
+}
+
+impl JsHypercore {
+    fn wrap(name: &str, core: Core) -> JsHypercore {
+        let head = Head {
+            key: *core.key(),
+            discovery_key: *core.discovery_key(),
+            length: core.length(),
+            byte_length: core.byte_length(),
+            fork: core.fork(),
+            writable: core.writable(),
+            closed: false,
+        };
+        JsHypercore {
+            inner: Rc::new(Inner {
+                name: name.to_string(),
+                core: Mutex::new(Some(core)),
+                head: RefCell::new(head),
+                queue: RefCell::new(VecDeque::new()),
+                flushing: Cell::new(false),
+                append_batches: Cell::new(0),
+            }),
+        }
+    }
+}
+
+#[wasm_bindgen(js_class = Hypercore)]
+impl JsHypercore {
+    /// Creates a new writable core in the (empty) IndexedDB database `name`.
+    ///
+    /// `opts`: `{ compat?: boolean, seed?: Uint8Array(32), strict?: boolean }`. `seed` derives the
+    /// Ed25519 key pair (otherwise a random one is generated); `compat` makes the key the public
+    /// key (hypercore 10 style); `strict` selects strict IndexedDB durability. Rejects with
+    /// `STORAGE_CONFLICT` if the database already holds a core.
+    pub async fn create(name: String, opts: JsValue) -> Result<JsHypercore, JsValue> {
+        let key_pair = if opts.is_object() {
+            match Reflect::get(&opts, &JsValue::from_str("seed")) {
+                Ok(v) if !v.is_undefined() && !v.is_null() => {
+                    let seed: [u8; 32] = v
+                        .dyn_ref::<Uint8Array>()
+                        .map(Uint8Array::to_vec)
+                        .and_then(|s| s.try_into().ok())
+                        .ok_or_else(|| bad_argument("seed must be a 32-byte Uint8Array"))?;
+                    Some(KeyPair::from_seed(&seed))
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let compat = opt_bool(&opts, "compat");
+        let storage = IdbStorage::open_with(&name, durability(&opts)).await.map_err(storage_error)?;
+        let core = match Core::create(storage, CreateOptions { key_pair, manifest: None, compat }).await {
+            Ok(core) => core,
+            Err(e) => return Err(core_error(&e)),
+        };
+        Ok(Self::wrap(&name, core))
+    }
+
+    /// Opens the core stored in the IndexedDB database `name` (`opts`: `{ strict?: boolean }`).
+    /// Rejects with `STORAGE_EMPTY` if there is none.
+    pub async fn open(name: String, opts: JsValue) -> Result<JsHypercore, JsValue> {
+        let storage = IdbStorage::open_with(&name, durability(&opts)).await.map_err(storage_error)?;
+        let core = Core::open(storage).await.map_err(|e| core_error(&e))?;
+        Ok(Self::wrap(&name, core))
+    }
+
+    /// Deletes the IndexedDB database `name` (close the core first, or it is closed for you).
+    #[wasm_bindgen(js_name = deleteStorage)]
+    pub async fn delete_storage(name: String) -> Result<(), JsValue> {
+        IdbStorage::delete_database(&name).await.map_err(storage_error)
+    }
+
+    /// Appends one block (`Uint8Array`) or several (`Uint8Array[]`) atomically; resolves with
+    /// the core's length after these blocks. Concurrent calls are group-committed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn append(&self, data: JsValue) -> Promise {
+        if self.inner.head.borrow().closed {
+            return Promise::reject(&closed());
+        }
+        let blocks = match blocks_of(&data) {
+            Ok(b) => b,
+            Err(e) => return Promise::reject(&e),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.inner.push(Job::Append { blocks, done: tx });
+        future_to_promise(async move {
+            match rx.await {
+                Ok(Ok(length)) => Ok(JsValue::from_f64(length as f64)),
+                Ok(Err(e)) => Err(core_error(&e)),
+                Err(_) => Err(closed()),
+            }
+        })
+    }
+
+    /// Block `index`, or `null` when it is not stored locally (or beyond the length).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | null>")]
+    pub fn get(&self, index: f64) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let index = uint(index, "index")?;
+            let guard = inner.core.lock().await;
+            let core = guard.as_ref().ok_or_else(closed)?;
+            match core.get(index).await.map_err(|e| core_error(&e))? {
+                Some(block) => Ok(Uint8Array::from(block.as_slice()).into()),
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
+    /// Whether block `index` is stored locally.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn has(&self, index: f64) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let index = uint(index, "index")?;
+            let guard = inner.core.lock().await;
+            let core = guard.as_ref().ok_or_else(closed)?;
+            Ok(JsValue::from_bool(core.has(index)))
+        })
+    }
+
+    /// Truncates to `length`, bumping the fork (to `fork` if given) and re-signing the head.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn truncate(&self, length: f64, fork: Option<f64>) -> Promise {
+        let (length, fork) = match (uint(length, "length"), fork.map(|f| uint(f, "fork")).transpose()) {
+            (Ok(l), Ok(f)) => (l, f),
+            (Err(e), _) | (_, Err(e)) => return Promise::reject(&e),
+        };
+        let inner = self.inner.clone();
+        let turn = inner.turn();
+        future_to_promise(async move {
+            let _turn = turn.wait().await;
+            let mut guard = inner.core.lock().await;
+            let core = guard.as_mut().ok_or_else(closed)?;
+            let r = core.truncate(length, fork).await;
+            inner.refresh(core);
+            r.map_err(|e| core_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Drops the local data of blocks `start..end` (`end` defaults to `start + 1`); the tree
+    /// and length stay.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn clear(&self, start: f64, end: Option<f64>) -> Promise {
+        let (start, end) = match (uint(start, "start"), end.map(|e| uint(e, "end")).transpose()) {
+            (Ok(s), Ok(e)) => (s, e.unwrap_or(s.saturating_add(1))),
+            (Err(e), _) | (_, Err(e)) => return Promise::reject(&e),
+        };
+        let inner = self.inner.clone();
+        let turn = inner.turn();
+        future_to_promise(async move {
+            let _turn = turn.wait().await;
+            let mut guard = inner.core.lock().await;
+            let core = guard.as_mut().ok_or_else(closed)?;
+            let r = core.clear(start, end).await;
+            inner.refresh(core);
+            r.map_err(|e| core_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// `{ key, discoveryKey, length, contiguousLength, byteLength, fork, blocksStored, writable }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ key: Uint8Array, discoveryKey: Uint8Array, \
+        length: number, contiguousLength: number, byteLength: number, fork: number, \
+        blocksStored: number, writable: boolean }>")]
+    pub fn info(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let guard = inner.core.lock().await;
+            let core = guard.as_ref().ok_or_else(closed)?;
+            let i = core.info();
+            let o = Object::new();
+            set(&o, "key", Uint8Array::from(&i.key[..]).into());
+            set(&o, "discoveryKey", Uint8Array::from(&i.discovery_key[..]).into());
+            set(&o, "length", JsValue::from_f64(i.length as f64));
+            set(&o, "contiguousLength", JsValue::from_f64(i.contiguous_length as f64));
+            set(&o, "byteLength", JsValue::from_f64(i.byte_length as f64));
+            set(&o, "fork", JsValue::from_f64(i.fork as f64));
+            set(&o, "blocksStored", JsValue::from_f64(i.blocks_stored as f64));
+            set(&o, "writable", JsValue::from_bool(i.writable));
+            Ok(o.into())
+        })
+    }
+
+    /// Waits for queued appends, then closes the database connection. Later calls reject with
+    /// `SESSION_CLOSED`; closing twice is a no-op.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let inner = self.inner.clone();
+        let turn = inner.turn();
+        future_to_promise(async move {
+            let _turn = turn.wait().await;
+            let mut guard = inner.core.lock().await;
+            if let Some(core) = guard.take() {
+                core.storage().storage().close();
+            }
+            inner.head.borrow_mut().closed = true;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The IndexedDB database name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    /// The 32-byte core key.
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> Uint8Array {
+        Uint8Array::from(&self.inner.head.borrow().key[..])
+    }
+
+    /// The 32-byte discovery key.
+    #[wasm_bindgen(getter, js_name = discoveryKey)]
+    pub fn discovery_key(&self) -> Uint8Array {
+        Uint8Array::from(&self.inner.head.borrow().discovery_key[..])
+    }
+
+    /// Number of blocks (as of the last completed write).
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> f64 {
+        self.inner.head.borrow().length as f64
+    }
+
+    /// Total bytes of all blocks.
+    #[wasm_bindgen(getter, js_name = byteLength)]
+    pub fn byte_length(&self) -> f64 {
+        self.inner.head.borrow().byte_length as f64
+    }
+
+    /// Fork id (bumped by every truncation).
+    #[wasm_bindgen(getter)]
+    pub fn fork(&self) -> f64 {
+        self.inner.head.borrow().fork as f64
+    }
+
+    /// Whether this core can append (it holds the signing key pair and is open).
+    #[wasm_bindgen(getter)]
+    pub fn writable(&self) -> bool {
+        let h = self.inner.head.borrow();
+        h.writable && !h.closed
+    }
+
+    /// Whether `close()` completed.
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.head.borrow().closed
+    }
+
+    /// How many storage write batches appends have used so far (group commit makes this far
+    /// smaller than the number of `append` calls when they are issued concurrently).
+    #[wasm_bindgen(getter, js_name = appendBatches)]
+    pub fn append_batches(&self) -> f64 {
+        self.inner.append_batches.get() as f64
+    }
+}
