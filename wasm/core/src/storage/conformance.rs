@@ -4,7 +4,7 @@
 //! `wasm-bindgen-test`. Each check takes a fresh, empty store and panics with a descriptive
 //! message on failure. Run everything in one line:
 //!
-//! ```ignore
+//! ```text
 //! futures::executor::block_on(hyperwasm::storage::conformance::run_all(|| async { MyStorage::new() }));
 //! ```
 //!

@@ -14,7 +14,7 @@
 //! returned future is awaited, so `reopen` must not borrow from `old`; IndexedDB closes the old
 //! connection and reopens by name, files reopen by path, memory clones).
 //!
-//! ```ignore
+//! ```text
 //! futures::executor::block_on(hyperwasm::testing::oracle::cores(
 //!     || async { MemoryStorage::new() },
 //!     |s: &MemoryStorage| std::future::ready(s.clone()),
