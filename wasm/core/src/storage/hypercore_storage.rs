@@ -51,8 +51,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Default byte budget of the decoded-pack cache.
 pub const DEFAULT_PACK_CACHE_BYTES: usize = 4 << 20;
-/// Default number of decoded tree pages cached.
-pub const DEFAULT_PAGE_CACHE_PAGES: usize = 128;
+/// Default number of decoded tree pages cached (at most ~12 KiB each: 1024 pages hold the
+/// whole tree of a 131,072-block core, so random reads of such a core read no tree page).
+pub const DEFAULT_PAGE_CACHE_PAGES: usize = 1024;
 
 type Pack = Arc<Vec<Vec<u8>>>;
 
@@ -151,6 +152,13 @@ impl Caches {
         self.page_lru.insert(tick, page);
         *t = tick;
         Some(cached.clone())
+    }
+
+    /// Removes and returns cached page `page_no` (a commit about to rewrite it).
+    fn take_page(&mut self, page_no: u64) -> Option<Arc<Page>> {
+        let (page, t) = self.pages.remove(&page_no)?;
+        self.page_lru.remove(&t);
+        Some(page)
     }
 
     fn remove_page(&mut self, page_no: u64) {
@@ -666,7 +674,14 @@ impl<S: Storage> CoreStorage<S> {
                 let page = if cut.is_some_and(|c| page_no >= c) {
                     Page::new()
                 } else {
-                    (*self.load_page(page_no, gen0).await?).clone()
+                    // Taken out of the cache (the commit puts the new version back), so the
+                    // usual single owner is edited in place instead of copied.
+                    let taken = self.caches().take_page(page_no);
+                    let page = match taken {
+                        Some(page) => page,
+                        None => self.load_page(page_no, gen0).await?,
+                    };
+                    Arc::try_unwrap(page).unwrap_or_else(|shared| (*shared).clone())
                 };
                 slot.insert(page);
             }
