@@ -128,13 +128,21 @@ impl Bitfield {
         let dirty = std::mem::take(&mut self.dirty);
         dirty
             .into_iter()
-            .map(|p| match self.pages.get(&p) {
-                Some(page) if page.iter().any(|w| *w != 0) => {
-                    (p, page.iter().flat_map(|w| w.to_le_bytes()).collect())
-                }
-                _ => {
-                    self.pages.remove(&p);
-                    (p, Vec::new())
+            .map(|p| {
+                match self.pages.get(&p).and_then(|page| Some((page, page.iter().rposition(|w| *w != 0)?))) {
+                    // Trailing zero words are left out ([`Bitfield::from_pages`] zero-fills short
+                    // pages): appends to a young page then rewrite only its used prefix.
+                    Some((page, last)) => {
+                        let mut bytes = Vec::with_capacity((last + 1) * 8);
+                        for w in page.iter().take(last + 1) {
+                            bytes.extend_from_slice(&w.to_le_bytes());
+                        }
+                        (p, bytes)
+                    }
+                    None => {
+                        self.pages.remove(&p);
+                        (p, Vec::new())
+                    }
                 }
             })
             .collect()

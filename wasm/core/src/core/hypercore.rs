@@ -336,9 +336,7 @@ impl<S: Storage> Hypercore<S> {
         }
         let start = self.state.length;
         let mut batch = TreeBatch::new(&self.state);
-        for b in blocks {
-            batch.append(b.as_ref());
-        }
+        batch.append_many(blocks);
         batch.signature = Some(self.sign(&batch)?);
         let end = batch.length;
 

@@ -1,8 +1,7 @@
 //! BLAKE2b-256 hashing: plain, keyed, batched, namespaces, Merkle leaf/parent/tree hashes
 //! (npm `hypercore-crypto` `data`, `parent`, `tree`, `hash`, `namespace`, `discoveryKey`).
 
-use blake2::digest::{Mac, Update, VariableOutput};
-use blake2::{Blake2bMac, Blake2bVar};
+use blake2b_simd::{many, Params, State};
 
 /// A 32-byte BLAKE2b digest.
 pub type Hash = [u8; 32];
@@ -11,15 +10,23 @@ const LEAF_TYPE: u8 = 0;
 const PARENT_TYPE: u8 = 1;
 const ROOT_TYPE: u8 = 2;
 
+fn state() -> State {
+    Params::new().hash_length(32).to_state()
+}
+
+fn finish(state: &State) -> Hash {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(state.finalize().as_bytes());
+    out
+}
+
 /// BLAKE2b-256 of the concatenation of `parts` (`crypto_generichash_batch`).
 pub fn blake2b_batch(parts: &[&[u8]]) -> Hash {
-    let mut h = Blake2bVar::new(32).expect("32 is a valid BLAKE2b output size");
+    let mut h = state();
     for p in parts {
         h.update(p);
     }
-    let mut out = [0u8; 32];
-    h.finalize_variable(&mut out).expect("output buffer has the requested size");
-    out
+    finish(&h)
 }
 
 /// BLAKE2b-256 of `data`.
@@ -30,12 +37,12 @@ pub fn blake2b(data: &[u8]) -> Hash {
 /// Keyed BLAKE2b-256 of the concatenation of `parts` (`crypto_generichash_batch(out, parts, key)`).
 /// `key` must be 1..=64 bytes.
 pub fn blake2b_keyed(parts: &[&[u8]], key: &[u8]) -> Hash {
-    let mut mac = Blake2bMac::<blake2::digest::consts::U32>::new_from_slice(key)
-        .expect("BLAKE2b keys are 1..=64 bytes");
+    assert!((1..=64).contains(&key.len()), "BLAKE2b keys are 1..=64 bytes");
+    let mut h = Params::new().hash_length(32).key(key).to_state();
     for p in parts {
-        Mac::update(&mut mac, p);
+        h.update(p);
     }
-    mac.finalize().into_bytes().into()
+    finish(&h)
 }
 
 /// `crypto.namespace(name, count)`: `H(H(name) ‖ byte(i))` for i in 0..count.
@@ -49,28 +56,50 @@ pub fn discovery_key(key: &[u8; 32]) -> Hash {
     blake2b_keyed(&[b"hypercore"], key)
 }
 
+fn leaf_state(len: usize) -> State {
+    let mut h = state();
+    h.update(&[LEAF_TYPE]);
+    h.update(&(len as u64).to_le_bytes());
+    h
+}
+
 /// Merkle leaf hash of a block: `H(0x00 ‖ u64le(len) ‖ data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
-    blake2b_batch(&[&[LEAF_TYPE], &(data.len() as u64).to_le_bytes(), data])
+    let mut h = leaf_state(data.len());
+    h.update(data);
+    finish(&h)
+}
+
+/// [`leaf_hash`] of every block, hashing several blocks at once where the CPU has SIMD
+/// lanes for it (same results, in order).
+pub fn leaf_hashes<B: AsRef<[u8]>>(blocks: &[B]) -> Vec<Hash> {
+    let mut states: Vec<State> = blocks.iter().map(|b| leaf_state(b.as_ref().len())).collect();
+    many::update_many(states.iter_mut().zip(blocks.iter().map(AsRef::as_ref)));
+    states.iter().map(finish).collect()
 }
 
 /// Merkle parent hash: `H(0x01 ‖ u64le(size) ‖ left ‖ right)`, `left` being the lower index.
 pub fn parent_hash(size: u64, left: &Hash, right: &Hash) -> Hash {
-    blake2b_batch(&[&[PARENT_TYPE], &size.to_le_bytes(), left, right])
+    let mut buf = [0u8; 73];
+    buf[0] = PARENT_TYPE;
+    buf[1..9].copy_from_slice(&size.to_le_bytes());
+    buf[9..41].copy_from_slice(left);
+    buf[41..73].copy_from_slice(right);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(Params::new().hash_length(32).hash(&buf).as_bytes());
+    out
 }
 
 /// Tree hash over the roots, left to right: `H(0x02 ‖ (hash ‖ u64le(index) ‖ u64le(size))*)`.
 pub fn tree_hash<'a>(roots: impl IntoIterator<Item = (&'a Hash, u64, u64)>) -> Hash {
-    let mut h = Blake2bVar::new(32).expect("32 is a valid BLAKE2b output size");
+    let mut h = state();
     h.update(&[ROOT_TYPE]);
     for (hash, index, size) in roots {
         h.update(hash);
         h.update(&index.to_le_bytes());
         h.update(&size.to_le_bytes());
     }
-    let mut out = [0u8; 32];
-    h.finalize_variable(&mut out).expect("output buffer has the requested size");
-    out
+    finish(&h)
 }
 
 #[cfg(test)]
@@ -95,6 +124,20 @@ mod tests {
             hx(&tree_hash([(&zero, 3, 11), (&zero, 9, 2)])),
             "0e576a56b478cddb6ffebab8c494532b6de009466b2e9f7af9143fc54b9eaa36"
         );
+    }
+
+    #[test]
+    fn batched_leaves_match_single() {
+        let blocks: Vec<Vec<u8>> = [0usize, 1, 118, 119, 120, 127, 128, 129, 1024, 4000, 7, 247, 248]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        let many = leaf_hashes(&blocks);
+        assert_eq!(many.len(), blocks.len());
+        for (b, h) in blocks.iter().zip(&many) {
+            assert_eq!(*h, leaf_hash(b));
+            assert_eq!(*h, blake2b_batch(&[&[0], &(b.len() as u64).to_le_bytes(), b]));
+        }
     }
 
     #[test]

@@ -133,6 +133,25 @@ fn sync_dir(path: &Path) {
     let _ = path;
 }
 
+fn apply_put(index: &mut BTreeMap<Vec<u8>, Slot>, live: &mut u64, key: Vec<u8>, slot: Slot) {
+    *live += entry_cost(key.len(), slot.len);
+    if let Some(old) = index.insert(key, slot) {
+        *live = live.saturating_sub(entry_cost(0, old.len));
+    }
+}
+
+fn apply_delete(index: &mut BTreeMap<Vec<u8>, Slot>, live: &mut u64, key: &[u8]) {
+    if let Some(old) = index.remove(key) {
+        *live = live.saturating_sub(entry_cost(key.len(), old.len));
+    }
+}
+
+fn apply_delete_range(index: &mut BTreeMap<Vec<u8>, Slot>, live: &mut u64, start: &[u8], end: &[u8]) {
+    for (key, old) in remove_range(index, start, end) {
+        *live = live.saturating_sub(entry_cost(key.len(), old.len));
+    }
+}
+
 /// Applies one encoded payload, written at `payload_offset`, to `index`.
 fn replay_payload(
     payload: &[u8],
@@ -148,23 +167,16 @@ fn replay_payload(
                 let value = dec.buffer()?;
                 let len = value.len() as u64;
                 let offset = payload_offset + dec.position() as u64 - len;
-                *live += entry_cost(key.len(), len);
-                if let Some(old) = index.insert(key, Slot { offset, len }) {
-                    *live = live.saturating_sub(entry_cost(0, old.len));
-                }
+                apply_put(index, live, key, Slot { offset, len });
             }
             TAG_DELETE => {
                 let key = dec.buffer()?;
-                if let Some(old) = index.remove(key) {
-                    *live = live.saturating_sub(entry_cost(key.len(), old.len));
-                }
+                apply_delete(index, live, key);
             }
             TAG_DELETE_RANGE => {
                 let start = dec.buffer()?;
                 let end = dec.buffer()?;
-                for (key, old) in remove_range(index, start, end) {
-                    *live = live.saturating_sub(entry_cost(key.len(), old.len));
-                }
+                apply_delete_range(index, live, start, end);
             }
             tag => return Err(DecodeError::invalid("log op", format!("unknown tag {tag}"))),
         }
@@ -183,27 +195,56 @@ fn frame(payload: &[u8]) -> Result<Vec<u8>, StorageError> {
     Ok(record)
 }
 
-fn encode_batch(batch: &WriteBatch) -> Vec<u8> {
-    let mut out = Vec::new();
-    for op in &batch.ops {
+/// An index change of a batch being written, applied once the record is in the file.
+enum Applied {
+    Put(Vec<u8>, Slot),
+    Delete(Vec<u8>),
+    DeleteRange(Vec<u8>, Vec<u8>),
+}
+
+/// Encodes `batch` as one framed record (header included) to be written at `start`, and the
+/// index changes it makes. Keys and values are moved or copied once, straight into the record.
+fn encode_record(batch: WriteBatch, start: u64) -> Result<(Vec<u8>, Vec<Applied>), StorageError> {
+    let size: usize = batch
+        .ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Put { key, value } => key.len() + value.len() + 19,
+            WriteOp::Delete { key } => key.len() + 10,
+            WriteOp::DeleteRange { start, end } => start.len() + end.len() + 19,
+        })
+        .sum();
+    let mut record = Vec::with_capacity(HEADER_LEN as usize + size);
+    record.extend_from_slice(&[0u8; HEADER_LEN as usize]);
+    let mut applied = Vec::with_capacity(batch.ops.len());
+    for op in batch.ops {
         match op {
             WriteOp::Put { key, value } => {
-                out.push(TAG_PUT);
-                put_buffer(&mut out, key);
-                put_buffer(&mut out, value);
+                record.push(TAG_PUT);
+                put_buffer(&mut record, &key);
+                put_buffer(&mut record, &value);
+                let len = value.len() as u64;
+                applied.push(Applied::Put(key, Slot { offset: start + record.len() as u64 - len, len }));
             }
             WriteOp::Delete { key } => {
-                out.push(TAG_DELETE);
-                put_buffer(&mut out, key);
+                record.push(TAG_DELETE);
+                put_buffer(&mut record, &key);
+                applied.push(Applied::Delete(key));
             }
             WriteOp::DeleteRange { start, end } => {
-                out.push(TAG_DELETE_RANGE);
-                put_buffer(&mut out, start);
-                put_buffer(&mut out, end);
+                record.push(TAG_DELETE_RANGE);
+                put_buffer(&mut record, &start);
+                put_buffer(&mut record, &end);
+                applied.push(Applied::DeleteRange(start, end));
             }
         }
     }
-    out
+    let (header, payload) = record.split_at_mut(HEADER_LEN as usize);
+    let len = u32::try_from(payload.len())
+        .map_err(|_| StorageError::Io(format!("batch of {} bytes exceeds 4 GiB", payload.len())))?;
+    header[..4].copy_from_slice(&len.to_le_bytes());
+    header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    Ok((record, applied))
 }
 
 /// Result of replaying a log.
@@ -257,8 +298,12 @@ fn replay(file: &mut File) -> Result<Replayed, StorageError> {
 fn read_at(file: &mut File, slot: Slot) -> Result<Vec<u8>, StorageError> {
     let len = usize::try_from(slot.len).map_err(|_| StorageError::Io("value too large".into()))?;
     let mut buf = vec![0u8; len];
-    file.seek(SeekFrom::Start(slot.offset)).map_err(|e| io("seek log", e))?;
-    file.read_exact(&mut buf).map_err(|e| match e.kind() {
+    // One `pread` where available (no seek syscall, no shared file position).
+    #[cfg(unix)]
+    let read = std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, slot.offset);
+    #[cfg(not(unix))]
+    let read = file.seek(SeekFrom::Start(slot.offset)).and_then(|_| file.read_exact(&mut buf));
+    read.map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => {
             StorageError::Corrupt(format!("log ends inside the value at offset {}", slot.offset))
         }
@@ -433,10 +478,9 @@ impl FileStorage {
         Ok((index, len, live))
     }
 
-    fn write_locked(&self, inner: &mut Inner, batch: &WriteBatch) -> Result<(), StorageError> {
-        let payload = encode_batch(batch);
-        let record = frame(&payload)?;
+    fn write_locked(&self, inner: &mut Inner, batch: WriteBatch) -> Result<(), StorageError> {
         let start = inner.len;
+        let (record, applied) = encode_record(batch, start)?;
         let durability = self.options.durability;
         #[cfg(test)]
         let injected = std::mem::take(&mut inner.fail_next_write);
@@ -449,8 +493,13 @@ impl FileStorage {
                 inner.file.write_all(record.get(..record.len() / 2).unwrap_or_default())?;
                 return Err(std::io::Error::other("injected write failure"));
             }
-            inner.file.seek(SeekFrom::Start(start))?;
-            inner.file.write_all(&record)?;
+            #[cfg(unix)]
+            std::os::unix::fs::FileExt::write_all_at(&inner.file, &record, start)?;
+            #[cfg(not(unix))]
+            {
+                inner.file.seek(SeekFrom::Start(start))?;
+                inner.file.write_all(&record)?;
+            }
             if durability == Durability::Sync {
                 inner.file.sync_data()?;
             }
@@ -460,8 +509,14 @@ impl FileStorage {
             inner.poisoned = true;
             return Err(io("append to log", e));
         }
-        replay_payload(&payload, start + HEADER_LEN, &mut inner.index, &mut inner.live_bytes)
-            .map_err(|e| StorageError::Corrupt(format!("re-reading own batch: {e}")))?;
+        let Inner { index, live_bytes, .. } = inner;
+        for change in applied {
+            match change {
+                Applied::Put(key, slot) => apply_put(index, live_bytes, key, slot),
+                Applied::Delete(key) => apply_delete(index, live_bytes, &key),
+                Applied::DeleteRange(a, b) => apply_delete_range(index, live_bytes, &a, &b),
+            }
+        }
         inner.len = start + record.len() as u64;
         Ok(())
     }
@@ -507,7 +562,7 @@ impl Storage for FileStorage {
         if batch.is_empty() {
             return Ok(());
         }
-        self.write_locked(&mut inner, &batch)?;
+        self.write_locked(&mut inner, batch)?;
         self.maybe_compact(&mut inner);
         Ok(())
     }

@@ -34,8 +34,8 @@
 mod records;
 
 use records::{
-    block_cost, decode_pack, decode_page, encode_pack, encode_page, page_of, parse_table_key, table_end,
-    BlockOp, NodeOp, Page,
+    block_cost, decode_pack, decode_pack_owned, decode_page, encode_pack, encode_page, page_of,
+    parse_table_key, table_end, BlockOp, NodeOp, Page,
 };
 pub use records::{
     table_key, user_data_key, CoreWrite, NODES_PER_PAGE, PACK_TARGET_BYTES, TABLE_BITFIELD, TABLE_BLOCKS,
@@ -51,8 +51,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Default byte budget of the decoded-pack cache.
 pub const DEFAULT_PACK_CACHE_BYTES: usize = 4 << 20;
-/// Default number of decoded tree pages cached.
-pub const DEFAULT_PAGE_CACHE_PAGES: usize = 128;
+/// Default number of decoded tree pages cached (at most ~12 KiB each: 1024 pages hold the
+/// whole tree of a 131,072-block core, so random reads of such a core read no tree page).
+pub const DEFAULT_PAGE_CACHE_PAGES: usize = 1024;
 
 type Pack = Arc<Vec<Vec<u8>>>;
 
@@ -151,6 +152,13 @@ impl Caches {
         self.page_lru.insert(tick, page);
         *t = tick;
         Some(cached.clone())
+    }
+
+    /// Removes and returns cached page `page_no` (a commit about to rewrite it).
+    fn take_page(&mut self, page_no: u64) -> Option<Arc<Page>> {
+        let (page, t) = self.pages.remove(&page_no)?;
+        self.page_lru.remove(&t);
+        Some(page)
     }
 
     fn remove_page(&mut self, page_no: u64) {
@@ -298,9 +306,12 @@ pub struct CoreStorage<S> {
 }
 
 impl<S: Storage> CoreStorage<S> {
-    /// Lays a core out over `store` with the default cache sizes.
+    /// Lays a core out over `store` with the default cache sizes. A backend storing one
+    /// record per block ([`Storage::block_pack_bytes`] 0) reads a block with one small
+    /// look-up, so no decoded-pack cache is kept for it.
     pub fn new(store: S) -> Self {
-        Self::with_cache_limits(store, DEFAULT_PACK_CACHE_BYTES, DEFAULT_PAGE_CACHE_PAGES)
+        let pack_cache = if store.block_pack_bytes() == 0 { 0 } else { DEFAULT_PACK_CACHE_BYTES };
+        Self::with_cache_limits(store, pack_cache, DEFAULT_PAGE_CACHE_PAGES)
     }
 
     /// Like [`CoreStorage::new`] with explicit cache bounds (bytes of decoded packs, number
@@ -330,6 +341,9 @@ impl<S: Storage> CoreStorage<S> {
     }
 
     fn fill_pack(&self, gen0: u64, start: u64, pack: &Pack) {
+        if self.pack_cache_bytes == 0 {
+            return;
+        }
         let mut c = self.caches();
         if c.gen == gen0 && c.writing == 0 {
             c.insert_pack(start, pack.clone(), self.pack_cache_bytes);
@@ -338,13 +352,33 @@ impl<S: Storage> CoreStorage<S> {
 
     /// The pack with the greatest start `≤ index` (it may end before `index`).
     async fn floor_pack(&self, index: u64, gen0: u64) -> Result<Option<(u64, Pack)>, StorageError> {
+        self.floor_pack_from(0, index, gen0).await
+    }
+
+    /// The pack with the greatest start in `lower..=index` (it may end before `index`).
+    async fn floor_pack_from(
+        &self,
+        lower: u64,
+        index: u64,
+        gen0: u64,
+    ) -> Result<Option<(u64, Pack)>, StorageError> {
         if let Some(hit) = self.caches().pack_covering(index) {
-            return Ok(Some(hit));
+            if hit.0 >= lower {
+                return Ok(Some(hit));
+            }
         }
-        let scan = Scan::floor(vec![TABLE_BLOCKS], table_key(TABLE_BLOCKS, index));
+        if self.pack_target == 0 {
+            // One record per block: the pack starting at `index` itself is the usual answer.
+            if let Some(value) = self.store.get(table_key(TABLE_BLOCKS, index)).await? {
+                let pack: Pack = Arc::new(decode_pack_owned(index, value)?);
+                self.fill_pack(gen0, index, &pack);
+                return Ok(Some((index, pack)));
+            }
+        }
+        let scan = Scan::floor(table_key(TABLE_BLOCKS, lower), table_key(TABLE_BLOCKS, index));
         let Some((key, value)) = self.store.scan(scan).await?.into_iter().next() else { return Ok(None) };
         let start = parse_table_key(TABLE_BLOCKS, &key)?;
-        let pack: Pack = Arc::new(decode_pack(start, &value)?);
+        let pack: Pack = Arc::new(decode_pack_owned(start, value)?);
         if index < pack_end(start, &pack) {
             self.fill_pack(gen0, start, &pack);
         }
@@ -357,7 +391,7 @@ impl<S: Storage> CoreStorage<S> {
             return Ok(Some(hit));
         }
         let Some(value) = self.store.get(table_key(TABLE_BLOCKS, start)).await? else { return Ok(None) };
-        let pack: Pack = Arc::new(decode_pack(start, &value)?);
+        let pack: Pack = Arc::new(decode_pack_owned(start, value)?);
         self.fill_pack(gen0, start, &pack);
         Ok(Some(pack))
     }
@@ -385,7 +419,14 @@ impl<S: Storage> CoreStorage<S> {
 
     /// One block.
     pub async fn get_block(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.get_blocks(&[index]).await?.pop().flatten())
+        let Some((start, pack)) = self.floor_pack(index, self.gen()).await? else { return Ok(None) };
+        let Ok(offset) = usize::try_from(index - start) else { return Ok(None) };
+        Ok(match Arc::try_unwrap(pack) {
+            // Not shared with the cache: take the block instead of copying it.
+            Ok(mut blocks) if offset < blocks.len() => Some(blocks.swap_remove(offset)),
+            Ok(_) => None,
+            Err(shared) => shared.get(offset).cloned(),
+        })
     }
 
     /// Several blocks, in request order (`None` where absent). Indexes are looked up in
@@ -535,7 +576,7 @@ impl<S: Storage> CoreStorage<S> {
                 }
             }
             if b != u64::MAX {
-                if let Some((s, p)) = self.floor_pack(b - 1, gen0).await? {
+                if let Some((s, p)) = self.floor_pack_from(a, b - 1, gen0).await? {
                     if s >= a && pack_end(s, &p) > b {
                         touched.insert(s, p);
                     }
@@ -565,6 +606,11 @@ impl<S: Storage> CoreStorage<S> {
             !touched.contains_key(&s) && !in_intervals(&cleared, s) && !absorbed.contains(&s)
         };
         for (mut start, mut run) in runs {
+            if self.pack_target == 0 {
+                // Every block is its own pack: nothing to merge with (a block costs ≥ 1 byte).
+                effects.new_packs.extend(chunk(start, run, 0).into_iter().map(|(s, p)| (s, Arc::new(p))));
+                continue;
+            }
             if start > 0 {
                 if let Some((s, p)) = self.floor_pack(start - 1, gen0).await? {
                     let first_cost = run.first().map_or(0, |b| block_cost(b));
@@ -628,7 +674,14 @@ impl<S: Storage> CoreStorage<S> {
                 let page = if cut.is_some_and(|c| page_no >= c) {
                     Page::new()
                 } else {
-                    (*self.load_page(page_no, gen0).await?).clone()
+                    // Taken out of the cache (the commit puts the new version back), so the
+                    // usual single owner is edited in place instead of copied.
+                    let taken = self.caches().take_page(page_no);
+                    let page = match taken {
+                        Some(page) => page,
+                        None => self.load_page(page_no, gen0).await?,
+                    };
+                    Arc::try_unwrap(page).unwrap_or_else(|shared| (*shared).clone())
                 };
                 slot.insert(page);
             }

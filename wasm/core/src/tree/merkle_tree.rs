@@ -7,7 +7,7 @@
 
 use super::flat_tree::{self, Iter};
 use super::{require_node, Node, NodeSource, Prologue, TreeError};
-use crate::crypto::hash::{tree_hash, Hash};
+use crate::crypto::hash::{leaf_hashes, tree_hash, Hash};
 
 /// The committed tree head of a core.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,6 +111,16 @@ impl TreeBatch {
         let head = self.length * 2;
         let mut ite = Iter::new(head);
         self.append_root(Node::leaf(self.length, data), &mut ite);
+    }
+
+    /// Appends blocks in order (like [`TreeBatch::append`] on each), hashing the leaves
+    /// several at a time.
+    pub fn append_many<B: AsRef<[u8]>>(&mut self, blocks: &[B]) {
+        for (block, hash) in blocks.iter().zip(leaf_hashes(blocks)) {
+            let head = self.length * 2;
+            let mut ite = Iter::new(head);
+            self.append_root(Node { index: head, size: block.as_ref().len() as u64, hash }, &mut ite);
+        }
     }
 
     /// Adds a full subtree `node` at the right edge; `ite` points at `node` and is left on the

@@ -88,6 +88,27 @@ pub(crate) fn decode_pack(start: u64, bytes: &[u8]) -> Result<Vec<Vec<u8>>, Stor
     Ok(blocks)
 }
 
+/// [`decode_pack`] taking the record by value: a one-block pack (the layout of backends
+/// with [`Storage::block_pack_bytes`] 0) becomes its block without a copy.
+///
+/// [`Storage::block_pack_bytes`]: crate::storage::Storage::block_pack_bytes
+pub(crate) fn decode_pack_owned(start: u64, mut bytes: Vec<u8>) -> Result<Vec<Vec<u8>>, StorageError> {
+    let header = {
+        let mut dec = Decoder::new(&bytes);
+        match (dec.array_len(), dec.uint()) {
+            (Ok(1), Ok(len)) if usize::try_from(len).ok() == Some(dec.remaining()) => Some(dec.position()),
+            _ => None,
+        }
+    };
+    match header {
+        Some(h) => {
+            bytes.drain(..h);
+            Ok(vec![bytes])
+        }
+        None => decode_pack(start, &bytes),
+    }
+}
+
 /// The nodes of one tree page, keyed by offset within the page: `(size, hash)`.
 ///
 /// A dense slot array (allocated on first insert) rather than a map: decoding a page, the
@@ -356,8 +377,13 @@ mod tests {
     fn pack_codec_rejects_garbage() {
         let blocks = vec![vec![1, 2], vec![], vec![3; 300]];
         assert_eq!(decode_pack(0, &encode_pack(&blocks)).unwrap(), blocks);
+        assert_eq!(decode_pack_owned(0, encode_pack(&blocks)).unwrap(), blocks);
+        for one in [vec![], vec![7], vec![9; 300]] {
+            assert_eq!(decode_pack_owned(0, encode_pack(std::slice::from_ref(&one))).unwrap(), vec![one]);
+        }
         for bad in [&[][..], &[0], &[2, 1, 1], &[1, 5, 1], &[1, 0, 9], &[0xff, 0xff]] {
             assert!(matches!(decode_pack(7, bad), Err(StorageError::Corrupt(_))), "{bad:?}");
+            assert!(matches!(decode_pack_owned(7, bad.to_vec()), Err(StorageError::Corrupt(_))), "{bad:?}");
         }
     }
 
@@ -382,6 +408,7 @@ mod fuzz {
         #[test]
         fn stored_record_decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), start in any::<u64>()) {
             let _ = decode_pack(start, &bytes);
+            let _ = decode_pack_owned(start, bytes.clone());
             let _ = decode_page(start, &bytes);
             let _ = parse_table_key(TABLE_BLOCKS, &bytes);
         }
