@@ -17,3 +17,6 @@ if [ "$out" != "true" ]; then
   exit 1
 fi
 echo "test-browser: web-demo loads the release package and selftest() passed"
+
+# The demo page driven like a person would (append via the form, reload, truncate, reload).
+node --test tests/browser/
