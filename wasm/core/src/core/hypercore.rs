@@ -269,8 +269,16 @@ impl<S: Storage> Hypercore<S> {
         &self.state
     }
     /// Whether this core holds a key pair that may sign.
+    ///
+    /// A core whose manifest needs several signers (quorum above one, or more than one signer)
+    /// is not writable by one key pair: its signatures are assembled from every signer's, as
+    /// autobase does, so appending here would produce a head no peer could verify.
     pub fn writable(&self) -> bool {
-        self.key_pair.is_some()
+        let Some(kp) = &self.key_pair else { return false };
+        let Some(verifier) = &self.verifier else { return false };
+        verifier.signers().len() == 1
+            && verifier.quorum() <= 1
+            && verifier.signer_index(&kp.public_key()).is_some()
     }
     /// The signing key pair, if writable.
     pub fn key_pair(&self) -> Option<&KeyPair> {
@@ -318,6 +326,9 @@ impl<S: Storage> Hypercore<S> {
     fn sign(&self, batch: &TreeBatch) -> Result<Vec<u8>, HypercoreError> {
         let kp = self.key_pair.as_ref().ok_or(HypercoreError::NotWritable)?;
         let verifier = self.verifier.as_ref().ok_or(HypercoreError::NotWritable)?;
+        if !self.writable() {
+            return Err(HypercoreError::NotWritable);
+        }
         Ok(verifier.sign(kp, &batch.hash(), batch.length, batch.fork)?)
     }
 
@@ -328,7 +339,7 @@ impl<S: Storage> Hypercore<S> {
 
     /// Appends blocks atomically in one storage write; returns the new length.
     pub async fn append_batch<B: AsRef<[u8]>>(&mut self, blocks: &[B]) -> Result<u64, HypercoreError> {
-        if self.key_pair.is_none() {
+        if !self.writable() {
             return Err(HypercoreError::NotWritable);
         }
         if blocks.is_empty() {
@@ -408,7 +419,7 @@ impl<S: Storage> Hypercore<S> {
 
     /// Truncates to `length`, bumping the fork (to `fork` if given), and signs the new head.
     pub async fn truncate(&mut self, length: u64, fork: Option<u64>) -> Result<(), HypercoreError> {
-        if self.key_pair.is_none() {
+        if !self.writable() {
             return Err(HypercoreError::NotWritable);
         }
         if length > self.state.length {

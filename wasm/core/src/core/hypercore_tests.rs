@@ -221,3 +221,27 @@ fn read_only_core_refuses_writes() {
     assert_eq!(block_on(r.truncate(0, None)).unwrap_err().code(), "SESSION_NOT_WRITABLE");
     assert_eq!(block_on(Hypercore::open(MemoryStorage::new())).unwrap_err().code(), "STORAGE_EMPTY");
 }
+
+#[test]
+fn multi_signer_cores_are_not_writable_by_one_key() {
+    use super::manifest::{HashAlgorithm, Signer};
+    let manifest = Manifest {
+        version: 1,
+        hash: HashAlgorithm::Blake2b,
+        allow_patch: false,
+        quorum: 2,
+        signers: vec![Signer::new(kp(1).public_key()), Signer::new(kp(2).public_key())],
+        prologue: None,
+        linked: None,
+        user_data: None,
+    };
+    let mut core = block_on(Hypercore::create(
+        MemoryStorage::new(),
+        CreateOptions { key_pair: Some(kp(1)), manifest: Some(manifest.clone()), compat: false },
+    ))
+    .unwrap();
+    assert_eq!(*core.key(), manifest.key());
+    assert!(!core.writable(), "one of two required signers cannot sign alone");
+    assert_eq!(block_on(core.append(b"x")).unwrap_err().code(), "SESSION_NOT_WRITABLE");
+    assert_eq!(core.length(), 0);
+}
