@@ -3,4 +3,5 @@
 //! Nothing here uses threads, `std::fs` or tokio, so the same checks run natively and in the
 //! browser under `wasm-bindgen-test`.
 
+pub mod fixtures;
 pub mod oracle;
