@@ -44,7 +44,7 @@ fn check_state<S: Storage>(core: &Hypercore<S>, want: &StateJson, ctx: &str) {
     assert_eq!(core.byte_length(), want.byte_length, "{ctx}: core.byte_length()");
     assert_eq!(t.fork, want.fork, "{ctx}: fork");
     assert_eq!(t.roots, nodes(&want.roots), "{ctx}: roots");
-    assert_eq!(to_hex(&t.hash()), want.tree_hash, "{ctx}: tree hash");
+    assert_eq!(to_hex(t.hash()), want.tree_hash, "{ctx}: tree hash");
     assert_eq!(
         t.signature.as_deref().map(to_hex),
         want.signature.clone(),
@@ -54,7 +54,7 @@ fn check_state<S: Storage>(core: &Hypercore<S>, want: &StateJson, ctx: &str) {
 
 fn core_options(f: &CoreJson) -> (KeyPair, CreateOptions) {
     let kp = KeyPair::from_seed(&[f.key_pair.seed_byte; 32]);
-    assert_eq!(to_hex(&kp.public_key()), f.key_pair.public_key, "oracle {}: key pair from seed", f.kind);
+    assert_eq!(to_hex(kp.public_key()), f.key_pair.public_key, "oracle {}: key pair from seed", f.kind);
     let opts = if f.compat {
         CreateOptions { key_pair: Some(kp.clone()), manifest: None, compat: true }
     } else {
@@ -70,7 +70,7 @@ fn core_options(f: &CoreJson) -> (KeyPair, CreateOptions) {
 fn check_identity<S: Storage>(core: &Hypercore<S>, f: &CoreJson, ctx: &str) {
     assert_eq!(to_hex(core.key()), f.key, "{ctx}: key");
     assert_eq!(to_hex(core.discovery_key()), f.discovery_key, "{ctx}: discovery key");
-    assert_eq!(to_hex(&discovery_key(core.key())), f.discovery_key, "{ctx}: discovery key of key");
+    assert_eq!(to_hex(discovery_key(core.key())), f.discovery_key, "{ctx}: discovery key of key");
     assert_eq!(core.is_compat(), f.compat, "{ctx}: compat flag");
     if let Some(enc) = &f.manifest_encoding {
         assert_eq!(
@@ -279,7 +279,7 @@ fn apply_matches<S: Storage>(
                 assert_eq!(r.byte_length(), b, "{ctx}: reader byteLength after apply");
             }
             if let Some(h) = &result.tree_hash {
-                assert_eq!(to_hex(&r.tree().hash()), *h, "{ctx}: reader tree hash after apply");
+                assert_eq!(to_hex(r.tree().hash()), *h, "{ctx}: reader tree hash after apply");
             }
         }
         (Err(e), false) => {
