@@ -3,7 +3,7 @@
 
 use crate::{Core, Error};
 use hyperwasm::core::verifier::Verifier;
-use hyperwasm::core::{Hypercore, HypercoreError};
+use hyperwasm::core::Hypercore;
 use hyperwasm::storage::MemoryStorage;
 use hyperwasm::testing::fixtures::{to_hex, ResultJson};
 use hyperwasm::tree::verify::verify;
@@ -66,28 +66,10 @@ impl Ctx {
                 code: None,
                 message: None,
             },
-            (Err(e), _) => rejected(&e),
-            (Ok(_), Err(e)) => ResultJson {
-                ok: false,
-                upgraded: None,
-                length: None,
-                byte_length: None,
-                tree_hash: None,
-                code: Some(e.code().into()),
-                message: Some(format!("apply_proof accepted but verify rejected: {e}")),
-            },
+            (Err(e), _) => ResultJson::rejected(e.code(), e.to_string()),
+            (Ok(_), Err(e)) => {
+                ResultJson::rejected(e.code(), format!("apply_proof accepted but verify rejected: {e}"))
+            }
         })
-    }
-}
-
-fn rejected(e: &HypercoreError) -> ResultJson {
-    ResultJson {
-        ok: false,
-        upgraded: None,
-        length: None,
-        byte_length: None,
-        tree_hash: None,
-        code: Some(e.code().into()),
-        message: Some(e.to_string()),
     }
 }

@@ -55,7 +55,13 @@ fn check_state<S: Storage>(core: &Hypercore<S>, want: &StateJson, ctx: &str) {
 fn core_options(f: &CoreJson) -> (KeyPair, CreateOptions) {
     let kp = KeyPair::from_seed(&[f.key_pair.seed_byte; 32]);
     assert_eq!(to_hex(kp.public_key()), f.key_pair.public_key, "oracle {}: key pair from seed", f.kind);
-    let opts = if f.compat {
+    let opts = writer_options(&kp, f.compat);
+    (kp, opts)
+}
+
+/// A writer with `kp`: compat, or with the default signer manifest of its key.
+fn writer_options(kp: &KeyPair, compat: bool) -> CreateOptions {
+    if compat {
         CreateOptions { key_pair: Some(kp.clone()), manifest: None, compat: true }
     } else {
         CreateOptions {
@@ -63,8 +69,7 @@ fn core_options(f: &CoreJson) -> (KeyPair, CreateOptions) {
             manifest: Some(Manifest::default_signer(kp.public_key())),
             compat: false,
         }
-    };
-    (kp, opts)
+    }
 }
 
 fn check_identity<S: Storage>(core: &Hypercore<S>, f: &CoreJson, ctx: &str) {
@@ -203,15 +208,7 @@ where
         // The writer: same key pair and blocks as cores.json, 40 blocks at fork 0.
         let seed = if f.compat { 1 } else { 2 };
         let kp = KeyPair::from_seed(&[seed; 32]);
-        let opts = if f.compat {
-            CreateOptions { key_pair: Some(kp.clone()), manifest: None, compat: true }
-        } else {
-            CreateOptions {
-                key_pair: Some(kp.clone()),
-                manifest: Some(Manifest::default_signer(kp.public_key())),
-                compat: false,
-            }
-        };
+        let opts = writer_options(&kp, f.compat);
         let mut writer = Hypercore::create(make().await, opts)
             .await
             .unwrap_or_else(|e| panic!("oracle {name}: create: {e}"));
