@@ -5,17 +5,18 @@
 
 mod common;
 
-use common::{load, nodes, unhex, unhex_n, CoresFile, JCore, JState, MapSource, KINDS};
+use common::{load, MapSource};
 use futures::executor::block_on;
 use hyperwasm::core::verifier::{SignedBatch, VerifyError};
 use hyperwasm::core::{manifest::Manifest, verifier::Verifier};
 use hyperwasm::crypto::hash::discovery_key;
 use hyperwasm::crypto::KeyPair;
 use hyperwasm::encoding::Compact;
+use hyperwasm::testing::fixtures::{nodes, unhex, unhex_n, CoreJson, CoresFile, StateJson, KINDS};
 use hyperwasm::tree::{TreeBatch, TreeState};
 use std::collections::BTreeMap;
 
-fn verifier_for(core: &JCore) -> Verifier {
+fn verifier_for(core: &CoreJson) -> Verifier {
     let key: [u8; 32] = unhex_n(&core.key);
     if core.compat {
         assert!(core.manifest.is_none() && core.manifest_encoding.is_none());
@@ -37,7 +38,7 @@ fn verifier_for(core: &JCore) -> Verifier {
 }
 
 /// Asserts a Rust head equals the JS snapshot, and checks signable, signature and verification.
-fn check_state(what: &str, state: &TreeState, js: &JState, verifier: &Verifier, kp: &KeyPair) {
+fn check_state(what: &str, state: &TreeState, js: &StateJson, verifier: &Verifier, kp: &KeyPair) {
     assert_eq!(state.length, js.length, "{what}: length");
     assert_eq!(state.byte_length, js.byte_length, "{what}: byteLength");
     assert_eq!(state.fork, js.fork, "{what}: fork");
@@ -92,7 +93,7 @@ fn check_state(what: &str, state: &TreeState, js: &JState, verifier: &Verifier, 
 }
 
 /// Replays one core; returns the number of steps checked.
-fn replay(core: &JCore) -> usize {
+fn replay(core: &CoreJson) -> usize {
     let kind = &core.kind;
     let kp = KeyPair::from_seed(&[core.key_pair.seed_byte; 32]);
     assert_eq!(hex::encode(kp.public_key()), core.key_pair.public_key);

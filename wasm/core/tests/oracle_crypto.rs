@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{blake2b_ctr, load, unhex, unhex_n, JNode};
+use common::load;
 use hyperwasm::crypto::hash::{
     blake2b, blake2b_batch, blake2b_keyed, discovery_key, leaf_hash, namespace, parent_hash, tree_hash,
 };
@@ -13,6 +13,7 @@ use hyperwasm::encoding::{
     put_array, put_buffer, put_optional_buffer, put_string, put_u64, put_uint, put_uint32_array, DecodeError,
     Decoder, MAX_SAFE_INTEGER,
 };
+use hyperwasm::testing::fixtures::{blake2b_ctr, unhex, unhex_n, NodeJson};
 use hyperwasm::tree::Node;
 use serde_json::Value;
 
@@ -33,7 +34,7 @@ fn s(v: &Value) -> &str {
 }
 
 fn node(v: &Value) -> Node {
-    serde_json::from_value::<JNode>(v.clone()).unwrap().node()
+    serde_json::from_value::<NodeJson>(v.clone()).unwrap().node()
 }
 
 /// Checks `encode(value) == hex` and `decode(hex) == value` with every byte consumed.

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{load, ProofsFile, Reader, KINDS};
+use common::{load, Reader};
+use hyperwasm::testing::fixtures::{ProofsFile, KINDS};
 
 /// The decimal numbers in a message (node indexes, forks), to compare JS's and Rust's wording
 /// of the same failure.

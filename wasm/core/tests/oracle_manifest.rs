@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{load, manifest_json, unhex, unhex_n, JKeyPair, JManifest};
+use common::{load, manifest_json};
 use hyperwasm::core::manifest::{
     create_manifest, default_quorum, is_compat, is_valid_manifest, Manifest, ManifestError, ManifestOptions,
     SignerOptions,
@@ -12,6 +12,7 @@ use hyperwasm::core::manifest::{
 use hyperwasm::crypto::caps;
 use hyperwasm::crypto::hash::discovery_key;
 use hyperwasm::encoding::{Compact, DecodeError};
+use hyperwasm::testing::fixtures::{unhex, unhex_n, KeyPairJson, ManifestJson};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -28,7 +29,7 @@ struct Constants {
 struct Valid {
     name: String,
     via_create_manifest: bool,
-    manifest: JManifest,
+    manifest: ManifestJson,
     encoding: String,
     key: String,
     discovery_key: String,
@@ -60,7 +61,7 @@ struct CreateError {
 #[serde(rename_all = "camelCase")]
 struct ManifestsFile {
     constants: Constants,
-    key_pairs: Vec<JKeyPair>,
+    key_pairs: Vec<KeyPairJson>,
     valid: Vec<Valid>,
     decode_cases: Vec<DecodeCase>,
     create_errors: Vec<CreateError>,

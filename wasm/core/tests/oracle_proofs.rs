@@ -8,11 +8,12 @@
 
 mod common;
 
-use common::{
-    load, unhex, unhex_n, CoresFile, JProofCore, JProofEntry, JRequest, ProofsFile, Reader, Writer, KINDS,
-};
+use common::{load, Reader, Writer};
 use futures::executor::block_on;
 use hyperwasm::core::manifest::Manifest;
+use hyperwasm::testing::fixtures::{
+    unhex, unhex_n, CoresFile, ProofEntryJson, ProofsCoreJson, ProofsFile, RequestJson, KINDS,
+};
 use hyperwasm::tree::proof::{generate_proof, Proof};
 use hyperwasm::tree::verify::missing_nodes;
 use hyperwasm::tree::{Node, TreeError, TreeState};
@@ -34,7 +35,7 @@ fn writer_for(f: &Fixture, kind: &str) -> Writer {
     assert_eq!(w.state.length, js.length);
     assert_eq!(w.state.byte_length, js.byte_length);
     assert_eq!(w.state.fork, js.fork);
-    assert_eq!(w.state.roots, common::nodes(&js.roots));
+    assert_eq!(w.state.roots, hyperwasm::testing::fixtures::nodes(&js.roots));
     assert_eq!(hex::encode(w.state.hash()), js.tree_hash);
     w
 }
@@ -44,8 +45,8 @@ fn writer_for(f: &Fixture, kind: &str) -> Writer {
 fn respond(
     w: &Writer,
     state: &TreeState,
-    pc: &JProofCore,
-    req: &JRequest,
+    pc: &ProofsCoreJson,
+    req: &RequestJson,
 ) -> Result<(Proof, Option<Vec<u8>>), TreeError> {
     let mut proof = block_on(generate_proof(&w.source, state, &req.proof_request()))?;
     if let Some(b) = proof.block.as_mut() {
@@ -143,11 +144,11 @@ fn generation_parity() {
     }
     assert!(checked > 0);
     assert_eq!(checked, total);
-    assert_eq!(checked, f.proofs.cores.compat.proofs.len() + f.proofs.cores.manifest.proofs.len());
+    assert_eq!(checked, KINDS.iter().map(|k| f.proofs.cores.get(k).proofs.len()).sum::<usize>());
 }
 
 /// Compares a reader outcome with JS's `result`.
-fn assert_result(what: &str, e: &JProofEntry, got: &Result<common::Accepted, common::Rejection>) {
+fn assert_result(what: &str, e: &ProofEntryJson, got: &Result<common::Accepted, common::Rejection>) {
     let js = e.result.as_ref().unwrap();
     assert!(js.ok, "{what}: proofs.json holds only accepted proofs");
     let acc = got.as_ref().unwrap_or_else(|r| panic!("{what}: Rust rejected: {r:?}"));

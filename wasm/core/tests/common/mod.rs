@@ -3,17 +3,14 @@
 //! into library types.
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
 
-use hyperwasm::core::manifest::{HashAlgorithm, Manifest, Prologue, SignatureAlgorithm, Signer};
-use hyperwasm::crypto::hash::blake2b_batch;
+use hyperwasm::core::manifest::Manifest;
 use hyperwasm::storage::StorageError;
-use hyperwasm::tree::proof::{
-    DataBlock, DataHash, DataSeek, DataUpgrade, ProofRequest, RequestIndex, RequestSeek, RequestUpgrade,
-};
 use hyperwasm::tree::{Node, NodeSource, Proof, TreeBatch, TreeState};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use hyperwasm::testing::fixtures::{nodes, unhex, unhex_n, CoreJson, ManifestJson, ProofsCoreJson};
 
 /// Path of a fixture file.
 pub fn fixture_path(name: &str) -> PathBuf {
@@ -27,117 +24,8 @@ pub fn load<T: DeserializeOwned>(name: &str) -> T {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
-/// Lowercase hex → bytes.
-pub fn unhex(s: &str) -> Vec<u8> {
-    hex::decode(s).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
-}
-
-/// Lowercase hex → fixed array.
-pub fn unhex_n<const N: usize>(s: &str) -> [u8; N] {
-    let v = unhex(s);
-    v.as_slice().try_into().unwrap_or_else(|_| panic!("expected {N} bytes, got {}: {s}", v.len()))
-}
-
 // ---------------------------------------------------------------------------------------------
-// Nodes, blocks, states
-
-/// A fixture node `{index, size, hash}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct JNode {
-    pub index: u64,
-    pub size: u64,
-    pub hash: String,
-}
-
-impl JNode {
-    pub fn node(&self) -> Node {
-        Node { index: self.index, size: self.size, hash: unhex_n(&self.hash) }
-    }
-}
-
-pub fn nodes(list: &[JNode]) -> Vec<Node> {
-    list.iter().map(JNode::node).collect()
-}
-
-/// The `blake2b-ctr` block generator: `H(seed ‖ u32le(0)) ‖ H(seed ‖ u32le(1)) ‖ …`, truncated.
-pub fn blake2b_ctr(seed: &[u8], size: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(size + 32);
-    let mut counter = 0u32;
-    while out.len() < size {
-        out.extend_from_slice(&blake2b_batch(&[seed, &counter.to_le_bytes()]));
-        counter += 1;
-    }
-    out.truncate(size);
-    out
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JGenerator {
-    pub kind: String,
-    pub seed: String,
-}
-
-/// A block as appended: inline hex, or generated (only the 1 MiB block).
-#[derive(Debug, Clone, Deserialize)]
-pub struct JBlock {
-    pub index: u64,
-    pub fork: u64,
-    pub size: usize,
-    pub hex: Option<String>,
-    pub generator: Option<JGenerator>,
-    pub blake2b256: Option<String>,
-}
-
-impl JBlock {
-    /// The block bytes, regenerated and checked against `blake2b256` when not inline.
-    pub fn data(&self) -> Vec<u8> {
-        let data = match (&self.hex, &self.generator) {
-            (Some(h), _) => unhex(h),
-            (None, Some(g)) => {
-                assert_eq!(g.kind, "blake2b-ctr", "unknown block generator");
-                let data = blake2b_ctr(&unhex(&g.seed), self.size);
-                let expected = self.blake2b256.as_deref().expect("generated block without blake2b256");
-                assert_eq!(
-                    hex::encode(hyperwasm::crypto::blake2b(&data)),
-                    expected,
-                    "regenerated block {} differs",
-                    self.index
-                );
-                data
-            }
-            (None, None) => panic!("block {} has neither hex nor generator", self.index),
-        };
-        assert_eq!(data.len(), self.size, "block {} size", self.index);
-        data
-    }
-}
-
-/// A tree head snapshot `{length, byteLength, fork, treeHash, roots, signature, signable}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JState {
-    pub length: u64,
-    pub byte_length: u64,
-    pub fork: u64,
-    pub tree_hash: String,
-    pub roots: Vec<JNode>,
-    pub signature: Option<String>,
-    pub signable: Option<String>,
-}
-
-impl JState {
-    /// As a [`TreeState`] (no prologue).
-    pub fn tree_state(&self) -> TreeState {
-        TreeState {
-            fork: self.fork,
-            length: self.length,
-            byte_length: self.byte_length,
-            roots: nodes(&self.roots),
-            signature: self.signature.as_deref().map(unhex),
-            prologue: None,
-        }
-    }
-}
+// Node maps, the proofs.json writer
 
 /// Nodes kept in a map: a writer's whole tree or what a reader learnt.
 #[derive(Debug, Default, Clone)]
@@ -157,142 +45,9 @@ impl NodeSource for MapSource {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Manifests
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JSigner {
-    pub signature: String,
-    pub namespace: String,
-    pub public_key: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JPrologue {
-    pub hash: String,
-    pub length: u64,
-}
-
-/// The JSON form of a manifest.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JManifest {
-    pub version: u8,
-    pub hash: String,
-    pub allow_patch: bool,
-    pub quorum: u64,
-    pub signers: Vec<JSigner>,
-    pub prologue: Option<JPrologue>,
-    pub linked: Option<Vec<String>>,
-    pub user_data: Option<String>,
-}
-
-impl JManifest {
-    /// Built field by field (no defaults filled in).
-    pub fn manifest(&self) -> Manifest {
-        assert_eq!(self.hash, "blake2b");
-        Manifest {
-            version: self.version,
-            hash: HashAlgorithm::Blake2b,
-            allow_patch: self.allow_patch,
-            quorum: self.quorum,
-            signers: self
-                .signers
-                .iter()
-                .map(|s| {
-                    assert_eq!(s.signature, "ed25519");
-                    Signer {
-                        signature: SignatureAlgorithm::Ed25519,
-                        namespace: unhex_n(&s.namespace),
-                        public_key: unhex_n(&s.public_key),
-                    }
-                })
-                .collect(),
-            prologue: self.prologue.as_ref().map(|p| Prologue { hash: unhex_n(&p.hash), length: p.length }),
-            linked: self.linked.as_ref().map(|l| l.iter().map(|k| unhex_n(k)).collect()),
-            user_data: self.user_data.as_deref().map(unhex),
-        }
-    }
-}
-
 /// The JSON form of a Rust manifest, for comparing with the fixture's `decoded`.
 pub fn manifest_json(m: &Manifest) -> serde_json::Value {
-    serde_json::json!({
-        "version": m.version,
-        "hash": match m.hash { HashAlgorithm::Blake2b => "blake2b" },
-        "allowPatch": m.allow_patch,
-        "quorum": m.quorum,
-        "signers": m.signers.iter().map(|s| serde_json::json!({
-            "signature": match s.signature { SignatureAlgorithm::Ed25519 => "ed25519" },
-            "namespace": hex::encode(s.namespace),
-            "publicKey": hex::encode(s.public_key),
-        })).collect::<Vec<_>>(),
-        "prologue": m.prologue.map(|p| serde_json::json!({ "hash": hex::encode(p.hash), "length": p.length })),
-        "linked": m.linked.as_ref().map(|l| l.iter().map(hex::encode).collect::<Vec<_>>()),
-        "userData": m.user_data.as_ref().map(hex::encode),
-    })
-}
-
-/// A fixture key pair.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JKeyPair {
-    pub seed_byte: u8,
-    pub public_key: String,
-    pub secret_key: String,
-}
-
-// ---------------------------------------------------------------------------------------------
-// cores.json
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JStep {
-    pub op: String,
-    pub from: u64,
-    pub count: Option<u64>,
-    pub to: Option<u64>,
-    pub block_indexes: Option<Vec<u64>>,
-    #[serde(flatten)]
-    pub state: JState,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JCore {
-    pub kind: String,
-    pub compat: bool,
-    pub key: String,
-    pub discovery_key: String,
-    pub manifest: Option<JManifest>,
-    pub manifest_encoding: Option<String>,
-    pub key_pair: JKeyPair,
-    pub blocks: Vec<JBlock>,
-    pub steps: Vec<JStep>,
-    #[serde(rename = "final")]
-    pub final_state: JState,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JCores {
-    pub compat: JCore,
-    pub manifest: JCore,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct CoresFile {
-    pub cores: JCores,
-}
-
-impl JCores {
-    pub fn get(&self, kind: &str) -> &JCore {
-        match kind {
-            "compat" => &self.compat,
-            "manifest" => &self.manifest,
-            _ => panic!("unknown core kind {kind}"),
-        }
-    }
+    serde_json::to_value(ManifestJson::from(m)).unwrap()
 }
 
 /// The writer of `proofs.json`: the core's first 40 blocks (fork 0), all its nodes, and its
@@ -304,7 +59,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn build(core: &JCore, signature: &str) -> Self {
+    pub fn build(core: &CoreJson, signature: &str) -> Self {
         let mut by_index: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
         for b in core.blocks.iter().filter(|b| b.fork == 0) {
             by_index.insert(b.index, b.data());
@@ -334,199 +89,6 @@ impl Writer {
         }
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// proofs.json / invalid-proofs.json
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JReqIndex {
-    pub index: u64,
-    pub nodes: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JReqSeek {
-    pub bytes: u64,
-    pub padding: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JReqUpgrade {
-    pub start: u64,
-    pub length: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JRequest {
-    pub id: u64,
-    pub fork: u64,
-    pub block: Option<JReqIndex>,
-    pub hash: Option<JReqIndex>,
-    pub seek: Option<JReqSeek>,
-    pub upgrade: Option<JReqUpgrade>,
-    pub manifest: bool,
-    pub priority: u64,
-}
-
-impl JRequest {
-    pub fn proof_request(&self) -> ProofRequest {
-        ProofRequest {
-            block: self.block.as_ref().map(|b| RequestIndex { index: b.index, nodes: b.nodes }),
-            hash: self.hash.as_ref().map(|h| RequestIndex { index: h.index, nodes: h.nodes }),
-            seek: self.seek.as_ref().map(|s| RequestSeek { bytes: s.bytes, padding: s.padding }),
-            upgrade: self.upgrade.as_ref().map(|u| RequestUpgrade { start: u.start, length: u.length }),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JDataBlock {
-    pub index: u64,
-    pub value: String,
-    pub nodes: Vec<JNode>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JDataHash {
-    pub index: u64,
-    pub nodes: Vec<JNode>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JDataSeek {
-    pub bytes: u64,
-    pub nodes: Vec<JNode>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JDataUpgrade {
-    pub start: u64,
-    pub length: u64,
-    pub nodes: Vec<JNode>,
-    pub additional_nodes: Vec<JNode>,
-    pub signature: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JProof {
-    pub fork: u64,
-    pub block: Option<JDataBlock>,
-    pub hash: Option<JDataHash>,
-    pub seek: Option<JDataSeek>,
-    pub upgrade: Option<JDataUpgrade>,
-    pub manifest: Option<String>,
-}
-
-impl JProof {
-    /// The tree part of the proof.
-    pub fn proof(&self) -> Proof {
-        Proof {
-            fork: self.fork,
-            block: self.block.as_ref().map(|b| DataBlock {
-                index: b.index,
-                value: unhex(&b.value),
-                nodes: nodes(&b.nodes),
-            }),
-            hash: self.hash.as_ref().map(|h| DataHash { index: h.index, nodes: nodes(&h.nodes) }),
-            seek: self.seek.as_ref().map(|s| DataSeek { bytes: s.bytes, nodes: nodes(&s.nodes) }),
-            upgrade: self.upgrade.as_ref().map(|u| DataUpgrade {
-                start: u.start,
-                length: u.length,
-                nodes: nodes(&u.nodes),
-                additional_nodes: nodes(&u.additional_nodes),
-                signature: unhex(&u.signature),
-            }),
-        }
-    }
-
-    /// The encoded manifest the proof carries.
-    pub fn manifest_bytes(&self) -> Option<Vec<u8>> {
-        self.manifest.as_deref().map(unhex)
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JBootstrap {
-    pub request: JRequest,
-    pub proof: JProof,
-    pub state: JState,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JReader {
-    pub length: u64,
-    pub bootstrap: Option<JBootstrap>,
-    pub has_manifest: bool,
-}
-
-/// `result` of a JS check: `{ok, upgraded, length, byteLength, treeHash}` or `{ok: false, code, message}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JResult {
-    pub ok: bool,
-    pub upgraded: Option<bool>,
-    pub length: Option<u64>,
-    pub byte_length: Option<u64>,
-    pub tree_hash: Option<String>,
-    pub code: Option<String>,
-    pub message: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JError {
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JProofEntry {
-    pub name: String,
-    pub reader_length: u64,
-    pub request: Option<JRequest>,
-    pub proof: Option<JProof>,
-    pub result: Option<JResult>,
-    pub error: Option<JError>,
-    pub based_on: Option<String>,
-    pub tamper: Option<String>,
-    pub core_verify: Option<JResult>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JProofCore {
-    pub key: String,
-    pub compat: bool,
-    pub manifest_encoding: Option<String>,
-    pub writer: Option<JState>,
-    pub readers: Vec<JReader>,
-    pub proofs: Vec<JProofEntry>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JProofCores {
-    pub compat: JProofCore,
-    pub manifest: JProofCore,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProofsFile {
-    pub cores: JProofCores,
-}
-
-impl JProofCores {
-    pub fn get(&self, kind: &str) -> &JProofCore {
-        match kind {
-            "compat" => &self.compat,
-            "manifest" => &self.manifest,
-            _ => panic!("unknown core kind {kind}"),
-        }
-    }
-}
-
-pub const KINDS: [&str; 2] = ["compat", "manifest"];
 
 // ---------------------------------------------------------------------------------------------
 // The reader pipeline (JS `tests/js/lib/common.mjs` `checkProof`, i.e. `Core.verify` without
@@ -642,7 +204,7 @@ impl Reader {
 
     /// The readers of a `proofs.json` core, by length: each verified exactly its bootstrap proof
     /// (checked against the JS writer state at that length).
-    pub fn bootstrap_all(core: &JProofCore) -> BTreeMap<u64, Reader> {
+    pub fn bootstrap_all(core: &ProofsCoreJson) -> BTreeMap<u64, Reader> {
         let key: [u8; 32] = unhex_n(&core.key);
         let mut out = BTreeMap::new();
         for r in &core.readers {
