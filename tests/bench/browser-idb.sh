@@ -8,8 +8,13 @@
 #   browser_append_single ↔ native_append_single (5000 × 1 KiB; ours issued concurrently and
 #                           group-committed, extra `sequential_ops_per_sec` = one await at a time;
 #                           the anchor awaits each append)
-#   browser_append_batch  ↔ native_append_batch  (100k × 1 KiB in batches of 100)
-#   browser_get_random    ↔ native_get_random    (20k random gets on the 100k core)
+#   browser_append_batch  ↔ native_append_batch  (100k × 1 KiB in batches of 100, one await per
+#                           batch like the anchor; extra `concurrent_blocks_per_sec` = all batches
+#                           issued without awaiting, group-committed)
+#   browser_get_random    ↔ native_get_random    (20k random gets on the 100k core, one await each,
+#                           128 MiB pack cache warm from the appends; extras: the same gets issued
+#                           together (read coalescing) and `cold_sequential_ops_per_sec` after a
+#                           reopen with the default caches)
 # Env: N_SINGLE, N_SEQ (sequential appends, default 1000), N_BATCH, N_GET.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -26,6 +26,15 @@
 //! that issues appends without awaiting each one (`Promise.all`, event handlers firing
 //! during a write) gets them batched automatically.
 //!
+//! # Read coalescing and caches
+//!
+//! The same trick serves reads: `get` queues its index and one reader task per core serves
+//! every `get` queued by the time it gets the core with **one** `Hypercore::get_many`, i.e.
+//! at most one IndexedDB transaction for all their uncached block packs and tree pages
+//! (at most [`MAX_READ_GROUP`] per group). Decoded packs and tree pages are cached in wasm
+//! memory: [`DEFAULT_PACK_CACHE_BYTES`] and [`DEFAULT_TREE_CACHE_PAGES`] unless `create`/`open`
+//! get `{ packCacheBytes, treeCachePages }`.
+//!
 //! Other mutations (`truncate`, `clear`, `close`) are ordered with the queue: they wait for
 //! the appends issued before them and hold back appends issued after them. Reads (`get`,
 //! `has`, `info`) wait only for a write in progress.
@@ -59,6 +68,18 @@ type Core = hyperwasm::core::Hypercore<IdbStorage>;
 /// Upper bound on the block bytes of one group commit (values ≥ this still go alone).
 pub const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 
+/// Most `get`s served by one `get_many`.
+pub const MAX_READ_GROUP: usize = 1024;
+
+/// Default byte budget of the decoded block-pack cache of a JS `Hypercore`.
+pub const DEFAULT_PACK_CACHE_BYTES: usize = 16 << 20;
+
+/// Default number of decoded tree pages (256 nodes, ≈ 10 KiB each) of a JS `Hypercore`:
+/// the whole tree of a core of up to 256k blocks.
+pub const DEFAULT_TREE_CACHE_PAGES: usize = 2048;
+
+type ReadWaiter = oneshot::Sender<Result<Option<Vec<u8>>, JsValue>>;
+
 /// The head as JS getters see it, refreshed after every mutation (getters are synchronous
 /// while the core itself sits behind an async lock).
 #[derive(Debug, Clone, Default)]
@@ -91,6 +112,9 @@ struct Inner {
     queue: RefCell<VecDeque<Job>>,
     flushing: Cell<bool>,
     append_batches: Cell<u64>,
+    reads: RefCell<Vec<(u64, ReadWaiter)>>,
+    reading: Cell<bool>,
+    read_batches: Cell<u64>,
 }
 
 impl Inner {
@@ -201,6 +225,55 @@ async fn flush(inner: Rc<Inner>) {
     }
 }
 
+/// The reader: serves every queued `get` with one `get_many` per turn on the core.
+async fn read_loop(inner: Rc<Inner>) {
+    loop {
+        let guard = inner.core.lock().await;
+        let group: Vec<(u64, ReadWaiter)> = {
+            let mut q = inner.reads.borrow_mut();
+            let n = q.len().min(MAX_READ_GROUP);
+            q.drain(..n).collect()
+        };
+        if group.is_empty() {
+            inner.reading.set(false);
+            return;
+        }
+        let Some(core) = guard.as_ref() else {
+            for (_, done) in group {
+                let _ = done.send(Err(closed()));
+            }
+            continue;
+        };
+        inner.read_batches.set(inner.read_batches.get() + 1);
+        let indexes: Vec<u64> = group.iter().map(|(i, _)| *i).collect();
+        match core.get_many(&indexes).await {
+            Ok(results) => {
+                for ((_, done), r) in group.into_iter().zip(results) {
+                    let _ = done.send(r.map_err(|e| core_error(&e)));
+                }
+            }
+            Err(e) => {
+                for (_, done) in group {
+                    let _ = done.send(Err(core_error(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// Cache bounds from `{ packCacheBytes?, treeCachePages? }`.
+fn cache_limits(opts: &JsValue) -> Result<(usize, usize), JsValue> {
+    let mut limits = (DEFAULT_PACK_CACHE_BYTES, DEFAULT_TREE_CACHE_PAGES);
+    if opts.is_object() {
+        for (name, slot) in [("packCacheBytes", &mut limits.0), ("treeCachePages", &mut limits.1)] {
+            if let Some(v) = Reflect::get(opts, &JsValue::from_str(name)).ok().and_then(|v| v.as_f64()) {
+                *slot = usize::try_from(uint(v, name)?).unwrap_or(usize::MAX);
+            }
+        }
+    }
+    Ok(limits)
+}
+
 /// A JS number as a block index / length: a non-negative integer up to 2^53.
 fn uint(v: f64, what: &str) -> Result<u64, JsValue> {
     if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
@@ -249,7 +322,8 @@ pub struct JsHypercore {
 }
 
 impl JsHypercore {
-    fn wrap(name: &str, core: Core) -> JsHypercore {
+    fn wrap(name: &str, mut core: Core, limits: (usize, usize)) -> JsHypercore {
+        core.set_cache_limits(limits.0, limits.1);
         let head = Head {
             key: *core.key(),
             discovery_key: *core.discovery_key(),
@@ -267,6 +341,9 @@ impl JsHypercore {
                 queue: RefCell::new(VecDeque::new()),
                 flushing: Cell::new(false),
                 append_batches: Cell::new(0),
+                reads: RefCell::new(Vec::new()),
+                reading: Cell::new(false),
+                read_batches: Cell::new(0),
             }),
         }
     }
@@ -297,20 +374,23 @@ impl JsHypercore {
             None
         };
         let compat = opt_bool(&opts, "compat");
+        let limits = cache_limits(&opts)?;
         let storage = IdbStorage::open_with(&name, durability(&opts)).await.map_err(storage_error)?;
         let core = match Core::create(storage, CreateOptions { key_pair, manifest: None, compat }).await {
             Ok(core) => core,
             Err(e) => return Err(core_error(&e)),
         };
-        Ok(Self::wrap(&name, core))
+        Ok(Self::wrap(&name, core, limits))
     }
 
-    /// Opens the core stored in the IndexedDB database `name` (`opts`: `{ strict?: boolean }`).
-    /// Rejects with `STORAGE_EMPTY` if there is none.
+    /// Opens the core stored in the IndexedDB database `name` (`opts`: `{ strict?: boolean,
+    /// packCacheBytes?: number, treeCachePages?: number }`). Rejects with `STORAGE_EMPTY` if
+    /// there is none.
     pub async fn open(name: String, opts: JsValue) -> Result<JsHypercore, JsValue> {
+        let limits = cache_limits(&opts)?;
         let storage = IdbStorage::open_with(&name, durability(&opts)).await.map_err(storage_error)?;
         let core = Core::open(storage).await.map_err(|e| core_error(&e))?;
-        Ok(Self::wrap(&name, core))
+        Ok(Self::wrap(&name, core, limits))
     }
 
     /// Deletes the IndexedDB database `name` (close the core first, or it is closed for you).
@@ -342,16 +422,24 @@ impl JsHypercore {
     }
 
     /// Block `index`, or `null` when it is not stored locally (or beyond the length).
+    /// Concurrent calls are served together (see the module docs).
     #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | null>")]
     pub fn get(&self, index: f64) -> Promise {
-        let inner = self.inner.clone();
+        let index = match uint(index, "index") {
+            Ok(i) => i,
+            Err(e) => return Promise::reject(&e),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.inner.reads.borrow_mut().push((index, tx));
+        if !self.inner.reading.replace(true) {
+            spawn_local(read_loop(self.inner.clone()));
+        }
         future_to_promise(async move {
-            let index = uint(index, "index")?;
-            let guard = inner.core.lock().await;
-            let core = guard.as_ref().ok_or_else(closed)?;
-            match core.get(index).await.map_err(|e| core_error(&e))? {
-                Some(block) => Ok(Uint8Array::from(block.as_slice()).into()),
-                None => Ok(JsValue::NULL),
+            match rx.await {
+                Ok(Ok(Some(block))) => Ok(Uint8Array::from(block.as_slice()).into()),
+                Ok(Ok(None)) => Ok(JsValue::NULL),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(closed()),
             }
         })
     }
@@ -496,6 +584,28 @@ impl JsHypercore {
     #[wasm_bindgen(getter)]
     pub fn closed(&self) -> bool {
         self.inner.head.borrow().closed
+    }
+
+    /// How many `get_many` groups `get` calls have used so far (read coalescing makes this
+    /// smaller than the number of `get` calls when they are issued concurrently).
+    #[wasm_bindgen(getter, js_name = readBatches)]
+    pub fn read_batches(&self) -> f64 {
+        self.inner.read_batches.get() as f64
+    }
+
+    /// The cache bounds in use: `{ packCacheBytes, treeCachePages }`.
+    #[wasm_bindgen(js_name = cacheLimits, unchecked_return_type = "Promise<{ packCacheBytes: number, treeCachePages: number }>")]
+    pub fn cache_limits(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let guard = inner.core.lock().await;
+            let core = guard.as_ref().ok_or_else(closed)?;
+            let (packs, pages) = core.storage().cache_limits();
+            let o = Object::new();
+            set(&o, "packCacheBytes", JsValue::from_f64(packs as f64));
+            set(&o, "treeCachePages", JsValue::from_f64(pages as f64));
+            Ok(o.into())
+        })
     }
 
     /// How many storage write batches appends have used so far (group commit makes this far

@@ -126,3 +126,44 @@ async fn truncate_and_clear_are_ordered_with_appends() {
     };
     assert_eq!(Reflect::get(&err, &"code".into()).unwrap().as_string().as_deref(), Some("STORAGE_EMPTY"));
 }
+
+#[wasm_bindgen_test]
+async fn concurrent_gets_are_coalesced_and_each_gets_its_own_block() {
+    let n = name("coalesce");
+    let core = JsHypercore::create(n.clone(), JsValue::UNDEFINED).await.unwrap();
+    let blocks: Array = (0..300).map(block).collect();
+    ok(core.append(blocks.into())).await;
+    ok(core.clear(10.0, Some(20.0))).await;
+    ok(core.close()).await;
+
+    // No caches: every get goes to IndexedDB, together.
+    let zero = JsValue::from_f64(0.0);
+    let cold =
+        JsHypercore::open(n.clone(), opts(&[("packCacheBytes", zero.clone()), ("treeCachePages", zero)]))
+            .await
+            .unwrap();
+    let limits = ok(cold.cache_limits()).await;
+    assert_eq!(js_sys::Reflect::get(&limits, &"packCacheBytes".into()).unwrap().as_f64(), Some(0.0));
+    let order: Vec<u32> = (0..300).rev().chain([5, 299, 300, 100_000]).collect();
+    let promises: Array = order.iter().map(|&i| JsValue::from(cold.get(f64::from(i)))).collect();
+    let all = ok(Promise::all(&promises)).await;
+    for (i, v) in order.iter().zip(Array::from(&all).iter()) {
+        if *i >= 300 || (10..20).contains(i) {
+            assert!(v.is_null(), "block {i} should be absent");
+        } else {
+            assert_eq!(v.dyn_into::<Uint8Array>().unwrap().to_vec(), format!("block-{i}").into_bytes());
+        }
+    }
+    assert!(cold.read_batches() <= 2.0, "{} gets took {} reads", order.len(), cold.read_batches());
+    assert_eq!(code_of(cold.get(-1.0)).await, "BAD_ARGUMENT");
+
+    // Sequential gets: one read each.
+    let before = cold.read_batches();
+    for i in 0..3 {
+        ok(cold.get(f64::from(i))).await;
+    }
+    assert_eq!(cold.read_batches(), before + 3.0);
+    ok(cold.close()).await;
+    assert_eq!(code_of(cold.get(0.0)).await, "SESSION_CLOSED");
+    JsHypercore::delete_storage(n).await.unwrap();
+}

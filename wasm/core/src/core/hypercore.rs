@@ -379,7 +379,49 @@ impl<S: Storage> Hypercore<S> {
         if !self.has(index) {
             return Ok(None);
         }
-        let (block, leaf) = (self.storage.get_block(index).await?, self.storage.get_node(2 * index).await?);
+        let (mut blocks, mut leaves) = self.storage.get_blocks_and_nodes(&[index], &[2 * index]).await?;
+        let (block, leaf) = (blocks.pop().flatten(), leaves.pop().flatten());
+        Self::checked_block(index, block, leaf).map(Some)
+    }
+
+    /// Several blocks (see [`Hypercore::get`]), everything uncached read in one storage
+    /// `get_many`. A storage error fails the whole call; a missing or damaged block fails only
+    /// its own entry.
+    pub async fn get_many(
+        &self,
+        indexes: &[u64],
+    ) -> Result<Vec<Result<Option<Vec<u8>>, HypercoreError>>, HypercoreError> {
+        let present: Vec<u64> = indexes.iter().copied().filter(|&i| self.has(i)).collect();
+        let leaves: Vec<u64> = present.iter().map(|i| 2 * i).collect();
+        let (blocks, nodes) = self.storage.get_blocks_and_nodes(&present, &leaves).await?;
+        let mut found = present.into_iter().zip(blocks.into_iter().zip(nodes));
+        Ok(indexes
+            .iter()
+            .map(|&index| {
+                if !self.has(index) {
+                    return Ok(None);
+                }
+                match found.next() {
+                    Some((i, (block, leaf))) if i == index => {
+                        Self::checked_block(index, block, leaf).map(Some)
+                    }
+                    _ => Err(HypercoreError::Corrupt(format!("block {index}: lookup out of order"))),
+                }
+            })
+            .collect())
+    }
+
+    /// Sets the storage cache bounds: bytes of decoded block packs and number of decoded tree
+    /// pages (256 nodes each) kept in memory.
+    pub fn set_cache_limits(&mut self, pack_cache_bytes: usize, tree_cache_pages: usize) {
+        self.storage.set_cache_limits(pack_cache_bytes, tree_cache_pages);
+    }
+
+    fn checked_block(
+        index: u64,
+        block: Option<Vec<u8>>,
+        leaf: Option<Node>,
+    ) -> Result<Vec<u8>, HypercoreError> {
         let block = block.ok_or_else(|| {
             HypercoreError::Corrupt(format!("block {index} is marked present but missing from storage"))
         })?;
@@ -390,7 +432,7 @@ impl<S: Storage> Hypercore<S> {
                 "block {index} does not match its tree hash"
             ))));
         }
-        Ok(Some(block))
+        Ok(block)
     }
 
     /// Reads block `index` as of `snapshot`.

@@ -543,6 +543,12 @@ impl Storage for FileStorage {
         Ok(out)
     }
 
+    /// Keys come from the in-memory index: no value is read from disk.
+    async fn scan_keys(&self, scan: Scan) -> Result<Vec<Vec<u8>>, StorageError> {
+        let inner = self.lock();
+        Ok(scan_map(&inner.index, &scan, |k, _| k.clone()))
+    }
+
     async fn scan(&self, scan: Scan) -> Result<Vec<Entry>, StorageError> {
         let mut inner = self.lock();
         let inner = &mut *inner;

@@ -91,6 +91,13 @@ struct Caches {
     pages: BTreeMap<u64, (Arc<Page>, u64)>,
     /// Least recently used first: `tick → page number`.
     page_lru: BTreeMap<u64, u64>,
+    /// Every stored pack start, once known (one keys-only scan, then kept up to date by
+    /// commits): floor look-ups become a keyed `get` and commits skip read-before-write
+    /// look-ups of packs that do not exist. `None` after `clear`.
+    starts: Option<BTreeSet<u64>>,
+    /// Every stored tree page number, known together with `starts`: a page that is not
+    /// stored (the next one an append fills) needs no read.
+    stored_pages: BTreeSet<u64>,
 }
 
 impl Caches {
@@ -194,6 +201,54 @@ impl Caches {
         self.pack_bytes = 0;
         self.pages.clear();
         self.page_lru.clear();
+        self.starts = None;
+        self.stored_pages.clear();
+    }
+
+    /// The greatest stored pack start `≤ index` (`Some(None)`: no such pack), if the pack
+    /// starts are known and no write is in flight.
+    fn known_floor(&self, index: u64, gen0: u64) -> Option<Option<u64>> {
+        let starts = self.starts.as_ref().filter(|_| self.writing == 0 && self.gen == gen0)?;
+        Some(starts.range(..=index).next_back().copied())
+    }
+
+    /// Whether a pack starts at `start`, if known (see [`Caches::known_floor`]).
+    fn known_start(&self, start: u64, gen0: u64) -> Option<bool> {
+        let starts = self.starts.as_ref().filter(|_| self.writing == 0 && self.gen == gen0)?;
+        Some(starts.contains(&start))
+    }
+
+    /// Applies a successful commit's pack changes to the known pack starts.
+    fn update_starts(&mut self, effects: &Effects) {
+        let Some(starts) = self.starts.as_mut() else { return };
+        for &(a, b) in &effects.cleared {
+            let mut tail = starts.split_off(&a);
+            let mut rest = tail.split_off(&b);
+            if b == u64::MAX {
+                rest.remove(&u64::MAX);
+            }
+            starts.append(&mut rest);
+        }
+        for s in &effects.dropped_packs {
+            starts.remove(s);
+        }
+        starts.extend(effects.new_packs.iter().map(|(s, _)| *s));
+        if let Some(cut) = effects.page_cut {
+            self.stored_pages.split_off(&cut);
+        }
+        for (page_no, page) in &effects.pages {
+            if page.is_empty() {
+                self.stored_pages.remove(page_no);
+            } else {
+                self.stored_pages.insert(*page_no);
+            }
+        }
+    }
+
+    /// Whether tree page `page_no` is stored, if known (see [`Caches::known_floor`]).
+    fn known_page(&self, page_no: u64, gen0: u64) -> Option<bool> {
+        self.starts.as_ref().filter(|_| self.writing == 0 && self.gen == gen0)?;
+        Some(self.stored_pages.contains(&page_no))
     }
 }
 
@@ -232,6 +287,7 @@ impl Drop for WriteGuard<'_> {
             c.clear();
             return;
         };
+        c.update_starts(&effects);
         for (a, b) in effects.cleared {
             let starts: Vec<u64> = c.packs.range(a..b).map(|(s, _)| *s).collect();
             for s in starts {
@@ -350,6 +406,32 @@ impl<S: Storage> CoreStorage<S> {
         }
     }
 
+    /// Loads the pack starts and stored tree page numbers (one keys-only scan) unless known or
+    /// a write is in flight.
+    async fn ensure_starts(&self, gen0: u64) -> Result<(), StorageError> {
+        {
+            let c = self.caches();
+            if c.starts.is_some() || c.writing > 0 || c.gen != gen0 {
+                return Ok(());
+            }
+        }
+        let keys = self.store.scan_keys(Scan::range(vec![TABLE_BLOCKS], table_end(TABLE_TREE))).await?;
+        let (mut starts, mut pages) = (BTreeSet::new(), BTreeSet::new());
+        for key in &keys {
+            if key.first() == Some(&TABLE_TREE) {
+                pages.insert(parse_table_key(TABLE_TREE, key)?);
+            } else {
+                starts.insert(parse_table_key(TABLE_BLOCKS, key)?);
+            }
+        }
+        let mut c = self.caches();
+        if c.gen == gen0 && c.writing == 0 {
+            c.starts = Some(starts);
+            c.stored_pages = pages;
+        }
+        Ok(())
+    }
+
     /// The pack with the greatest start `≤ index` (it may end before `index`).
     async fn floor_pack(&self, index: u64, gen0: u64) -> Result<Option<(u64, Pack)>, StorageError> {
         self.floor_pack_from(0, index, gen0).await
@@ -374,6 +456,30 @@ impl<S: Storage> CoreStorage<S> {
                 self.fill_pack(gen0, index, &pack);
                 return Ok(Some((index, pack)));
             }
+        } else {
+            // Packed records: the in-memory index of pack starts turns the floor look-up
+            // into one keyed get (a reverse cursor costs a transaction of its own in IDB).
+            self.ensure_starts(gen0).await?;
+            let known = self.caches().known_floor(index, gen0);
+            match known {
+                Some(None) => return Ok(None),
+                Some(Some(start)) if start < lower => return Ok(None),
+                Some(Some(start)) => {
+                    // The floor pack may be cached even though it does not cover `index`.
+                    if let Some(pack) = self.caches().pack_at(start) {
+                        return Ok(Some((start, pack)));
+                    }
+                    // Falls through to the scan if a write raced us.
+                    if let Some(value) = self.store.get(table_key(TABLE_BLOCKS, start)).await? {
+                        let pack: Pack = Arc::new(decode_pack_owned(start, value)?);
+                        if index < pack_end(start, &pack) {
+                            self.fill_pack(gen0, start, &pack);
+                        }
+                        return Ok(Some((start, pack)));
+                    }
+                }
+                None => {}
+            }
         }
         let scan = Scan::floor(table_key(TABLE_BLOCKS, lower), table_key(TABLE_BLOCKS, index));
         let Some((key, value)) = self.store.scan(scan).await?.into_iter().next() else { return Ok(None) };
@@ -390,6 +496,10 @@ impl<S: Storage> CoreStorage<S> {
         if let Some(hit) = self.caches().pack_at(start) {
             return Ok(Some(hit));
         }
+        self.ensure_starts(gen0).await?;
+        if self.caches().known_start(start, gen0) == Some(false) {
+            return Ok(None);
+        }
         let Some(value) = self.store.get(table_key(TABLE_BLOCKS, start)).await? else { return Ok(None) };
         let pack: Pack = Arc::new(decode_pack_owned(start, value)?);
         self.fill_pack(gen0, start, &pack);
@@ -401,7 +511,13 @@ impl<S: Storage> CoreStorage<S> {
         if let Some(hit) = self.caches().page(page_no) {
             return Ok(hit);
         }
-        let page = match self.store.get(table_key(TABLE_TREE, page_no)).await? {
+        self.ensure_starts(gen0).await?;
+        let stored = self.caches().known_page(page_no, gen0);
+        let page = match stored {
+            Some(false) => None,
+            _ => self.store.get(table_key(TABLE_TREE, page_no)).await?,
+        };
+        let page = match page {
             Some(bytes) => Arc::new(decode_page(page_no, &bytes)?),
             None => Arc::new(Page::new()),
         };
@@ -447,6 +563,141 @@ impl<S: Storage> CoreStorage<S> {
             }
         }
         Ok(out)
+    }
+
+    /// Blocks `blocks` and tree nodes `nodes` (by flat index), in request order, reading
+    /// everything that is not cached with **one** [`Storage::get_many`] once the pack starts
+    /// are known (e.g. a block and its leaf: one IndexedDB transaction instead of two).
+    pub async fn get_blocks_and_nodes(
+        &self,
+        blocks: &[u64],
+        nodes: &[u64],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Option<Node>>), StorageError> {
+        let gen0 = self.gen();
+        let mut block_out: Vec<Option<Option<Vec<u8>>>> = vec![None; blocks.len()];
+        let mut node_out: Vec<Option<Option<Node>>> = vec![None; nodes.len()];
+        // Cache pass: what is left is `(pack start or page number) → positions`.
+        let mut want_packs: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        let mut want_pages: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        let mut fallback = Vec::new();
+        let mut missing_blocks = Vec::new();
+        {
+            let mut c = self.caches();
+            for (pos, &index) in blocks.iter().enumerate() {
+                match c.pack_covering(index) {
+                    Some((s, p)) => block_out[pos] = Some(pack_get(s, &p, index).cloned()),
+                    None => missing_blocks.push(pos),
+                }
+            }
+            for (pos, &index) in nodes.iter().enumerate() {
+                let (page_no, slot) = page_of(index);
+                match c.page(page_no) {
+                    Some(page) => {
+                        node_out[pos] =
+                            Some(page.get(&slot).map(|(size, hash)| Node { index, size: *size, hash: *hash }))
+                    }
+                    None => want_pages.entry(page_no).or_default().push(pos),
+                }
+            }
+        }
+        if !missing_blocks.is_empty() || !want_pages.is_empty() {
+            self.ensure_starts(gen0).await?;
+            let c = self.caches();
+            want_pages.retain(|page_no, positions| {
+                let unstored = c.known_page(*page_no, gen0) == Some(false);
+                if unstored {
+                    for &pos in positions.iter() {
+                        node_out[pos] = Some(None);
+                    }
+                }
+                !unstored
+            });
+            for pos in missing_blocks {
+                match c.known_floor(blocks[pos], gen0) {
+                    Some(None) => block_out[pos] = Some(None),
+                    // Cached but not covering: the block is in no pack.
+                    Some(Some(start)) if c.packs.contains_key(&start) => block_out[pos] = Some(None),
+                    Some(Some(start)) => want_packs.entry(start).or_default().push(pos),
+                    None => fallback.push(pos),
+                }
+            }
+        }
+        let keys: Vec<Vec<u8>> = want_packs
+            .keys()
+            .map(|s| table_key(TABLE_BLOCKS, *s))
+            .chain(want_pages.keys().map(|p| table_key(TABLE_TREE, *p)))
+            .collect();
+        let mut values = self.store.get_many(&keys).await?.into_iter();
+        for (start, positions) in want_packs {
+            match values.next().flatten() {
+                Some(value) => {
+                    let pack: Pack = Arc::new(decode_pack(start, &value)?);
+                    self.fill_pack(gen0, start, &pack);
+                    for pos in positions {
+                        let index = blocks[pos];
+                        if index < pack_end(start, &pack) {
+                            block_out[pos] = Some(pack_get(start, &pack, index).cloned());
+                        } else {
+                            block_out[pos] = Some(None);
+                        }
+                    }
+                }
+                // A write raced us: take the slow path.
+                None => fallback.extend(positions),
+            }
+        }
+        for (page_no, positions) in want_pages {
+            let page = match values.next().flatten() {
+                Some(bytes) => Arc::new(decode_page(page_no, &bytes)?),
+                None => Arc::new(Page::new()),
+            };
+            {
+                let mut c = self.caches();
+                if c.gen == gen0 && c.writing == 0 {
+                    c.insert_page(page_no, page.clone(), self.page_cache_pages);
+                }
+            }
+            for pos in positions {
+                let index = nodes[pos];
+                let (_, slot) = page_of(index);
+                node_out[pos] =
+                    Some(page.get(&slot).map(|(size, hash)| Node { index, size: *size, hash: *hash }));
+            }
+        }
+        if !fallback.is_empty() {
+            let indexes: Vec<u64> = fallback.iter().map(|&pos| blocks[pos]).collect();
+            for (pos, block) in fallback.into_iter().zip(self.get_blocks(&indexes).await?) {
+                block_out[pos] = Some(block);
+            }
+        }
+        Ok((
+            block_out.into_iter().map(Option::flatten).collect(),
+            node_out.into_iter().map(Option::flatten).collect(),
+        ))
+    }
+
+    /// Sets the cache bounds (bytes of decoded packs, number of tree pages; 0 disables a
+    /// cache). Entries beyond the new bounds are dropped lazily, as new ones come in.
+    pub fn set_cache_limits(&mut self, pack_cache_bytes: usize, page_cache_pages: usize) {
+        self.pack_cache_bytes = pack_cache_bytes;
+        self.page_cache_pages = page_cache_pages;
+        if pack_cache_bytes == 0 || page_cache_pages == 0 {
+            let mut c = self.caches();
+            if pack_cache_bytes == 0 {
+                let starts: Vec<u64> = c.packs.keys().copied().collect();
+                for s in starts {
+                    c.remove_pack(s);
+                }
+            }
+            if page_cache_pages == 0 {
+                c.cut_pages(0);
+            }
+        }
+    }
+
+    /// The cache bounds: `(pack bytes, tree pages)`.
+    pub fn cache_limits(&self) -> (usize, usize) {
+        (self.pack_cache_bytes, self.page_cache_pages)
     }
 
     /// One tree node by flat index.

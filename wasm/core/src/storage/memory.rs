@@ -115,6 +115,11 @@ impl Storage for MemoryStorage {
         Ok(keys.iter().map(|k| map.get(k).cloned()).collect())
     }
 
+    async fn scan_keys(&self, scan: Scan) -> Result<Vec<Vec<u8>>, StorageError> {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(scan_map(&map, &scan, |k, _| k.clone()))
+    }
+
     async fn scan(&self, scan: Scan) -> Result<Vec<Entry>, StorageError> {
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
         Ok(scan_map(&map, &scan, |k, v| (k.clone(), v.clone())))

@@ -185,6 +185,12 @@ pub trait Storage: MaybeSend + MaybeSync {
         hypercore_storage::PACK_TARGET_BYTES
     }
 
+    /// The keys of a range (like [`Storage::scan`] without the values). The default reads the
+    /// values too; backends with a cheap keys-only read (IndexedDB `getAllKeys`) override it.
+    fn scan_keys(&self, scan: Scan) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + MaybeSend {
+        async move { Ok(self.scan(scan).await?.into_iter().map(|(k, _)| k).collect()) }
+    }
+
     /// Reads one key.
     fn get(&self, key: Vec<u8>) -> impl Future<Output = Result<Option<Vec<u8>>, StorageError>> + MaybeSend {
         async move {

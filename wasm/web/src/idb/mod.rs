@@ -21,6 +21,7 @@
 //! - [`Storage::scan`]: `getAllKeys` + `getAll` over the same `IDBKeyRange` in one readonly
 //!   transaction (forward, or reverse without a limit); a `prev` cursor for reverse scans with a
 //!   limit (the common "floor" look-up reads a single record).
+//! - [`Storage::scan_keys`]: one `getAllKeys` (no values are read).
 //!
 //! Do not build this crate with `+atomics`: awaiting IDB requests inside a transaction relies
 //! on the single-threaded `wasm-bindgen-futures` executor (devashishdxt/idb#18).
@@ -401,6 +402,20 @@ impl Storage for IdbStorage {
             out.reverse();
         }
         Ok(out)
+    }
+
+    async fn scan_keys(&self, scan: Scan) -> Result<Vec<Vec<u8>>, StorageError> {
+        if scan.reverse || scan.limit.is_some() {
+            return Ok(self.scan(scan).await?.into_iter().map(|(k, _)| k).collect());
+        }
+        self.check_open()?;
+        let Some(query) = key_range(&scan.start, &scan.end)? else {
+            return Ok(Vec::new());
+        };
+        let (_tx, store) = self.read_tx()?;
+        let err = |e| io("getAllKeys", e);
+        let keys = store.get_all_keys(query, None).map_err(err)?.await.map_err(err)?;
+        keys.iter().map(|k| bytes(&k, "key")).collect()
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {

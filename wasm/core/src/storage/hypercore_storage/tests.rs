@@ -160,6 +160,10 @@ fn nodes_pages_truncate_and_reopen() {
     assert_eq!(block_on(core.get_nodes(&idx)).unwrap(), want);
     let reopened = CoreStorage::new(store.clone());
     assert_eq!(block_on(reopened.get_nodes(&idx)).unwrap(), want);
+    // One-read path, cold (page numbers loaded from the keys) and with pages cached.
+    let cold = CoreStorage::with_cache_limits(store.clone(), 0, 0);
+    assert_eq!(block_on(cold.get_blocks_and_nodes(&[], &idx)).unwrap().1, want);
+    assert_eq!(block_on(core.get_blocks_and_nodes(&[], &idx)).unwrap().1, want);
     assert_eq!(block_on(reopened.get_header()).unwrap(), Some(b"head".to_vec()));
     commit(&core, |w| {
         w.truncate_nodes(0);
@@ -319,6 +323,9 @@ proptest! {
             let max = model.keys().next_back().map_or(0, |k| k + 2).max(250);
             let want: Vec<Option<Vec<u8>>> = (0..max).map(|i| model.get(&i).cloned()).collect();
             prop_assert_eq!(get_all(&core, 0..max), want.clone());
+            // The one-read path over the pack starts this core keeps up to date.
+            let all: Vec<u64> = (0..max).collect();
+            prop_assert_eq!(block_on(core.get_blocks_and_nodes(&all, &[])).unwrap().0, want.clone());
             let mut prev_end = 0;
             for (s, n) in layout(&core) {
                 prop_assert!(s >= prev_end, "packs overlap at {}", s);
@@ -330,7 +337,9 @@ proptest! {
             rev.push(3);
             let got = block_on(fresh.get_blocks(&rev)).unwrap();
             let want_rev: Vec<_> = rev.iter().map(|i| model.get(i).cloned()).collect();
-            prop_assert_eq!(got, want_rev);
+            prop_assert_eq!(got, want_rev.clone());
+            let uncached = CoreStorage::with_cache_limits(store.clone(), 0, 0);
+            prop_assert_eq!(block_on(uncached.get_blocks_and_nodes(&rev, &[])).unwrap().0, want_rev);
         }
     }
 }
