@@ -80,6 +80,14 @@ pub struct Hypercore<S> {
     truncations: Vec<(u64, u64)>,
 }
 
+/// Who a core is: key, manifest (once known) and how signatures are checked.
+struct Identity {
+    key: Hash,
+    manifest: Option<Manifest>,
+    verifier: Option<Verifier>,
+    compat: bool,
+}
+
 impl<S: Storage> NodeSource for CoreStorage<S> {
     async fn get_nodes(&self, indexes: &[u64]) -> Result<Vec<Option<Node>>, StorageError> {
         CoreStorage::get_nodes(self, indexes).await
@@ -122,23 +130,9 @@ impl<S: Storage> Hypercore<S> {
             }
         }
         let state = TreeState { prologue: manifest.prologue, ..TreeState::default() };
-        let core = Hypercore {
-            storage,
-            discovery_key: discovery_key(&key),
-            key,
-            manifest: Some(manifest),
-            verifier: Some(verifier),
-            compat: opts.compat,
-            key_pair,
-            state,
-            bitfield: Bitfield::new(),
-            contiguous_length: 0,
-            truncations: Vec::new(),
-        };
-        let mut tx = CoreWrite::new();
-        tx.set_header(core.header().to_bytes());
-        core.storage.commit(tx).await?;
-        Ok(core)
+        let identity =
+            Identity { key, manifest: Some(manifest), verifier: Some(verifier), compat: opts.compat };
+        Self::create_empty(storage, identity, key_pair, state).await
     }
 
     /// Creates an empty read-only replica of the core with `key` (its manifest arrives with
@@ -152,15 +146,26 @@ impl<S: Storage> Hypercore<S> {
             }
             return Self::from_header(storage, header).await;
         }
+        let identity = Identity { key, manifest: None, verifier: None, compat: false };
+        Self::create_empty(storage, identity, None, TreeState::default()).await
+    }
+
+    /// Writes the header of a new, empty core.
+    async fn create_empty(
+        storage: CoreStorage<S>,
+        identity: Identity,
+        key_pair: Option<KeyPair>,
+        state: TreeState,
+    ) -> Result<Self, HypercoreError> {
         let core = Hypercore {
             storage,
-            discovery_key: discovery_key(&key),
-            key,
-            manifest: None,
-            verifier: None,
-            compat: false,
-            key_pair: None,
-            state: TreeState::default(),
+            discovery_key: discovery_key(&identity.key),
+            key: identity.key,
+            manifest: identity.manifest,
+            verifier: identity.verifier,
+            compat: identity.compat,
+            key_pair,
+            state,
             bitfield: Bitfield::new(),
             contiguous_length: 0,
             truncations: Vec::new(),
