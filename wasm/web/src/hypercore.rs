@@ -349,6 +349,12 @@ impl JsHypercore {
     }
 }
 
+/// Mutations other than appends, queued in call order with them.
+enum Exclusive {
+    Truncate { length: u64, fork: Option<u64> },
+    Clear { start: u64, end: u64 },
+}
+
 #[wasm_bindgen(js_class = Hypercore)]
 impl JsHypercore {
     /// Creates a new writable core in the (empty) IndexedDB database `name`.
@@ -463,17 +469,7 @@ impl JsHypercore {
             (Ok(l), Ok(f)) => (l, f),
             (Err(e), _) | (_, Err(e)) => return Promise::reject(&e),
         };
-        let inner = self.inner.clone();
-        let turn = inner.turn();
-        future_to_promise(async move {
-            let _turn = turn.wait().await;
-            let mut guard = inner.core.lock().await;
-            let core = guard.as_mut().ok_or_else(closed)?;
-            let r = core.truncate(length, fork).await;
-            inner.refresh(core);
-            r.map_err(|e| core_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.exclusive(Exclusive::Truncate { length, fork })
     }
 
     /// Drops the local data of blocks `start..end` (`end` defaults to `start + 1`); the tree
@@ -484,13 +480,22 @@ impl JsHypercore {
             (Ok(s), Ok(e)) => (s, e.unwrap_or(s.saturating_add(1))),
             (Err(e), _) | (_, Err(e)) => return Promise::reject(&e),
         };
+        self.exclusive(Exclusive::Clear { start, end })
+    }
+
+    /// Runs a mutation in its turn of the write queue (after earlier appends, before later
+    /// ones) and refreshes the cached head whatever the outcome.
+    fn exclusive(&self, op: Exclusive) -> Promise {
         let inner = self.inner.clone();
         let turn = inner.turn();
         future_to_promise(async move {
             let _turn = turn.wait().await;
             let mut guard = inner.core.lock().await;
             let core = guard.as_mut().ok_or_else(closed)?;
-            let r = core.clear(start, end).await;
+            let r = match op {
+                Exclusive::Truncate { length, fork } => core.truncate(length, fork).await,
+                Exclusive::Clear { start, end } => core.clear(start, end).await,
+            };
             inner.refresh(core);
             r.map_err(|e| core_error(&e))?;
             Ok(JsValue::UNDEFINED)
