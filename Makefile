@@ -9,9 +9,10 @@ setup:
 	@scripts/setup.sh
 
 ## All tests: native Rust, browser (headless Chromium), interop with the JS reference stack.
-## Runs the idempotent setup first, so a fresh machine installs what is missing.
+## Runs the idempotent setup first, so a fresh machine installs what is missing, and the
+## lint (rustfmt, clippy -D warnings), so CI enforces both.
 test: setup
-	@$(MAKE) --no-print-directory test-native test-browser test-interop
+	@$(MAKE) --no-print-directory lint test-native test-browser test-interop
 
 ## Rust-only tests; hyperwasm-interop (needs node + tests/js) runs in test-interop.
 test-native:
