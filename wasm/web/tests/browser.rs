@@ -246,3 +246,135 @@ async fn conformance() {
 async fn exported_selftest_passes() {
     assert!(hyperwasm_web::selftest().await.unwrap());
 }
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
+}
+
+fn all() -> Scan {
+    Scan { start: Bound::Unbounded, end: Bound::Unbounded, limit: None, reverse: false }
+}
+
+#[wasm_bindgen_test]
+async fn large_values_are_chunked_and_round_trip() {
+    let db = fresh("chunks").await;
+    let mib = pattern(1024 * 1024, 1);
+    let k200 = pattern(200 * 1024, 2);
+    // Exactly at the threshold stays one record; one byte more is chunked.
+    let edge = pattern(hyperwasm_web::idb::CHUNK_SIZE, 3);
+    let edge1 = pattern(hyperwasm_web::idb::CHUNK_SIZE + 1, 4);
+    put_all(&db, &[(b"a", b"small"), (b"b", &mib), (b"c", &k200), (b"d", &edge), (b"e", &edge1)]).await;
+    // 1 MiB = 18 chunks of 60 KiB, 200 KiB = 4, CHUNK_SIZE + 1 = 2.
+    assert_eq!(db.chunk_record_count().await.unwrap(), 18 + 4 + 2);
+
+    let got = db.get_many(&[b"c".to_vec(), b"b".to_vec(), b"x".to_vec(), b"a".to_vec()]).await.unwrap();
+    assert_eq!(got, vec![Some(k200.clone()), Some(mib.clone()), None, Some(b"small".to_vec())]);
+    assert_eq!(db.get(b"e".to_vec()).await.unwrap(), Some(edge1.clone()));
+    let want = vec![kv(b"a", b"small"), kv(b"b", &mib), kv(b"c", &k200), kv(b"d", &edge), kv(b"e", &edge1)];
+    assert_eq!(db.scan(all()).await.unwrap(), want);
+    // Reverse without a limit (getAll) and with one (cursor).
+    let rev = Scan { reverse: true, ..all() };
+    assert_eq!(db.scan(rev).await.unwrap(), want.iter().rev().cloned().collect::<Vec<_>>());
+    let floor = db.scan(Scan::floor(b"".to_vec(), b"bz".to_vec())).await.unwrap();
+    assert_eq!(floor, vec![kv(b"b", &mib)]);
+    let limited = Scan { start: Bound::Included(b"b".to_vec()), limit: Some(2), ..all() };
+    assert_eq!(db.scan(limited).await.unwrap(), vec![kv(b"b", &mib), kv(b"c", &k200)]);
+    // Key listings show main-store keys only.
+    let keys: Vec<Vec<u8>> = [b"a", b"b", b"c", b"d", b"e"].iter().map(|k| k.to_vec()).collect();
+    assert_eq!(db.scan_keys(all()).await.unwrap(), keys);
+    let rev_keys = db.scan_keys(Scan { reverse: true, limit: Some(2), ..all() }).await.unwrap();
+    assert_eq!(rev_keys, vec![b"e".to_vec(), b"d".to_vec()]);
+    drop_db(db).await;
+}
+
+#[wasm_bindgen_test]
+async fn chunked_overwrite_delete_and_delete_range() {
+    let db = fresh("chunkw").await;
+    let mib = pattern(1024 * 1024, 5);
+    let k200 = pattern(200 * 1024, 6);
+    put_all(&db, &[(b"k", &mib)]).await;
+    assert_eq!(db.chunk_record_count().await.unwrap(), 18);
+    // Chunked → smaller chunked: the surplus chunks go.
+    put_all(&db, &[(b"k", &k200)]).await;
+    assert_eq!(db.chunk_record_count().await.unwrap(), 4);
+    assert_eq!(db.get(b"k".to_vec()).await.unwrap(), Some(k200.clone()));
+    // Chunked → small.
+    put_all(&db, &[(b"k", b"tiny")]).await;
+    assert_eq!(db.chunk_record_count().await.unwrap(), 0);
+    assert_eq!(db.get(b"k".to_vec()).await.unwrap(), Some(b"tiny".to_vec()));
+    // Small → chunked.
+    put_all(&db, &[(b"k", &mib)]).await;
+    assert_eq!(db.get(b"k".to_vec()).await.unwrap(), Some(mib.clone()));
+    assert_eq!(db.chunk_record_count().await.unwrap(), 18);
+    // Delete.
+    let mut b = WriteBatch::new();
+    b.delete(b"k".to_vec());
+    db.write(b).await.unwrap();
+    assert_eq!(db.get(b"k".to_vec()).await.unwrap(), None);
+    assert_eq!(db.chunk_record_count().await.unwrap(), 0);
+
+    // Delete range: removes the chunks of keys inside [b, c) only ("b" and the prefix-extended
+    // "ba"), not those of "a", "c" or "c\0".
+    put_all(&db, &[(b"a", &k200), (b"b", &k200), (b"ba", &k200), (b"c", &k200), (b"c\0", &k200)]).await;
+    assert_eq!(db.chunk_record_count().await.unwrap(), 20);
+    let mut b = WriteBatch::new();
+    b.delete_range(b"b".to_vec(), b"c".to_vec());
+    db.write(b).await.unwrap();
+    assert_eq!(db.chunk_record_count().await.unwrap(), 12);
+    assert_eq!(db.scan_keys(all()).await.unwrap(), vec![b"a".to_vec(), b"c".to_vec(), b"c\0".to_vec()]);
+    assert_eq!(db.get(b"c\0".to_vec()).await.unwrap(), Some(k200.clone()));
+    // In one batch: a put then a range delete covering it, then a re-put; all in order.
+    let mut b = WriteBatch::new();
+    b.put(b"x".to_vec(), mib.clone())
+        .delete_range(b"".to_vec(), b"z".to_vec())
+        .put(b"y".to_vec(), k200.clone());
+    db.write(b).await.unwrap();
+    assert_eq!(db.scan(all()).await.unwrap(), vec![kv(b"y", &k200)]);
+    assert_eq!(db.chunk_record_count().await.unwrap(), 4);
+    drop_db(db).await;
+}
+
+#[wasm_bindgen_test]
+async fn chunked_values_survive_reopen() {
+    let name = format!("hyperwasm-test-chunkreopen-{}", js_sys::Math::random());
+    let mib = pattern(1024 * 1024, 7);
+    let db = IdbStorage::open(&name).await.unwrap();
+    put_all(&db, &[(b"big", &mib), (b"small", b"s")]).await;
+    db.close();
+    let db = IdbStorage::open(&name).await.unwrap();
+    assert_eq!(db.get(b"big".to_vec()).await.unwrap(), Some(mib));
+    assert_eq!(db.chunk_record_count().await.unwrap(), 18);
+    drop_db(db).await;
+}
+
+/// A schema-1 database (one store, large values stored whole) opens, upgrades and stays readable.
+#[wasm_bindgen_test]
+async fn upgrades_version_1_database() {
+    let name = format!("hyperwasm-test-v1-{}", js_sys::Math::random());
+    let old = pattern(100 * 1024, 8);
+    {
+        let factory = idb::Factory::new().unwrap();
+        let mut request = factory.open(&name, Some(1)).unwrap();
+        request.on_upgrade_needed(|event| {
+            use idb::event::DatabaseEvent;
+            let db = event.database().unwrap();
+            db.create_object_store(hyperwasm_web::idb::STORE, idb::ObjectStoreParams::new()).unwrap();
+        });
+        let db = request.await.unwrap();
+        let tx = db.transaction(&[hyperwasm_web::idb::STORE], idb::TransactionMode::ReadWrite).unwrap();
+        let store = tx.object_store(hyperwasm_web::idb::STORE).unwrap();
+        let key: wasm_bindgen::JsValue = js_sys::Uint8Array::from(&b"old"[..]).into();
+        store.put(&js_sys::Uint8Array::from(old.as_slice()).into(), Some(&key)).unwrap();
+        tx.await.unwrap();
+        db.close();
+    }
+    let db = IdbStorage::open(&name).await.unwrap();
+    assert_eq!(db.get(b"old".to_vec()).await.unwrap(), Some(old.clone()));
+    assert_eq!(db.chunk_record_count().await.unwrap(), 0);
+    // Overwriting it with a large value chunks it from now on.
+    let new = pattern(100 * 1024, 9);
+    put_all(&db, &[(b"old", &new)]).await;
+    assert_eq!(db.scan(all()).await.unwrap(), vec![kv(b"old", &new)]);
+    assert_eq!(db.chunk_record_count().await.unwrap(), 2);
+    drop_db(db).await;
+}
