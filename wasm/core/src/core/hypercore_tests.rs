@@ -245,3 +245,48 @@ fn multi_signer_cores_are_not_writable_by_one_key() {
     assert_eq!(block_on(core.append(b"x")).unwrap_err().code(), "SESSION_NOT_WRITABLE");
     assert_eq!(core.length(), 0);
 }
+
+/// A peer must not get a forged block accepted by pairing it with a genuine signed upgrade
+/// that does not cover it (the unverified block root is checked against storage only).
+#[test]
+fn forged_block_next_to_a_genuine_upgrade_is_refused() {
+    use crate::tree::proof::{DataBlock, Proof};
+    use crate::tree::Node;
+    let mut w = writer(MemoryStorage::new(), false);
+    let blocks: Vec<Vec<u8>> = (0..4).map(block).collect();
+    block_on(w.append_batch(&blocks)).unwrap();
+    let upgrade =
+        ProofRequest { upgrade: Some(RequestUpgrade { start: 0, length: 4 }), ..Default::default() };
+    let genuine = block_on(w.proof(&upgrade)).unwrap();
+
+    // Fresh reader: a forged block 0 whose sibling is invented, beside the real root and signature.
+    let mut r = block_on(Hypercore::create_remote(MemoryStorage::new(), *w.key())).unwrap();
+    let forged = Proof {
+        fork: 0,
+        block: Some(DataBlock {
+            index: 0,
+            value: b"EVIL".to_vec(),
+            nodes: vec![Node { index: 2, size: 3, hash: [7; 32] }],
+        }),
+        hash: None,
+        seek: None,
+        upgrade: genuine.upgrade.clone(),
+    };
+    assert!(block_on(r.apply_proof(&forged, w.manifest_for_peer().as_deref())).is_err());
+    assert_eq!(r.length(), 0);
+    assert!(!r.has(0));
+
+    // Reader that already verified the head: the same trick must not overwrite its nodes.
+    block_on(r.apply_proof(&genuine, w.manifest_for_peer().as_deref())).unwrap();
+    let before = block_on(r.storage().get_nodes(&[0, 1, 2])).unwrap();
+    block_on(w.append(b"more")).unwrap();
+    let newer = block_on(w.proof(&ProofRequest {
+        upgrade: Some(RequestUpgrade { start: 4, length: 1 }),
+        ..Default::default()
+    }))
+    .unwrap();
+    let forged = Proof { upgrade: newer.upgrade.clone(), ..forged };
+    assert!(block_on(r.apply_proof(&forged, None)).is_err());
+    assert_eq!(block_on(r.storage().get_nodes(&[0, 1, 2])).unwrap(), before);
+    assert!(!r.has(0));
+}

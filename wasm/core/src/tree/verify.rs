@@ -247,11 +247,9 @@ pub async fn verify<R: NodeSource>(
     // not an upgrade, and needs no signature check.
     let upgraded = batch.upgraded;
     if let Some(root) = unverified {
-        let local = match batch.local_node(root.index).filter(|_| upgraded) {
-            Some(n) => Some(n),
-            None => read_node(reader, root.index).await?,
-        };
-        match local {
+        // Only storage is trusted here, as in JS (`getTreeNodeFromStorageOrError`): the batch
+        // holds the proof's own unverified nodes, so matching against it proves nothing.
+        match read_node(reader, root.index).await? {
             Some(stored) if stored.hash == root.hash && stored.size == root.size => {}
             Some(_) => return Err(TreeError::InvalidChecksum(root.index)),
             None => {
