@@ -61,6 +61,8 @@ pub struct Snapshot {
     pub byte_length: u64,
     /// Tree hash at snapshot time.
     pub tree_hash: Hash,
+    /// Truncations this core had seen when the snapshot was taken.
+    truncations_seen: usize,
 }
 
 /// A hypercore over storage `S`.
@@ -325,6 +327,7 @@ impl<S: Storage> Hypercore<S> {
             length: self.state.length,
             byte_length: self.state.byte_length,
             tree_hash: self.state.hash(),
+            truncations_seen: self.truncations.len(),
         }
     }
 
@@ -448,13 +451,15 @@ impl<S: Storage> Hypercore<S> {
                 snapshot.length
             )));
         }
-        if let Some((_, cut)) = self
-            .truncations
-            .iter()
-            .filter(|(fork, len)| *fork > snapshot.fork && *len <= index)
-            .min_by_key(|t| t.1)
-        {
-            return Err(HypercoreError::SnapshotNotAvailable(*cut));
+        // Every truncation since the snapshot (whatever fork id it was given) cuts it.
+        let later = self.truncations.get(snapshot.truncations_seen..).unwrap_or_default();
+        match later.iter().map(|(_, len)| *len).min() {
+            Some(cut) if index >= cut => return Err(HypercoreError::SnapshotNotAvailable(cut)),
+            // A fork change this handle did not see (e.g. a snapshot from before a reopen).
+            None if snapshot.fork != self.state.fork => {
+                return Err(HypercoreError::SnapshotNotAvailable(index));
+            }
+            _ => {}
         }
         self.get(index).await
     }
@@ -489,6 +494,7 @@ impl<S: Storage> Hypercore<S> {
                 tx.delete_node(index);
             }
         }
+        let bitfield_before = self.bitfield.clone();
         self.bitfield.set_range(length, old_length, false);
         add_pages(&mut tx, self.bitfield.take_dirty());
         let previous = std::mem::replace(&mut self.state, batch.into_state());
@@ -498,9 +504,7 @@ impl<S: Storage> Hypercore<S> {
         if let Err(e) = self.storage.commit(tx).await {
             self.state = previous;
             self.contiguous_length = previous_contiguous;
-            // Restore bits from storage truth: reload the pages we touched.
-            let pages = self.storage.get_bitfield_pages(0..u64::MAX).await?;
-            self.bitfield = Bitfield::from_pages(pages);
+            self.bitfield = bitfield_before;
             return Err(e.into());
         }
         self.truncations.push((new_fork, length));

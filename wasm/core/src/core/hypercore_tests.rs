@@ -290,3 +290,39 @@ fn forged_block_next_to_a_genuine_upgrade_is_refused() {
     assert_eq!(block_on(r.storage().get_nodes(&[0, 1, 2])).unwrap(), before);
     assert!(!r.has(0));
 }
+
+#[test]
+fn snapshots_see_every_truncation_and_fork_change() {
+    let storage = MemoryStorage::new();
+    let mut core = writer(storage.clone(), false);
+    let blocks: Vec<Vec<u8>> = (0..10).map(block).collect();
+    block_on(core.append_batch(&blocks)).unwrap();
+    let snap = core.snapshot();
+    // A truncation that keeps the fork id still invalidates what it cut.
+    block_on(core.truncate(5, Some(core.fork()))).unwrap();
+    assert_eq!(block_on(core.get_at(&snap, 7)).unwrap_err().code(), "SNAPSHOT_NOT_AVAILABLE");
+    assert_eq!(block_on(core.get_at(&snap, 2)).unwrap(), Some(block(2)));
+    // After a reopen the handle has no truncation history: a fork change is enough to refuse.
+    let snap = core.snapshot();
+    block_on(core.truncate(3, None)).unwrap();
+    block_on(core.append_batch(&[b"other".to_vec(), b"history".to_vec()])).unwrap();
+    let reopened = block_on(Hypercore::open(storage)).unwrap();
+    assert_eq!(block_on(reopened.get_at(&snap, 4)).unwrap_err().code(), "SNAPSHOT_NOT_AVAILABLE");
+}
+
+#[test]
+fn failed_truncate_keeps_the_bitfield() {
+    let faulty = FaultyStorage::new(MemoryStorage::new());
+    let mut core =
+        block_on(Hypercore::create(faulty, CreateOptions { key_pair: Some(kp(4)), ..Default::default() }))
+            .unwrap();
+    let blocks: Vec<Vec<u8>> = (0..8).map(block).collect();
+    block_on(core.append_batch(&blocks)).unwrap();
+    core.storage().storage().fail_write(0);
+    core.storage().storage().fail_reads(true);
+    assert!(block_on(core.truncate(3, None)).is_err());
+    core.storage().storage().clear_faults();
+    assert_eq!(core.length(), 8);
+    assert!(core.has(6), "blocks the failed truncation would have cut are still present");
+    assert_eq!(block_on(core.get(6)).unwrap(), Some(block(6)));
+}

@@ -55,6 +55,7 @@ impl<S: Storage> Hypercore<S> {
         proof: &Proof,
         manifest: Option<&[u8]>,
     ) -> Result<Applied, HypercoreError> {
+        let previous_compat = self.compat;
         if proof.fork != self.state.fork && !(self.state.length == 0 && proof.upgrade.is_some()) {
             return Err(HypercoreError::ForkMismatch { proof: proof.fork, local: self.state.fork });
         }
@@ -106,6 +107,7 @@ impl<S: Storage> Hypercore<S> {
             if applied.manifest_learnt {
                 self.manifest = None;
                 self.verifier = None;
+                self.compat = previous_compat;
             }
             return Err(e.into());
         }
