@@ -296,7 +296,13 @@ pub async fn generate_proof<R: NodeSource>(
     if head == 0 {
         return Ok(empty);
     }
-    let from = upgrade.map_or(0, |u| u.start * 2);
+    // Indexes from a peer are bounded before any flat-tree arithmetic on them.
+    const MAX_INDEX: u64 = 1 << 60;
+    let out_of_bounds = || TreeError::InvalidOperation("index out of bounds".into());
+    if req.block.is_some_and(|b| b.index > MAX_INDEX / 2) || req.hash.is_some_and(|h| h.index > MAX_INDEX) {
+        return Err(out_of_bounds());
+    }
+    let from = upgrade.map_or(Some(0), |u| u.start.checked_mul(2)).ok_or_else(out_of_bounds)?;
     let to = match upgrade {
         Some(u) => u
             .length
@@ -317,11 +323,6 @@ pub async fn generate_proof<R: NodeSource>(
         }),
         (None, None) => None,
     };
-    if let Some(t) = target {
-        if t.index > u64::MAX / 4 {
-            return Err(TreeError::InvalidOperation("index out of bounds".into()));
-        }
-    }
     if from >= to || to > head {
         return Err(TreeError::InvalidOperation("invalid upgrade".into()));
     }

@@ -51,6 +51,10 @@ impl<'a> NodeQueue<'a> {
     }
 }
 
+/// Deepest tree level a proof may reach: 2^60 leaves is far beyond any core, and keeps every
+/// flat-tree step clear of `u64` overflow.
+const MAX_DEPTH: u32 = 60;
+
 fn checked_iter(index: u64) -> Result<Iter, TreeError> {
     // Keep every later parent/sibling step far from overflow.
     if index > 1 << 60 {
@@ -103,6 +107,9 @@ fn climb(
     let mut root = start;
     nodes.push(root);
     while q.remaining() > 0 {
+        if flat_tree::depth(ite.index()) >= MAX_DEPTH {
+            return Err(TreeError::InvalidProof("proof climbs beyond any possible tree".into()));
+        }
         let sibling = q.shift(ite.sibling())?;
         ite.parent();
         root = Node::parent(&root, &sibling);
@@ -156,7 +163,7 @@ pub fn verify_upgrade(
                 let mut guard = 0;
                 while ite.index() != root {
                     guard += 1;
-                    if guard > 128 {
+                    if guard > MAX_DEPTH {
                         return Err(TreeError::InvalidProof("upgrade does not reach its root".into()));
                     }
                     let node = q.shift(ite.sibling())?;
@@ -195,7 +202,7 @@ pub fn verify_upgrade(
         let mut guard = 0;
         while node.index != ite.index() {
             guard += 1;
-            if flat_tree::depth(ite.index()) == 0 || guard > 128 {
+            if flat_tree::depth(ite.index()) == 0 || guard > MAX_DEPTH {
                 return Err(TreeError::InvalidOperation(format!("unexpected node: {}", node.index)));
             }
             ite.left_child();
