@@ -118,6 +118,11 @@ impl<S: Storage> CoreStorage<S> {
     /// Loads the pack starts and stored tree page numbers (one keys-only scan) unless known or
     /// a write is in flight.
     async fn ensure_starts(&self, gen0: u64) -> Result<(), StorageError> {
+        // One record per block (file backend): every look-up is already one keyed read, and an
+        // index would hold one entry per block of the core in memory.
+        if self.pack_target == 0 {
+            return Ok(());
+        }
         {
             let c = self.caches();
             if c.starts.is_some() || c.writing > 0 || c.gen != gen0 {
