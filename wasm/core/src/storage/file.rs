@@ -274,7 +274,9 @@ fn replay(file: &mut File) -> Result<Replayed, StorageError> {
         let [a, b, c, d, e, f, g, h] = header;
         let len = u64::from(u32::from_le_bytes([a, b, c, d]));
         let crc = u32::from_le_bytes([e, f, g, h]);
-        if len > remaining - HEADER_LEN {
+        // Empty batches are never written, so a zero length is a zeroed (torn) header: its
+        // crc, crc32("") = 0, would otherwise make it look valid.
+        if len == 0 || len > remaining - HEADER_LEN {
             torn = true;
             break;
         }
