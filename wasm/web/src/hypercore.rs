@@ -61,7 +61,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
 type Core = hyperwasm::core::Hypercore<IdbStorage>;
 
@@ -157,9 +157,19 @@ impl Turn {
     }
 }
 
+/// Lets every task already woken run before this one continues: the core's mutex does not
+/// queue waiters fairly, so a loop that drops and re-takes it at once would starve them.
+async fn yield_now() {
+    let _ = JsFuture::from(Promise::resolve(&JsValue::UNDEFINED)).await;
+}
+
 /// The flusher: drains the queue, one `append_batch` per run of queued appends.
 async fn flush(inner: Rc<Inner>) {
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) {
+            yield_now().await;
+        }
         let mut blocks: Vec<Vec<u8>> = Vec::new();
         let mut waiters: Vec<(u64, oneshot::Sender<Result<u64, HypercoreError>>)> = Vec::new();
         let barrier = {
@@ -227,7 +237,11 @@ async fn flush(inner: Rc<Inner>) {
 
 /// The reader: serves every queued `get` with one `get_many` per turn on the core.
 async fn read_loop(inner: Rc<Inner>) {
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) {
+            yield_now().await;
+        }
         let guard = inner.core.lock().await;
         let group: Vec<(u64, ReadWaiter)> = {
             let mut q = inner.reads.borrow_mut();

@@ -167,3 +167,45 @@ async fn concurrent_gets_are_coalesced_and_each_gets_its_own_block() {
     assert_eq!(code_of(cold.get(0.0)).await, "SESSION_CLOSED");
     JsHypercore::delete_storage(n).await.unwrap();
 }
+
+/// Liveness: a page that keeps reads in flight all the time (a prefetcher) must not starve
+/// writes — an append issued in the middle completes while the reads keep coming. (This load
+/// did not starve writes here even before the loops yielded; it guards the property.)
+#[wasm_bindgen_test]
+async fn steady_reads_do_not_starve_an_append() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let n = name("starve");
+    let core = Rc::new(JsHypercore::create(n.clone(), JsValue::UNDEFINED).await.unwrap());
+    let blocks: Array = (0..64).map(block).collect();
+    ok(core.append(blocks.into())).await;
+
+    const READS: u32 = 3000;
+    let done_reads = Rc::new(Cell::new(0u32));
+    // 32 reader "threads", each re-issuing a get as soon as its previous one resolves.
+    let mut readers = Vec::new();
+    for r in 0..32u32 {
+        let (core, done_reads) = (core.clone(), done_reads.clone());
+        readers.push(wasm_bindgen_futures::future_to_promise(async move {
+            let mut i = r;
+            while done_reads.get() < READS {
+                JsFuture::from(core.get(f64::from(i % 64))).await?;
+                done_reads.set(done_reads.get() + 1);
+                i += 32;
+            }
+            Ok(JsValue::UNDEFINED)
+        }));
+    }
+    // Let the readers get going, then append in the middle of the stream.
+    JsFuture::from(core.get(0.0)).await.unwrap();
+    let length = ok(core.append(block(64))).await;
+    let reads_when_appended = done_reads.get();
+    ok(Promise::all(&readers.into_iter().collect::<Array>())).await;
+    assert_eq!(length.as_f64(), Some(65.0));
+    assert!(
+        reads_when_appended < READS,
+        "the append only completed after all {READS} reads ({reads_when_appended})"
+    );
+    ok(core.close()).await;
+    JsHypercore::delete_storage(n).await.unwrap();
+}
