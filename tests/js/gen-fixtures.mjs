@@ -122,32 +122,25 @@ function genManifests() {
   const signer = (kp, namespace) => ({ signature: 'ed25519', namespace: namespace || caps.DEFAULT_NAMESPACE, publicKey: kp.publicKey })
   const valid = []
 
-  function addCreated(name, input, note) {
-    const m = Verifier.createManifest(input)
+  function addValid(name, note, m, viaCreateManifest, key, compatKey) {
     const encoding = encodeManifest(m)
-    const key = Hypercore.key(m)
     valid.push({
-      name, note, viaCreateManifest: true,
+      name, note, viaCreateManifest,
       manifest: manifestToJson(m),
       encoding: hex(encoding),
       key: hex(key),
       discoveryKey: hex(hcrypto.discoveryKey(key)),
-      compatKey: m.signers.length === 1 ? hex(Hypercore.key(m, { compat: true })) : null,
+      compatKey,
       decoded: manifestToJson(c.decode(messages.manifest, encoding))
     })
   }
+  function addCreated(name, input, note) {
+    const m = Verifier.createManifest(input)
+    const compatKey = m.signers.length === 1 ? hex(Hypercore.key(m, { compat: true })) : null
+    addValid(name, note, m, true, Hypercore.key(m), compatKey)
+  }
   function addRaw(name, m, note) {
-    const encoding = encodeManifest(m)
-    const key = Verifier.manifestHash(m)
-    valid.push({
-      name, note, viaCreateManifest: false,
-      manifest: manifestToJson(m),
-      encoding: hex(encoding),
-      key: hex(key),
-      discoveryKey: hex(hcrypto.discoveryKey(key)),
-      compatKey: null,
-      decoded: manifestToJson(c.decode(messages.manifest, encoding))
-    })
+    addValid(name, note, m, false, Verifier.manifestHash(m), null)
   }
 
   addCreated('default-single-signer-v1', { version: 1, signers: [{ publicKey: kps[0].publicKey }] },

@@ -148,7 +148,7 @@ impl Bitfield {
             .collect()
     }
 
-    /// Forgets pending dirty marks (after a failed write the caller reloads instead).
+    /// Whether pages changed since the last [`Bitfield::take_dirty`].
     pub fn has_dirty(&self) -> bool {
         !self.dirty.is_empty()
     }

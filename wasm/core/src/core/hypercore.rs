@@ -6,7 +6,7 @@
 //! old or the new core, never a mix. Reads check each block against its tree leaf: damaged
 //! bytes are reported as an error and never returned.
 
-use super::bitfield::{Bitfield, PAGE_BITS};
+use super::bitfield::Bitfield;
 use super::errors::HypercoreError;
 use super::header::Header;
 use super::manifest::Manifest;
@@ -544,5 +544,3 @@ pub(super) fn add_pages(tx: &mut CoreWrite, pages: Vec<(u64, Vec<u8>)>) {
         }
     }
 }
-
-const _: () = assert!(PAGE_BITS == 32_768);

@@ -91,16 +91,6 @@ impl TreeBatch {
         }
     }
 
-    /// A batch starting from an empty tree (verifying a proof against nothing local).
-    pub fn empty_from(state: &TreeState) -> Self {
-        let mut b = Self::new(state);
-        b.roots.clear();
-        b.length = 0;
-        b.byte_length = 0;
-        b.ancestors = 0;
-        b
-    }
-
     /// The tree hash after the batch.
     pub fn hash(&self) -> Hash {
         hash_roots(&self.roots)
@@ -219,11 +209,6 @@ impl TreeBatch {
             signature: self.signature,
             prologue: self.prologue,
         }
-    }
-
-    /// Node `index` if the batch holds it.
-    pub fn local_node(&self, index: u64) -> Option<Node> {
-        self.nodes.iter().rev().find(|n| n.index == index).copied()
     }
 }
 
