@@ -138,21 +138,6 @@ impl Scan {
     pub fn floor(lower: Vec<u8>, key: Vec<u8>) -> Self {
         Scan { start: Bound::Included(lower), end: Bound::Included(key), limit: Some(1), reverse: true }
     }
-
-    /// Whether `key` lies inside the bounds.
-    pub fn contains(&self, key: &[u8]) -> bool {
-        let lower = match &self.start {
-            Bound::Included(s) => key >= s.as_slice(),
-            Bound::Excluded(s) => key > s.as_slice(),
-            Bound::Unbounded => true,
-        };
-        let upper = match &self.end {
-            Bound::Included(e) => key <= e.as_slice(),
-            Bound::Excluded(e) => key < e.as_slice(),
-            Bound::Unbounded => true,
-        };
-        lower && upper
-    }
 }
 
 /// A key-value pair returned by a scan.
