@@ -14,9 +14,10 @@ setup:
 test: setup
 	@$(MAKE) --no-print-directory lint test-native test-browser test-interop
 
-## Rust-only tests; hyperwasm-interop (needs node + tests/js) runs in test-interop.
+## Rust unit tests (lib and bin targets). The integration suites under */tests/ read the JS
+## fixtures or run node, so test-interop runs them (once).
 test-native:
-	@cargo test --workspace --all-features --exclude hyperwasm-interop
+	@cargo test --workspace --all-features --exclude hyperwasm-interop --lib --bins
 
 test-browser: js-deps
 	@scripts/test-browser.sh
