@@ -14,6 +14,10 @@ pub mod core;
 pub mod crypto;
 pub mod encoding;
 pub mod maybe_send;
+pub mod noise;
+pub mod protomux;
+pub mod replicator;
+pub mod secret_stream;
 pub mod storage;
 #[cfg(feature = "test-utils")]
 pub mod testing;
