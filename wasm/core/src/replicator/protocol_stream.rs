@@ -1,0 +1,683 @@
+//! One replication connection (JS hypercore `createProtocolStream` + corestore's
+//! `replicate`): secret-stream over any byte stream, protomux on top, one `hypercore/alpha`
+//! channel per shared core, and application channels beside them.
+//!
+//! The state machines ([`SecretStream`], [`Mux`], [`Replicator`]) do the protocol; this
+//! module only moves bytes and runs the storage work they ask for. It is runtime-agnostic
+//! (futures-io traits, a [`Clock`] for time), so tokio and the browser share it.
+//!
+//! Backpressure: bytes for the peer go to a writer task through a queue; while more than
+//! [`HIGH_WATER_BYTES`] wait there, requests from the peer are parked (not answered), so a
+//! peer that does not read cannot make us buffer without bound. Reading never stops,
+//! which keeps two peers that both upload from deadlocking on full socket buffers.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{FutureExt, StreamExt};
+
+use super::core_set::{CoreSet, SetEvent, SharedCore};
+use super::messages::{ChannelHandshake, Message, PROTOCOL, PROTOCOL_ALIAS};
+use super::user_channels::{UserChannels, UserCommand, UserEvent};
+use super::{Action, LocalChange, PeerId, Replicator, ReplicatorOptions};
+use crate::core::HypercoreError;
+use crate::crypto::caps;
+use crate::crypto::hash::Hash;
+use crate::crypto::sign::KeyPair;
+use crate::encoding::Compact;
+use crate::protomux::{ChannelId, ChannelSpec, Mux, MuxError, MuxEvent};
+use crate::secret_stream::{SecretStream, SecretStreamError, SecretStreamEvent, SecretStreamOptions};
+use crate::storage::Storage;
+use crate::MaybeSend;
+
+/// Bytes queued for the writer above which peer requests are parked.
+pub const HIGH_WATER_BYTES: usize = 4 << 20;
+/// Size of one transport read.
+const READ_CHUNK: usize = 256 << 10;
+
+/// Milliseconds clock and timers, supplied by the runtime (tokio, the browser).
+pub trait Clock: Clone + MaybeSend + 'static {
+    /// The timer future.
+    type Sleep: Future<Output = ()> + MaybeSend + 'static;
+    /// Milliseconds since any fixed origin.
+    fn now_ms(&self) -> u64;
+    /// Resolves after `ms` milliseconds.
+    fn sleep(&self, ms: u64) -> Self::Sleep;
+}
+
+/// How to run a connection.
+#[derive(Debug)]
+pub struct ConnectionOptions {
+    /// We dialled (Noise initiator).
+    pub is_initiator: bool,
+    /// Our Noise static key pair (= hyperswarm identity); random when `None`.
+    pub key_pair: Option<KeyPair>,
+    /// Send a keep-alive after this long without traffic (JS hypercore: 5000).
+    pub keep_alive_ms: u64,
+    /// Close the connection after this long without receiving anything (0 = never).
+    pub timeout_ms: u64,
+    /// Request pipelining and limits.
+    pub replicator: ReplicatorOptions,
+    /// Application channels, if the application wants any.
+    pub user: Option<UserChannels>,
+}
+
+impl ConnectionOptions {
+    /// Defaults for one side of a connection.
+    pub fn new(is_initiator: bool) -> Self {
+        ConnectionOptions {
+            is_initiator,
+            key_pair: None,
+            keep_alive_ms: 5000,
+            timeout_ms: 0,
+            replicator: ReplicatorOptions::default(),
+            user: None,
+        }
+    }
+}
+
+/// What a connection did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Raw bytes read from the transport.
+    pub bytes_in: u64,
+    /// Raw bytes written to the transport.
+    pub bytes_out: u64,
+    /// Blocks verified and stored from this peer.
+    pub blocks_downloaded: u64,
+    /// Blocks sent to this peer.
+    pub blocks_uploaded: u64,
+    /// Peer channels closed by us for misbehaving, with the reason.
+    pub peers_closed: Vec<String>,
+    /// The remote's Noise static public key.
+    pub remote_public_key: Option<[u8; 32]>,
+}
+
+/// Why a connection ended abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// Reading or writing the transport failed.
+    #[error("transport: {0}")]
+    Io(#[from] std::io::Error),
+    /// Handshake, decryption, framing or timeout failure.
+    #[error(transparent)]
+    SecretStream(#[from] SecretStreamError),
+    /// The remote broke the protomux protocol.
+    #[error(transparent)]
+    Mux(#[from] MuxError),
+    /// The remote's replication capability did not match (it does not know the key, or a
+    /// man in the middle relays the stream).
+    #[error("remote sent an invalid replication capability")]
+    InvalidCapability,
+    /// Generating a key pair failed.
+    #[error("no randomness for a key pair")]
+    KeyPair,
+}
+
+impl ConnectionError {
+    /// A stable code, JS `err.code` style.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectionError::Io(_) => "TRANSPORT_ERROR",
+            ConnectionError::SecretStream(e) => e.code(),
+            ConnectionError::Mux(e) => e.code(),
+            ConnectionError::InvalidCapability => "INVALID_CAPABILITY",
+            ConnectionError::KeyPair => "KEY_PAIR_FAILED",
+        }
+    }
+}
+
+/// What a local channel carries.
+enum Role {
+    Core { discovery_key: Hash, peer: Option<PeerId> },
+    User { protocol: String, id: Option<Vec<u8>> },
+}
+
+/// One core on this connection.
+struct CoreSession<S> {
+    shared: SharedCore<S>,
+    replicator: Replicator,
+    channel: Option<ChannelId>,
+}
+
+struct Connection<S, C> {
+    id: u64,
+    clock: C,
+    cores: CoreSet<S>,
+    stream: SecretStream,
+    mux: Mux,
+    handshake_hash: Option<[u8; 64]>,
+    channels: HashMap<ChannelId, Role>,
+    sessions: HashMap<Hash, CoreSession<S>>,
+    peers: HashMap<PeerId, (Hash, ChannelId)>,
+    next_peer: PeerId,
+    replicator_options: ReplicatorOptions,
+    user: Option<UserChannels>,
+    parked: VecDeque<(Hash, PeerId, super::messages::Request)>,
+    out: UnboundedSender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+    stats: ConnectionStats,
+}
+
+/// Runs one replication connection over a byte stream until it ends. Errors caused by the
+/// remote end only this connection; misbehaving peers of single cores are closed without
+/// ending it.
+pub async fn replicate<S, R, W, C>(
+    cores: &CoreSet<S>,
+    mut reader: R,
+    mut writer: W,
+    clock: C,
+    mut opts: ConnectionOptions,
+) -> Result<ConnectionStats, ConnectionError>
+where
+    S: Storage,
+    R: AsyncRead + Unpin + MaybeSend,
+    W: AsyncWrite + Unpin + MaybeSend,
+    C: Clock,
+{
+    let key_pair = match opts.key_pair.take() {
+        Some(k) => k,
+        None => KeyPair::generate().map_err(|_| ConnectionError::KeyPair)?,
+    };
+    let stream_opts = SecretStreamOptions {
+        keep_alive_ms: (opts.keep_alive_ms > 0).then_some(opts.keep_alive_ms),
+        timeout_ms: (opts.timeout_ms > 0).then_some(opts.timeout_ms),
+        ..SecretStreamOptions::default()
+    };
+    let (id, events) = cores.subscribe();
+    let (out_tx, out_rx) = unbounded::<Vec<u8>>();
+    let (drained_tx, drained_rx) = unbounded::<()>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let mut conn = Connection {
+        id,
+        clock: clock.clone(),
+        cores: cores.clone(),
+        stream: SecretStream::new(opts.is_initiator, &key_pair, stream_opts),
+        mux: Mux::new(),
+        handshake_hash: None,
+        channels: HashMap::new(),
+        sessions: HashMap::new(),
+        peers: HashMap::new(),
+        next_peer: 1,
+        replicator_options: opts.replicator.clone(),
+        user: opts.user.take(),
+        parked: VecDeque::new(),
+        out: out_tx,
+        queued: queued.clone(),
+        stats: ConnectionStats::default(),
+    };
+
+    let write_loop = write_loop(&mut writer, out_rx, drained_tx, queued);
+    let main = async {
+        let result = conn.run(&mut reader, events, drained_rx).await;
+        conn.out.close_channel();
+        result
+    };
+    let (main_result, write_result) = futures::join!(main, write_loop);
+    let bytes_out = write_result?;
+    main_result?;
+    conn.stats.bytes_out = bytes_out;
+    Ok(conn.stats)
+}
+
+/// Writes queued buffers in order, flushing when the queue runs dry; ends when the queue
+/// closes (then closes the writer). Returns the bytes written.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut rx: UnboundedReceiver<Vec<u8>>,
+    drained: UnboundedSender<()>,
+    queued: Arc<AtomicUsize>,
+) -> Result<u64, ConnectionError> {
+    let mut total = 0u64;
+    let mut next = rx.next().await;
+    while let Some(buf) = next {
+        let result = writer.write_all(&buf).await;
+        queued.fetch_sub(buf.len(), Ordering::AcqRel);
+        let _ = drained.unbounded_send(());
+        if let Err(e) = result {
+            rx.close();
+            return Err(e.into());
+        }
+        total += buf.len() as u64;
+        next = match rx.try_next() {
+            Ok(more) => more,
+            Err(_) => {
+                writer.flush().await?;
+                rx.next().await
+            }
+        };
+    }
+    let _ = writer.flush().await;
+    let _ = writer.close().await;
+    Ok(total)
+}
+
+/// Why the connection loop woke up.
+enum Wake {
+    Read(std::io::Result<usize>),
+    SetEvent(SetEvent),
+    User(Option<UserCommand>),
+    Timer,
+    Drained,
+}
+
+impl<S: Storage, C: Clock> Connection<S, C> {
+    async fn run<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+        mut events: UnboundedReceiver<SetEvent>,
+        mut drained: UnboundedReceiver<()>,
+    ) -> Result<(), ConnectionError> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        self.stream.start(self.clock.now_ms());
+        let mut deadline: Option<u64> = None;
+        let mut timer: Option<Pin<Box<C::Sleep>>> = None;
+        loop {
+            self.pump().await?;
+            if self.out.is_closed() {
+                return Ok(());
+            }
+            let next = self.stream.poll_timeout();
+            if next != deadline {
+                deadline = next;
+                timer = next.map(|at| Box::pin(self.clock.sleep(at.saturating_sub(self.clock.now_ms()))));
+            }
+            let wake = {
+                let timer_fut = async {
+                    match timer.as_mut() {
+                        Some(t) => t.await,
+                        None => futures::future::pending().await,
+                    }
+                }
+                .fuse();
+                futures::pin_mut!(timer_fut);
+                let user_fut = async {
+                    match self.user.as_mut() {
+                        Some(u) => u.commands.next().await,
+                        None => futures::future::pending().await,
+                    }
+                }
+                .fuse();
+                futures::pin_mut!(user_fut);
+                let mut read_fut = reader.read(&mut buf).fuse();
+                futures::select_biased! {
+                    _ = timer_fut => Wake::Timer,
+                    ev = events.next() => match ev {
+                        Some(ev) => Wake::SetEvent(ev),
+                        None => Wake::Drained,
+                    },
+                    cmd = user_fut => Wake::User(cmd),
+                    _ = drained.next() => Wake::Drained,
+                    n = read_fut => Wake::Read(n),
+                }
+            };
+            match wake {
+                Wake::Read(n) => {
+                    let n = n?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    self.stats.bytes_in += n as u64;
+                    self.stream.on_bytes(&buf[..n], self.clock.now_ms())?;
+                }
+                Wake::SetEvent(ev) => self.on_set_event(ev).await,
+                Wake::User(Some(cmd)) => self.on_user_command(cmd).await,
+                Wake::User(None) => self.user = None,
+                Wake::Timer => {
+                    deadline = None;
+                    timer = None;
+                    self.stream.handle_timeout(self.clock.now_ms())?;
+                }
+                Wake::Drained => {}
+            }
+        }
+    }
+}
+
+impl<S: Storage, C: Clock> Connection<S, C> {
+    /// Runs every state machine until nothing is left to do, then hands the bytes to the
+    /// writer.
+    async fn pump(&mut self) -> Result<(), ConnectionError> {
+        loop {
+            let mut progressed = false;
+            while let Some(event) = self.stream.poll_event() {
+                progressed = true;
+                match event {
+                    SecretStreamEvent::Connected { remote_public_key, handshake_hash } => {
+                        self.stats.remote_public_key = Some(remote_public_key);
+                        self.handshake_hash = Some(handshake_hash);
+                        for shared in self.cores.cores() {
+                            self.open_core(shared);
+                        }
+                    }
+                    SecretStreamEvent::Message(frame) => self.mux.on_message(&frame)?,
+                }
+            }
+            while let Some(event) = self.mux.poll_event() {
+                progressed = true;
+                self.on_mux_event(event).await?;
+            }
+            if self.run_actions().await? {
+                progressed = true;
+            }
+            while let Some(frame) = self.mux.poll_transmit() {
+                progressed = true;
+                self.stream.send(&frame)?;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if self.stream.has_outgoing() {
+            let bytes = self.stream.take_outgoing();
+            self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+            // A closed queue means the writer failed; its error ends the connection.
+            let _ = self.out.unbounded_send(bytes);
+        }
+        Ok(())
+    }
+
+    /// Opens our `hypercore/alpha` channel for a core (once per connection).
+    fn open_core(&mut self, shared: SharedCore<S>) {
+        let Some(hash) = self.handshake_hash else { return };
+        let discovery_key = shared.discovery_key();
+        if self.sessions.get(&discovery_key).is_some_and(|s| s.channel.is_some()) {
+            return;
+        }
+        let handshake = ChannelHandshake {
+            seeks: false,
+            capability: caps::replicate(self.stream.is_initiator(), &shared.key(), &hash),
+        };
+        let spec = ChannelSpec {
+            protocol: PROTOCOL,
+            aliases: &[PROTOCOL_ALIAS],
+            id: Some(&discovery_key),
+            handshake: &handshake.to_bytes(),
+        };
+        let Ok(channel) = self.mux.open(spec) else { return };
+        self.channels.insert(channel, Role::Core { discovery_key, peer: None });
+        let options = self.replicator_options.clone();
+        let session = self.sessions.entry(discovery_key).or_insert_with(|| CoreSession {
+            shared,
+            replicator: Replicator::new(options),
+            channel: None,
+        });
+        session.channel = Some(channel);
+    }
+
+    async fn on_mux_event(&mut self, event: MuxEvent) -> Result<(), ConnectionError> {
+        match event {
+            MuxEvent::RemoteOpen { protocol, id } => {
+                let is_core = protocol == PROTOCOL || protocol == PROTOCOL_ALIAS;
+                let known = id.as_deref().and_then(|id| <[u8; 32]>::try_from(id).ok()).and_then(|dk| self.cores.get(&dk));
+                match (is_core, known, self.user.as_ref()) {
+                    (true, Some(shared), _) => self.open_core(shared),
+                    (false, _, Some(user)) => {
+                        if user.events.unbounded_send(UserEvent::RemoteOpen { protocol: protocol.clone(), id: id.clone() }).is_err() {
+                            self.mux.reject(&protocol, id.as_deref());
+                        }
+                    }
+                    _ => self.mux.reject(&protocol, id.as_deref()),
+                }
+            }
+            MuxEvent::Opened { channel, handshake } => match self.channels.get(&channel) {
+                Some(Role::Core { discovery_key, .. }) => {
+                    let discovery_key = *discovery_key;
+                    self.on_core_opened(channel, discovery_key, &handshake).await?;
+                }
+                Some(Role::User { protocol, id }) => {
+                    if let Some(user) = &self.user {
+                        let (protocol, id) = (protocol.clone(), id.clone());
+                        let _ = user.events.unbounded_send(UserEvent::Opened { channel, protocol, id, handshake });
+                    }
+                }
+                None => self.mux.close(channel),
+            },
+            MuxEvent::Message { channel, message_type, payload } => match self.channels.get(&channel) {
+                Some(Role::Core { discovery_key, peer: Some(peer) }) => {
+                    let (discovery_key, peer) = (*discovery_key, *peer);
+                    match Message::decode(message_type, &payload) {
+                        Ok(message) => {
+                            if let Some(session) = self.sessions.get_mut(&discovery_key) {
+                                let core = session.shared.lock().await;
+                                session.replicator.on_message(&*core, peer, message);
+                                let done = session.replicator.is_done(&*core);
+                                drop(core);
+                                session.shared.set_done(done);
+                            }
+                        }
+                        Err(e) => self.close_peer(peer, format!("undecodable message type {message_type}: {e}")),
+                    }
+                }
+                Some(Role::Core { .. }) => {}
+                Some(Role::User { .. }) => {
+                    if let Some(user) = &self.user {
+                        let _ = user.events.unbounded_send(UserEvent::Message { channel, message_type, payload });
+                    }
+                }
+                None => {}
+            },
+            MuxEvent::Closed { channel, remote } => match self.channels.remove(&channel) {
+                Some(Role::Core { discovery_key, peer }) => {
+                    if let Some(peer) = peer {
+                        self.peers.remove(&peer);
+                    }
+                    if let Some(session) = self.sessions.get_mut(&discovery_key) {
+                        if let Some(peer) = peer {
+                            session.replicator.remove_peer(peer);
+                        }
+                        session.channel = None;
+                    }
+                }
+                Some(Role::User { .. }) => {
+                    if let Some(user) = &self.user {
+                        let _ = user.events.unbounded_send(UserEvent::Closed { channel, remote });
+                    }
+                }
+                None => {}
+            },
+        }
+        Ok(())
+    }
+
+    /// The remote opened our core's channel: check its capability, then add the peer.
+    async fn on_core_opened(
+        &mut self,
+        channel: ChannelId,
+        discovery_key: Hash,
+        handshake: &[u8],
+    ) -> Result<(), ConnectionError> {
+        let Some(session) = self.sessions.get_mut(&discovery_key) else { return Ok(()) };
+        let Some(hash) = self.handshake_hash else { return Ok(()) };
+        let remote = match ChannelHandshake::from_bytes(handshake)
+            .or_else(|_| ChannelHandshake::decode(&mut crate::encoding::Decoder::new(handshake)))
+        {
+            Ok(h) => h,
+            Err(_) => return Err(ConnectionError::InvalidCapability),
+        };
+        let expected = caps::replicate(!self.stream.is_initiator(), &session.shared.key(), &hash);
+        if remote.capability != expected {
+            // JS destroys the whole stream here too.
+            return Err(ConnectionError::InvalidCapability);
+        }
+        let peer = self.next_peer;
+        self.next_peer += 1;
+        self.peers.insert(peer, (discovery_key, channel));
+        self.channels.insert(channel, Role::Core { discovery_key, peer: Some(peer) });
+        let core = session.shared.lock().await;
+        session.replicator.add_peer(&*core, peer, &remote);
+        if let Some(range) = session.shared.download_intent() {
+            session.replicator.download(&*core, range);
+        }
+        Ok(())
+    }
+
+    fn close_peer(&mut self, peer: PeerId, reason: String) {
+        if let Some((discovery_key, channel)) = self.peers.remove(&peer) {
+            self.stats.peers_closed.push(reason);
+            if let Some(session) = self.sessions.get_mut(&discovery_key) {
+                session.replicator.remove_peer(peer);
+                session.channel = None;
+            }
+            self.channels.remove(&channel);
+            self.mux.close(channel);
+        }
+    }
+
+    /// Runs every replicator's pending actions; true if any ran.
+    async fn run_actions(&mut self) -> Result<bool, ConnectionError> {
+        let mut ran = false;
+        let keys: Vec<Hash> = self.sessions.keys().copied().collect();
+        for discovery_key in keys {
+            loop {
+                let Some(session) = self.sessions.get_mut(&discovery_key) else { break };
+                let Some(action) = session.replicator.poll_action() else { break };
+                ran = true;
+                self.run_action(discovery_key, action).await;
+            }
+        }
+        // Answer parked requests once the writer has room again.
+        while self.queued.load(Ordering::Acquire) < HIGH_WATER_BYTES {
+            let Some((discovery_key, peer, request)) = self.parked.pop_front() else { break };
+            ran = true;
+            self.serve(discovery_key, peer, request).await;
+        }
+        Ok(ran)
+    }
+
+    async fn run_action(&mut self, discovery_key: Hash, action: Action) {
+        match action {
+            Action::Send { peer, message } => {
+                let Some(&(_, channel)) = self.peers.get(&peer) else { return };
+                let mut payload = Vec::new();
+                message.encode(&mut payload);
+                let _ = self.mux.send(channel, message.message_type(), &payload);
+            }
+            Action::Serve { peer, request } => {
+                if self.queued.load(Ordering::Acquire) >= HIGH_WATER_BYTES || !self.parked.is_empty() {
+                    self.parked.push_back((discovery_key, peer, request));
+                } else {
+                    self.serve(discovery_key, peer, request).await;
+                }
+            }
+            Action::Apply { peer, data, reorg } => {
+                let Some(session) = self.sessions.get_mut(&discovery_key) else { return };
+                let mut core = session.shared.lock().await;
+                let before = (core.length(), core.fork());
+                let result = if reorg {
+                    core.reorg(&data.proof, data.manifest.as_deref()).await
+                } else {
+                    core.apply_proof(&data.proof, data.manifest.as_deref()).await
+                };
+                let after = (core.length(), core.fork());
+                session.replicator.on_applied(&*core, peer, data.request, result.clone());
+                self.stats.blocks_downloaded += u64::from(matches!(&result, Ok(a) if a.block.is_some()));
+                let done = session.replicator.is_done(&*core);
+                drop(core);
+                if let Ok(applied) = result {
+                    if after != before {
+                        let change = if after.1 != before.1 {
+                            LocalChange::Truncated { length: after.0, previous_length: before.0, fork: after.1 }
+                        } else {
+                            LocalChange::Appended { start: before.0, length: after.0, fork: after.1 }
+                        };
+                        session.shared.notify(change, self.id);
+                    }
+                    if let Some(index) = applied.block {
+                        session.shared.notify(LocalChange::Downloaded { start: index, end: index + 1 }, self.id);
+                    }
+                }
+                session.shared.set_done(done);
+            }
+            Action::Close { peer, reason } => self.close_peer(peer, reason.to_string()),
+            Action::Extension { peer: _, name, message } => {
+                if let Some(user) = &self.user {
+                    let _ = user.events.unbounded_send(UserEvent::Extension { discovery_key, name, message });
+                }
+            }
+        }
+    }
+
+    async fn serve(&mut self, discovery_key: Hash, peer: PeerId, request: super::messages::Request) {
+        let Some(session) = self.sessions.get_mut(&discovery_key) else { return };
+        let core = session.shared.lock().await;
+        let result: Result<_, HypercoreError> = core.proof(&proof_request(&request)).await;
+        if matches!(&result, Ok(p) if p.block.is_some()) {
+            self.stats.blocks_uploaded += 1;
+        }
+        session.replicator.on_proof(&*core, peer, request, result);
+    }
+
+    async fn on_set_event(&mut self, event: SetEvent) {
+        match event {
+            SetEvent::Inserted(discovery_key) => {
+                if let Some(shared) = self.cores.get(&discovery_key) {
+                    self.open_core(shared);
+                }
+            }
+            SetEvent::Changed { discovery_key, change, origin } => {
+                if origin == self.id {
+                    return;
+                }
+                if let Some(session) = self.sessions.get_mut(&discovery_key) {
+                    let core = session.shared.lock().await;
+                    session.replicator.on_local_change(&*core, change);
+                    let done = session.replicator.is_done(&*core);
+                    drop(core);
+                    session.shared.set_done(done);
+                }
+            }
+            SetEvent::Download(discovery_key) => {
+                if let Some(session) = self.sessions.get_mut(&discovery_key) {
+                    if let Some(range) = session.shared.download_intent() {
+                        let core = session.shared.lock().await;
+                        session.replicator.download(&*core, range);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_user_command(&mut self, command: UserCommand) {
+        match command {
+            UserCommand::Open { protocol, id, handshake } => {
+                let spec = ChannelSpec { protocol: &protocol, aliases: &[], id: id.as_deref(), handshake: &handshake };
+                if let Ok(channel) = self.mux.open(spec) {
+                    self.channels.insert(channel, Role::User { protocol, id });
+                }
+            }
+            UserCommand::Reject { protocol, id } => self.mux.reject(&protocol, id.as_deref()),
+            UserCommand::Send { channel, message_type, payload } => {
+                if matches!(self.channels.get(&channel), Some(Role::User { .. })) {
+                    let _ = self.mux.send(channel, message_type, &payload);
+                }
+            }
+            UserCommand::Close { channel } => {
+                if matches!(self.channels.get(&channel), Some(Role::User { .. })) {
+                    self.mux.close(channel);
+                }
+            }
+            UserCommand::Extension { discovery_key, name, message } => {
+                if let Some(session) = self.sessions.get_mut(&discovery_key) {
+                    session.replicator.send_extension(None, &name, &message);
+                }
+            }
+        }
+    }
+}
+
+/// The proof part of a wire request.
+fn proof_request(request: &super::messages::Request) -> crate::tree::proof::ProofRequest {
+    crate::tree::proof::ProofRequest {
+        block: request.block,
+        hash: request.hash,
+        seek: request.seek,
+        upgrade: request.upgrade,
+    }
+}
