@@ -16,6 +16,19 @@ pub use error::RelayError;
 
 use serde::Serialize;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Turns [`vlog!`] lines on or off (`fetch --verbose`).
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+/// Whether [`vlog!`] lines are printed.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
 
 /// Writes one line to stderr, prefixed with the program name (never panics).
 pub fn log(args: std::fmt::Arguments<'_>) {
@@ -26,6 +39,17 @@ pub fn log(args: std::fmt::Arguments<'_>) {
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => { $crate::log(format_args!($($arg)*)) };
+}
+
+/// `vlog!("…", args)`: [`log!`] only when [`verbose`] is on (progress a failing command must
+/// not print: its one error line is all stderr holds).
+#[macro_export]
+macro_rules! vlog {
+    ($($arg:tt)*) => {
+        if $crate::verbose() {
+            $crate::log(format_args!($($arg)*))
+        }
+    };
 }
 
 /// Prints `value` as one JSON line on stdout and flushes it.

@@ -67,7 +67,16 @@ fn append_files_and_chunks() {
     assert_eq!(relay_stdin(&["append", p(&dir), "--chunk-size", "3"], b"abcdefgh").ok_json()["length"], 5);
     let hex = relay(&["cat", p(&dir), "--hex"]).stdout_str();
     let lines: Vec<&str> = hex.lines().collect();
-    assert_eq!(lines, [hex::encode(b"first\nfile\n"), "000102ff".into(), hex::encode("abc"), hex::encode("def"), hex::encode("gh")]);
+    assert_eq!(
+        lines,
+        [
+            hex::encode(b"first\nfile\n"),
+            "000102ff".into(),
+            hex::encode("abc"),
+            hex::encode("def"),
+            hex::encode("gh")
+        ]
+    );
     // An exact multiple of the chunk size leaves no empty tail block.
     assert_eq!(relay_stdin(&["append", p(&dir), "--chunk-size", "2"], b"wxyz").ok_json()["length"], 7);
     // Empty stdin appends nothing.
@@ -132,7 +141,10 @@ fn bad_input_exits_1_with_one_line() {
         (vec!["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&core)], "different core"),
         (vec!["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&file)], "not a directory"),
         (vec!["fetch", &key, "--connect", "nonsense", "--dir", p(&empty)], "cannot connect"),
-        (vec!["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&empty), "--start", "5", "--end", "2"], "beyond"),
+        (
+            vec!["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&empty), "--start", "5", "--end", "2"],
+            "beyond",
+        ),
     ];
     for (args, needle) in cases {
         let out = relay(&args);

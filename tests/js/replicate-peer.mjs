@@ -50,7 +50,7 @@
 //    "ranges":[[A,B],...],"contiguousLength":C}
 // and accepts the same stdin commands as seed except append/truncate (it is not writable).
 //
-// Deterministic content (identical to relay/src/testdata.rs):
+// Deterministic content (lib/testdata.mjs, identical to relay/src/testdata.rs):
 //   block(gen, i, size) = the first `size` bytes of H ‖ H ‖ H ‖ …,
 //     H = BLAKE2b-256("hyperwasm-testdata" ‖ uint64LE(gen) ‖ uint64LE(i))
 //   A seed appends block(fork, i, size) at index i, where fork is the core's fork at append time
@@ -62,44 +62,10 @@ import net from 'net'
 import os from 'os'
 import path from 'path'
 import readline from 'readline'
-import { require, Hypercore, sodium, b4a, hex, unhex } from './lib/common.mjs'
+import { require, Hypercore, hex, unhex } from './lib/common.mjs'
+import { testBlock, Digest } from './lib/testdata.mjs'
 
 const Corestore = require('corestore')
-
-// ---------------------------------------------------------------- deterministic content
-const DOMAIN = b4a.from('hyperwasm-testdata')
-
-export function testBlock(gen, index, size) {
-  const input = b4a.alloc(DOMAIN.byteLength + 16)
-  input.set(DOMAIN, 0)
-  input.writeBigUInt64LE(BigInt(gen), DOMAIN.byteLength)
-  input.writeBigUInt64LE(BigInt(index), DOMAIN.byteLength + 8)
-  const h = b4a.alloc(32)
-  sodium.crypto_generichash(h, input)
-  const out = b4a.alloc(size)
-  for (let off = 0; off < size; off += 32) h.copy(out, off, 0, Math.min(32, size - off))
-  return out
-}
-
-export class Digest {
-  constructor() {
-    this.state = b4a.alloc(sodium.crypto_generichash_STATEBYTES)
-    sodium.crypto_generichash_init(this.state, null, 32)
-    this.len = b4a.alloc(8)
-  }
-
-  update(block) {
-    this.len.writeBigUInt64LE(BigInt(block.byteLength), 0)
-    sodium.crypto_generichash_update(this.state, this.len)
-    sodium.crypto_generichash_update(this.state, block)
-  }
-
-  final() {
-    const out = b4a.alloc(32)
-    sodium.crypto_generichash_final(this.state, out)
-    return hex(out)
-  }
-}
 
 // Digest of the local blocks [start, end) of `core`; fails if one is missing.
 async function coreDigest(core, start, end) {
@@ -409,14 +375,25 @@ async function openRemote(opts, tag) {
     }
   }
   if (sockets.length === 0) fail('could not connect to any of ' + opts.connect.join(', '))
-  return { store, core, sockets, started, downloaded, peerAdded }
+  // Rejects once every connection closed (raced against the download, so a peer that hangs up
+  // fails the fetch at once instead of at --timeout).
+  let open = sockets.length
+  const allClosed = new Promise((resolve, reject) => {
+    for (const s of sockets) {
+      s.once('close', () => {
+        if (--open === 0) reject(new Error('all peers disconnected before the download completed'))
+      })
+    }
+  })
+  allClosed.catch(() => {})
+  return { store, core, sockets, started, downloaded, peerAdded, allClosed }
 }
 
 const secondsSince = (t) => Number(process.hrtime.bigint() - t) / 1e9
 
 async function fetchMode(opts) {
   const timeout = Number(opts.timeout || 0)
-  const { core, started, downloaded, peerAdded } = await openRemote(opts, 'fetch')
+  const { core, started, downloaded, peerAdded, allClosed } = await openRemote(opts, 'fetch')
   const start = int(opts.start, 'start', 0)
   let end = int(opts.end, 'end', null)
   const untilLength = int(opts.untilLength, 'until-length', null)
@@ -437,7 +414,7 @@ async function fetchMode(opts) {
       await core.download({ start, end }).done()
     }
   }
-  await withTimeout(work(), timeout, 'fetch')
+  await withTimeout(Promise.race([work(), allClosed]), timeout, 'fetch')
   const seconds = secondsSince(started)
 
   const verifyStarted = process.hrtime.bigint()
@@ -474,19 +451,16 @@ async function sparseSeed(opts) {
     return [Number(m[1]), Number(m[2])]
   })
   const timeout = Number(opts.timeout || 0)
-  const { store, core, sockets, peerAdded } = await openRemote(opts, 'sparse')
-  await withTimeout(
-    (async () => {
-      await peerAdded
-      await core.update({ wait: true })
-      for (const [a, b] of ranges) {
-        if (b > core.length) throw new Error('range ' + a + ':' + b + ' is beyond the length ' + core.length)
-        await core.download({ start: a, end: b }).done()
-      }
-    })(),
-    timeout,
-    'sparse download'
-  )
+  const { store, core, sockets, peerAdded, allClosed } = await openRemote(opts, 'sparse')
+  const work = (async () => {
+    await peerAdded
+    await core.update({ wait: true })
+    for (const [a, b] of ranges) {
+      if (b > core.length) throw new Error('range ' + a + ':' + b + ' is beyond the length ' + core.length)
+      await core.download({ start: a, end: b }).done()
+    }
+  })()
+  await withTimeout(Promise.race([work, allClosed]), timeout, 'sparse download')
   for (const s of sockets) s.destroy()
   const uploaded = uploadCounter(core)
   const server = await listen(store, opts.host || '127.0.0.1', int(opts.port, 'port', 0))

@@ -5,9 +5,9 @@ use crate::commands::serve::shutdown_signal;
 use crate::core_dir;
 use crate::cores::{CoreSet, DownloadRange, SharedCore};
 use crate::error::RelayError;
-use crate::log;
 use crate::replicate::{fetch_connection, ConnectionReport};
 use crate::testdata::Digest;
+use crate::vlog;
 use clap::Args;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -50,6 +50,9 @@ pub struct FetchArgs {
     /// Give up after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// Log connections and their outcomes to stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 #[derive(Serialize)]
@@ -96,14 +99,12 @@ impl Connections {
         for addr in addrs {
             match connect(addr).await {
                 Ok(stream) => {
-                    log!("{addr}: connected");
+                    vlog!("{addr}: connected");
                     let task = conns.tasks.spawn(fetch_connection(stream, cores.clone()));
                     conns.peers.insert(task.id(), addr.clone());
                 }
                 Err(e) => {
-                    if addrs.len() > 1 {
-                        log!("{e}");
-                    }
+                    vlog!("{e}");
                     first_error.get_or_insert(e);
                 }
             }
@@ -129,7 +130,7 @@ impl Connections {
                 Ok(report) => (RelayError::PeersGone(format!("{peer}: closed by the peer")), Some(report)),
                 Err(e) => (e, None),
             };
-            log!("{peer}: {error}");
+            vlog!("{peer}: {error}");
             self.outcomes.push(PeerOutcome { peer, error: Some(error.to_string()), report });
             errors.push(error);
         }
@@ -220,6 +221,7 @@ async fn met_now(shared: &SharedCore, start: u64, args: &FetchArgs) -> Option<u6
 /// from the first TCP connect until every block of the range is stored (verified against the
 /// signed tree on arrival); `digest` and `bytes` of a partial range need `--verify`.
 pub async fn run(args: FetchArgs) -> Result<(), RelayError> {
+    crate::set_verbose(args.verbose);
     let key = core_dir::parse_key(&args.key)?;
     let start = args.start.unwrap_or(0);
     if let Some(end) = args.end.or(args.until_length) {

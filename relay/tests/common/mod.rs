@@ -42,9 +42,11 @@ impl Output {
     /// The last stdout line as JSON.
     pub fn json(&self) -> Value {
         let text = self.stdout_str();
-        let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_else(|| {
-            panic!("no stdout (status {}); stderr:\n{}", self.status, self.stderr)
-        });
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_else(|| panic!("no stdout (status {}); stderr:\n{}", self.status, self.stderr));
         serde_json::from_str(line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
     }
     /// Asserts success and returns the last stdout line as JSON.
@@ -247,7 +249,10 @@ impl Peer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.stderr.take().map(|h| String::from_utf8_lossy(&h.join().unwrap()).into_owned()).unwrap_or_default()
+        self.stderr
+            .take()
+            .map(|h| String::from_utf8_lossy(&h.join().unwrap()).into_owned())
+            .unwrap_or_default()
     }
 }
 
