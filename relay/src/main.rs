@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 /// Hypercores in directories, replicated over TCP with the JS hypercore wire protocol.
 #[derive(Debug, Parser)]
-#[command(name = "hyperwasm-relay", version, about)]
+#[command(name = "hyperwasm-relay", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -62,7 +62,9 @@ fn seeded(n: u64, size: usize, truncate: Option<(u64, u64)>) -> Vec<Vec<u8>> {
 fn js_seed(args: &[&str]) -> Peer {
     let mut all = vec![p(&peer_script()).to_string(), "seed".into()];
     all.extend(args.iter().map(s));
-    Peer::spawn("js seed", node(), &all, Some(&repo_root()))
+    let mut peer = Peer::spawn("js seed", node(), &all, Some(&repo_root()));
+    peer.exits_on_eof = true;
+    peer
 }
 
 /// Runs the JS peer in `fetch` mode to completion.
@@ -280,6 +282,8 @@ fn js_fetches_from_rust_serve() {
         check_fetched(&out, blocks, 0, blocks.len());
         assert_eq!(out["downloadedBlocks"], blocks.len() as u64);
     }
+    // Let the server see both connections close before it is stopped.
+    thread::sleep(std::time::Duration::from_millis(500));
     let (status, rest) = server.interrupt();
     assert!(status.success());
     let last = rest.last().unwrap();
@@ -344,7 +348,8 @@ fn rust_fetches_from_js_sparse_seed() {
         .map(s)
         .chain(["--range", "0:100", "--range", "2100:2400", "--timeout", TIMEOUT].map(s))
         .collect();
-    let sparse = Peer::spawn("js sparse-seed", node(), &args, Some(&repo_root()));
+    let mut sparse = Peer::spawn("js sparse-seed", node(), &args, Some(&repo_root()));
+    sparse.exits_on_eof = true;
     assert_eq!(sparse.ready["length"], 3000);
     drop(seed); // only the sparse seed is left
     let tmp = tempfile::tempdir().unwrap();

@@ -50,7 +50,19 @@ struct Shutdown {
     totals: ConnectionReport,
 }
 
+type Joined = Result<(Id, Result<ConnectionReport, RelayError>), JoinError>;
+
 impl Shutdown {
+    /// Accounts for a finished connection task.
+    fn joined(&mut self, peers: &mut HashMap<Id, SocketAddr>, joined: Joined) {
+        let (id, result) = match joined {
+            Ok((id, result)) => (id, Ok(result)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let peer = peers.remove(&id).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.add(peer, result);
+    }
+
     fn add(&mut self, peer: SocketAddr, result: Result<Result<ConnectionReport, RelayError>, JoinError>) {
         match result {
             Ok(Ok(report)) => {
@@ -148,17 +160,16 @@ pub async fn run(args: ServeArgs) -> Result<(), RelayError> {
                 }
             },
             Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let (id, result) = match joined {
-                    Ok((id, result)) => (id, Ok(result)),
-                    Err(e) => (e.id(), Err(e)),
-                };
-                let peer = peers.remove(&id).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-                summary.add(peer, result);
+                summary.joined(&mut peers, joined);
             }
         }
     }
-    log!("shutting down ({} open connection(s))", tasks.len());
-    tasks.shutdown().await;
     drop(listener);
+    log!("shutting down ({} open connection(s))", tasks.len());
+    // Connections that already ended still report; the others are cut.
+    tasks.abort_all();
+    while let Some(joined) = tasks.join_next_with_id().await {
+        summary.joined(&mut peers, joined);
+    }
     crate::print_json(&summary)
 }

@@ -133,6 +133,9 @@ pub struct Peer {
     stderr: Option<thread::JoinHandle<Vec<u8>>>,
     /// The first JSON line (ready).
     pub ready: Value,
+    /// Exits by itself when stdin closes (the JS peers, which then delete their temp stores):
+    /// dropping the handle closes stdin and waits a moment before killing.
+    pub exits_on_eof: bool,
 }
 
 impl Peer {
@@ -156,7 +159,15 @@ impl Peer {
         });
         let stderr = Some(drain(child.stderr.take().unwrap()));
         let stdin = child.stdin.take();
-        let mut peer = Peer { name: name.to_string(), child, stdin, lines, stderr, ready: Value::Null };
+        let mut peer = Peer {
+            name: name.to_string(),
+            child,
+            stdin,
+            lines,
+            stderr,
+            ready: Value::Null,
+            exits_on_eof: false,
+        };
         peer.ready = peer.next_json();
         if peer.ready.get("error").is_some() {
             let ready = peer.ready.clone();
@@ -258,6 +269,13 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        if self.exits_on_eof {
+            drop(self.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
