@@ -405,3 +405,215 @@ fn protomux_transcripts_replay_byte_for_byte() {
         "{replays} replays, {writes} writes, {events} events"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A live JS Protomux (tests/js/check-mux-frames.mjs) reading what our Mux writes.
+
+struct JsPeer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl JsPeer {
+    /// Starts the JS peer with `policy`; `None` (after a loud message) only if node is missing.
+    fn spawn(policy: Value) -> Option<Self> {
+        if Command::new("node").arg("--version").output().is_err() {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED: `node` is not installed; the JS Protomux checks did not run !!!!!!!!\n"
+            );
+            return None;
+        }
+        let mut child = Command::new("node")
+            .arg(repo().join("tests/js/check-mux-frames.mjs"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut peer = JsPeer { child, stdin, stdout };
+        assert_eq!(peer.line(json!({ "name": "b", "policy": policy })), json!({ "ready": true }));
+        Some(peer)
+    }
+
+    fn line(&mut self, msg: Value) -> Value {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{msg}").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("JS peer answered {line:?}: {e}"))
+    }
+
+    /// Delivers `frames`, runs `steps`; returns what JS wrote (as frames) and saw.
+    fn exchange(&mut self, frames: &[Vec<u8>], steps: Value) -> (Vec<Vec<u8>>, Vec<Value>) {
+        let frames: Vec<String> = frames.iter().map(hex::encode).collect();
+        let answer = self.line(json!({ "frames": frames, "steps": steps }));
+        assert_eq!(answer["destroyed"], Value::Null, "JS destroyed the stream");
+        let writes =
+            answer["writes"].as_array().unwrap().iter().map(|w| unhex(w.as_str().unwrap())).collect();
+        (writes, answer["events"].as_array().unwrap().clone())
+    }
+}
+
+impl Drop for JsPeer {
+    fn drop(&mut self) {
+        drop(self.stdin.take()); // EOF: the script ends
+        let _ = self.child.wait();
+    }
+}
+
+fn drain(mux: &mut Mux) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| mux.poll_transmit()).collect()
+}
+
+fn events(mux: &mut Mux) -> Vec<MuxEvent> {
+    std::iter::from_fn(|| mux.poll_event()).collect()
+}
+
+fn feed(mux: &mut Mux, frames: &[Vec<u8>]) {
+    for f in frames {
+        mux.on_message(f).unwrap();
+    }
+}
+
+fn spec<'a>(protocol: &'a str, id: Option<&'a [u8]>, handshake: &'a [u8]) -> ChannelSpec<'a> {
+    ChannelSpec { protocol, aliases: &[], id, handshake }
+}
+
+fn js_event(kind: &str, fields: Value) -> Value {
+    let mut e = json!({ "event": "b", "kind": kind });
+    e.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    e
+}
+
+#[test]
+fn js_decodes_our_batches_opens_rejects_and_closes() {
+    let policy = json!({ "protocols": { "p": { "accept": true }, "q": { "accept": true }, "r": { "accept": false } }, "echo": true });
+    let Some(mut js) = JsPeer::spawn(policy) else { return };
+    let mut mux = Mux::new();
+    mux.cork();
+    let p = mux.open(spec("p", None, b"ha")).unwrap();
+    let q = mux.open(spec("q", Some(&[0, 0xff]), b"")).unwrap();
+    let r = mux.open(spec("r", None, b"")).unwrap();
+    mux.send(p, 0, b"x").unwrap();
+    mux.send(q, 0, b"y").unwrap();
+    mux.send(p, 2, b"").unwrap();
+    mux.uncork();
+    let frames = drain(&mut mux);
+    assert_eq!(frames.len(), 1, "one batch");
+    let (writes, seen) = js.exchange(&frames, json!([]));
+    assert_eq!(
+        seen,
+        [
+            js_event("remoteOpen", json!({ "protocol": "p", "id": null })),
+            js_event("remoteOpen", json!({ "protocol": "q", "id": "00ff" })),
+            js_event("remoteOpen", json!({ "protocol": "r", "id": null })),
+            js_event("opened", json!({ "label": "p#", "handshake": "6861" })),
+            js_event("message", json!({ "label": "p#", "type": 0, "payload": "78" })),
+            js_event("message", json!({ "label": "p#", "type": 2, "payload": "" })),
+            js_event("opened", json!({ "label": "q#00ff", "handshake": "" })),
+            js_event("message", json!({ "label": "q#00ff", "type": 0, "payload": "79" })),
+        ]
+    );
+    feed(&mut mux, &writes);
+    let opened = |c: ChannelId, h: &str| MuxEvent::Opened { channel: c, handshake: h.as_bytes().to_vec() };
+    let echo =
+        |c: ChannelId, m: &[u8]| MuxEvent::Message { channel: c, message_type: 1, payload: m.to_vec() };
+    assert_eq!(
+        events(&mut mux),
+        [
+            opened(p, "b:p"),
+            opened(q, "b:q"),
+            echo(p, b"x"),
+            echo(q, b"y"),
+            MuxEvent::Closed { channel: r, remote: true },
+        ]
+    );
+
+    mux.close(p);
+    mux.send(q, 2, b"z").unwrap();
+    let (writes, seen) = js.exchange(&drain(&mut mux), json!([]));
+    assert!(writes.is_empty());
+    assert_eq!(
+        seen,
+        [
+            js_event("closed", json!({ "label": "p#", "remote": true })),
+            js_event("message", json!({ "label": "q#00ff", "type": 2, "payload": "7a" })),
+        ]
+    );
+    // Our id 1 (p) is reused at once after its Closed event; JS takes the reopen.
+    assert_eq!(events(&mut mux), [MuxEvent::Closed { channel: p, remote: false }]);
+    assert_eq!(mux.open(spec("p", None, b"")).unwrap(), ChannelId(1));
+    let (writes, seen) = js.exchange(&drain(&mut mux), json!([]));
+    assert_eq!(seen[0], js_event("remoteOpen", json!({ "protocol": "p", "id": null })));
+    feed(&mut mux, &writes);
+    assert_eq!(events(&mut mux), [opened(ChannelId(1), "b:p")]);
+}
+
+#[test]
+fn js_handles_hundreds_of_channels_with_multibyte_ids() {
+    let Some(mut js) = JsPeer::spawn(json!({ "protocols": { "many": { "accept": true } }, "echo": true }))
+    else {
+        return;
+    };
+    let mut mux = Mux::new();
+    let n = 300u32;
+    mux.cork();
+    for i in 0..n {
+        let id = i.to_be_bytes();
+        let c = mux.open(spec("many", Some(&id), b"")).unwrap();
+        mux.send(c, 0, &id).unwrap();
+    }
+    mux.uncork();
+    let (writes, seen) = js.exchange(&drain(&mut mux), json!([]));
+    let count = |kind: &str| seen.iter().filter(|e| e["kind"] == kind).count();
+    assert_eq!((count("remoteOpen"), count("opened"), count("message")), (300, 300, 300));
+    feed(&mut mux, &writes);
+    let ev = events(&mut mux);
+    let echoes = ev.iter().filter(|e| matches!(e, MuxEvent::Message { channel, payload, .. } if payload[..] == (channel.0 - 1).to_be_bytes())).count();
+    assert_eq!((ev.len(), echoes), (600, 300));
+}
+
+#[test]
+fn our_repeated_close_ends_a_js_channel_that_answered_late() {
+    let policy = json!({ "protocols": { "p": { "accept": true, "async": true } }, "echo": false });
+    let Some(mut js) = JsPeer::spawn(policy) else { return };
+    let mut mux = Mux::new();
+    let p = mux.open(spec("p", None, b"")).unwrap();
+    mux.close(p);
+    let (writes, seen) = js.exchange(&drain(&mut mux), json!([]));
+    assert!(writes.is_empty());
+    assert_eq!(seen, [js_event("remoteOpen", json!({ "protocol": "p", "id": null }))]);
+    // JS ignored our close (its answer was pending) and now opens a channel we closed.
+    let (writes, seen) = js.exchange(&[], json!([["release"]]));
+    assert_eq!(seen, [js_event("opened", json!({ "label": "p#", "handshake": "" }))]);
+    feed(&mut mux, &writes);
+    let again = drain(&mut mux);
+    assert_eq!(again.iter().map(hex::encode).collect::<Vec<_>>(), ["000301"]);
+    let (_, seen) = js.exchange(&again, json!([]));
+    assert_eq!(seen, [js_event("closed", json!({ "label": "p#", "remote": true }))]);
+}
+
+#[test]
+fn our_reject_of_a_closed_unanswered_open_frees_the_js_id() {
+    let Some(mut js) = JsPeer::spawn(json!({ "protocols": {}, "echo": false })) else { return };
+    let mut mux = Mux::new();
+    let (writes, _) = js.exchange(&[], json!([["open", { "protocol": "p" }], ["close", "p#"]]));
+    let hex_writes: Vec<String> = writes.iter().map(hex::encode).collect();
+    assert_eq!(hex_writes, ["000101017000", "000301"]);
+    feed(&mut mux, &writes);
+    let rejected = drain(&mut mux);
+    assert_eq!(rejected.iter().map(hex::encode).collect::<Vec<_>>(), ["000201"]);
+    // JS takes the reject, and reuses id 1 for its next open.
+    let (writes, seen) = js.exchange(&rejected, json!([["open", { "protocol": "p", "handshake": "07" }]]));
+    assert!(seen.is_empty());
+    assert_eq!(writes.iter().map(hex::encode).collect::<Vec<_>>(), ["00010101700007"]);
+    feed(&mut mux, &writes);
+    let remote_open = MuxEvent::RemoteOpen { protocol: "p".into(), id: None };
+    assert_eq!(events(&mut mux), [remote_open.clone(), remote_open]);
+    let c = mux.open(spec("p", None, b"")).unwrap();
+    assert_eq!(events(&mut mux), [MuxEvent::Opened { channel: c, handshake: vec![7] }]);
+}
