@@ -35,7 +35,9 @@
 //!   [`MuxError::BufferOverflow`] / [`MuxError::TooManyChannels`] (JS only pauses the stream
 //!   at 32 KiB, which [`Mux::is_paused`] reports);
 //! - a local id is reused only after the application polled its [`MuxEvent::Closed`], so
-//!   events never mix two channels of the same id.
+//!   events never mix two channels of the same id;
+//! - a protocol name that is not UTF-8, or a `uint` above 2^53 − 1, is a decoding error (JS
+//!   would decode them lossily; JS peers never send them).
 //!
 //! Errors from [`Mux::on_message`] are protocol violations: the caller destroys the stream.
 

@@ -11,8 +11,8 @@
 //! `hypercore/alpha` messages: JS ignores them (see [`Message::is_known_type`]).
 
 use crate::core::manifest::Manifest;
-use crate::encoding::{put_optional_buffer, put_string, put_uint, put_uint32_array, Compact};
 use crate::encoding::{put_buffer, DecodeError, Decoder};
+use crate::encoding::{put_optional_buffer, put_string, put_uint, put_uint32_array, Compact};
 use crate::tree::proof::{DataBlock, DataHash, DataSeek, DataUpgrade};
 use crate::tree::proof::{Proof, RequestIndex, RequestSeek, RequestUpgrade};
 use crate::tree::Node;
@@ -256,9 +256,9 @@ impl Message {
                 40 + p.block.as_ref().map_or(0, |b| 18 + b.value.len() + nodes(&b.nodes))
                     + p.hash.as_ref().map_or(0, |h| 9 + nodes(&h.nodes))
                     + p.seek.as_ref().map_or(0, |s| 9 + nodes(&s.nodes))
-                    + p.upgrade.as_ref().map_or(0, |u| {
-                        27 + nodes(&u.nodes) + nodes(&u.additional_nodes) + u.signature.len()
-                    })
+                    + p.upgrade
+                        .as_ref()
+                        .map_or(0, |u| 27 + nodes(&u.nodes) + nodes(&u.additional_nodes) + u.signature.len())
                     + d.manifest.as_ref().map_or(0, Vec::len)
             }
             Message::Bitfield(b) => 18 + 4 * b.words.len(),
@@ -361,10 +361,16 @@ impl Compact for Request {
         let fork = dec.uint()?;
         let block = if flags & 1 != 0 { Some(read_index(dec)?) } else { None };
         let hash = if flags & 2 != 0 { Some(read_index(dec)?) } else { None };
-        let seek =
-            if flags & 4 != 0 { Some(RequestSeek { bytes: dec.uint()?, padding: dec.uint()? }) } else { None };
-        let upgrade =
-            if flags & 8 != 0 { Some(RequestUpgrade { start: dec.uint()?, length: dec.uint()? }) } else { None };
+        let seek = if flags & 4 != 0 {
+            Some(RequestSeek { bytes: dec.uint()?, padding: dec.uint()? })
+        } else {
+            None
+        };
+        let upgrade = if flags & 8 != 0 {
+            Some(RequestUpgrade { start: dec.uint()?, length: dec.uint()? })
+        } else {
+            None
+        };
         let manifest = flags & 16 != 0;
         let priority = if flags & 32 != 0 { dec.uint()? } else { 0 };
         Ok(Request { id, fork, block, hash, seek, upgrade, manifest, priority })
@@ -392,7 +398,10 @@ fn put_nodes(out: &mut Vec<u8>, nodes: &[Node]) {
 fn read_nodes(dec: &mut Decoder<'_>) -> Result<Vec<Node>, DecodeError> {
     let n = dec.array_len()?;
     if n > dec.remaining() / MIN_NODE_LEN {
-        return Err(DecodeError::Truncated { offset: dec.position(), needed: n * MIN_NODE_LEN - dec.remaining() });
+        return Err(DecodeError::Truncated {
+            offset: dec.position(),
+            needed: n * MIN_NODE_LEN - dec.remaining(),
+        });
     }
     let mut nodes = Vec::with_capacity(n);
     for _ in 0..n {
@@ -448,10 +457,16 @@ impl Compact for Data {
         } else {
             None
         };
-        let hash =
-            if flags & 2 != 0 { Some(DataHash { index: dec.uint()?, nodes: read_nodes(dec)? }) } else { None };
-        let seek =
-            if flags & 4 != 0 { Some(DataSeek { bytes: dec.uint()?, nodes: read_nodes(dec)? }) } else { None };
+        let hash = if flags & 2 != 0 {
+            Some(DataHash { index: dec.uint()?, nodes: read_nodes(dec)? })
+        } else {
+            None
+        };
+        let seek = if flags & 4 != 0 {
+            Some(DataSeek { bytes: dec.uint()?, nodes: read_nodes(dec)? })
+        } else {
+            None
+        };
         let upgrade = if flags & 8 != 0 {
             Some(DataUpgrade {
                 start: dec.uint()?,
