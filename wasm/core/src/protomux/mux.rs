@@ -127,7 +127,8 @@ impl Mux {
             }
         }
         self.set_local(local_id, Local::Open { info: info_idx, remote: incoming.unwrap_or(0) });
-        self.write(0, 64, |out| put_open(out, local_id, spec.protocol, id, spec.handshake));
+        let len = 24 + spec.protocol.len() + id.map_or(0, <[u8]>::len) + spec.handshake.len();
+        self.write(0, len, |out| put_open(out, local_id, spec.protocol, id, spec.handshake));
 
         let channel = ChannelId(local_id);
         if let Some(remote_id) = incoming {
@@ -156,7 +157,7 @@ impl Mux {
             return;
         };
         self.drop_pending(remote_id);
-        self.write(0, 64, |out| put_reject(out, remote_id));
+        self.write(0, 8, |out| put_reject(out, remote_id));
         self.gc(info_idx);
     }
 
@@ -167,7 +168,7 @@ impl Mux {
         if !self.is_open(channel) {
             return;
         }
-        self.write(0, 64, |out| put_close(out, channel.0));
+        self.write(0, 8, |out| put_close(out, channel.0));
         self.events.retain(|e| match e {
             MuxEvent::Opened { channel: c, .. } | MuxEvent::Message { channel: c, .. } => *c != channel,
             _ => true,
@@ -397,7 +398,7 @@ impl Mux {
                     // close (JS ignores a close for an unanswered open) closes its side too.
                     *awaiting = None;
                     self.maybe_free(local_id);
-                    self.write(0, 64, |out| put_close(out, local_id));
+                    self.write(0, 8, |out| put_close(out, local_id));
                 }
                 _ => {}
             }
@@ -467,7 +468,7 @@ impl Mux {
                     info.incoming.retain(|&id| id != remote_id);
                 }
                 self.drop_pending(remote_id);
-                self.write(0, 64, |out| put_reject(out, remote_id));
+                self.write(0, 8, |out| put_reject(out, remote_id));
                 self.gc(info_idx);
             }
             _ => {} // id 0, unknown or already closed: ignored
