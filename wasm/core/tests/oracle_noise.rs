@@ -142,3 +142,46 @@ fn dh_accepts_and_refuses_like_noise_curve_ed() {
         }
     }
 }
+
+#[test]
+fn secretstream_push_pull_match_sodium() {
+    use hyperwasm::secret_stream::secretstream::{Decryptor, Encryptor, ABYTES};
+    let v = load("secretstream.json");
+    let key = unhex32(&v["key"]);
+    let header: [u8; 24] = unhex(&v["header"]).try_into().unwrap();
+    let mut enc = Encryptor::with_header(&key, &header);
+    let mut dec = Decryptor::new(&key, &header);
+    let list = v["messages"].as_array().unwrap();
+    assert!(list.len() >= 10);
+    for m in list {
+        let label = s(&m["label"]);
+        let plain = filler(label, num(&m["size"]) as usize);
+        if !m["plaintext"].is_null() {
+            assert_eq!(plain, unhex(&m["plaintext"]), "{label}");
+        }
+        let mut ct = Vec::new();
+        enc.encrypt_into(&plain, &mut ct).unwrap();
+        assert_eq!(ct.len(), plain.len() + ABYTES);
+        assert_eq!(hex::encode(blake2b_batch(&[&ct])), s(&m["ciphertextBlake2b"]), "{label}: push");
+        if !m["ciphertext"].is_null() {
+            assert_eq!(hex::encode(&ct), s(&m["ciphertext"]), "{label}: push");
+        }
+        let mut buf = if m["ciphertext"].is_null() { ct } else { unhex(&m["ciphertext"]) };
+        dec.decrypt_in_place(&mut buf).unwrap();
+        assert_eq!(buf, plain, "{label}: pull");
+    }
+}
+
+#[test]
+fn stream_ids_and_namespaces_match_js() {
+    use hyperwasm::secret_stream::{namespaces, stream_id};
+    let v = load("secretstream.json");
+    let id = &v["streamId"];
+    let hash: [u8; 64] = unhex(&id["handshakeHash"]).try_into().unwrap();
+    assert_eq!(hex::encode(stream_id(&hash, true)), s(&id["initiator"]));
+    assert_eq!(hex::encode(stream_id(&hash, false)), s(&id["responder"]));
+    let ns = namespaces();
+    for (i, name) in ["NS_INITIATOR", "NS_RESPONDER", "NS_SEND"].iter().enumerate() {
+        assert_eq!(hex::encode(ns[i]), s(&id["namespaces"][name]), "{name}");
+    }
+}
