@@ -217,6 +217,33 @@ function secretstream() {
   messages.forEach((m, n) => {
     if (!b4a.equals(pull.next(ciphertexts[n]), bytes(m.label, m.size))) throw new Error('pull mismatch')
   })
+  // Poly1305 (crypto_onetimeauth): every length 0..80 and carry/reduction edge cases.
+  const poly1305 = []
+  const auth = (name, key, message) => {
+    const tag = b4a.alloc(16)
+    sodium.crypto_onetimeauth(tag, message, key)
+    poly1305.push({ name, key: hex(key), message: hex(message), tag: hex(tag) })
+  }
+  for (let n = 0; n <= 80; n++) auth(`len-${n}`, bytes(`poly-key-${n}`, 32), bytes(`poly-msg-${n}`, n))
+  const rs = { 'r=1': unhex('01'.padEnd(64, '0')), 'r=2': unhex('02'.padEnd(64, '0')), 'r=max': unhex('ffffff0ffcffff0ffcffff0ffcffff0f'.padEnd(64, '0')) }
+  const sMax = (k) => { const c = b4a.from(k); c.fill(0xff, 16); return c }
+  const msgs = {
+    ff16: b4a.alloc(16, 0xff),
+    ff64: b4a.alloc(64, 0xff),
+    ff1000: b4a.alloc(1000, 0xff),
+    'near-p': unhex('fffffffffffffffffffffffffffffffff0ffffffffffffffffffffffffffffff11000000000000000000000000000000'),
+    'p-minus': unhex('fbfefefefefefefefefefefefefefefe01010101010101010101010101010101'),
+    fd: unhex('fdffffffffffffffffffffffffffffff'),
+    'h-big': unhex('e33594d7505e43b900000000000000003394d7505e4379cd01000000000000000000000000000000000000000000000001000000000000000000000000000000')
+  }
+  for (const [rn, k] of Object.entries(rs)) {
+    for (const [mn, m] of Object.entries(msgs)) {
+      auth(`${rn} ${mn}`, k, m)
+      auth(`${rn} s=max ${mn}`, sMax(k), m)
+    }
+  }
+  auth('rfc8439-2.5.2', unhex('85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b'), b4a.from('Cryptographic Forum Research Group'))
+
   const handshakeHash = bytes('handshake-hash', 64)
   const [NS_INITIATOR, NS_RESPONDER, NS_SEND] = hcrypto.namespace('hyperswarm/secret-stream', 3)
   return {
@@ -224,6 +251,7 @@ function secretstream() {
     key: hex(key),
     header,
     messages,
+    poly1305,
     streamId: {
       handshakeHash: hex(handshakeHash),
       initiator: hex(SecretStream.id(handshakeHash, true)),

@@ -238,7 +238,7 @@ impl Peer {
         let deadline = Instant::now() + LIMIT;
         while !done(self) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            assert!(!(self.eof && !done(self)), "EOF while waiting for {what}");
+            assert!(!self.eof, "EOF while waiting for {what}");
             self.step().unwrap_or_else(|e| panic!("stream error while waiting for {what}: {e}"));
         }
     }

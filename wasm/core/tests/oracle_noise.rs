@@ -160,15 +160,14 @@ fn secretstream_push_pull_match_sodium() {
             assert_eq!(plain, unhex(&m["plaintext"]), "{label}");
         }
         let mut ct = Vec::new();
-        enc.encrypt_into(&plain, &mut ct).unwrap();
+        enc.encrypt_into(&plain, &mut ct);
         assert_eq!(ct.len(), plain.len() + ABYTES);
         assert_eq!(hex::encode(blake2b_batch(&[&ct])), s(&m["ciphertextBlake2b"]), "{label}: push");
         if !m["ciphertext"].is_null() {
             assert_eq!(hex::encode(&ct), s(&m["ciphertext"]), "{label}: push");
         }
-        let mut buf = if m["ciphertext"].is_null() { ct } else { unhex(&m["ciphertext"]) };
-        dec.decrypt_in_place(&mut buf).unwrap();
-        assert_eq!(buf, plain, "{label}: pull");
+        let js = if m["ciphertext"].is_null() { ct } else { unhex(&m["ciphertext"]) };
+        assert_eq!(dec.decrypt(&js).unwrap(), plain, "{label}: pull");
     }
 }
 

@@ -40,9 +40,6 @@ pub enum SecretStreamError {
     /// The random source failed (secretstream header).
     #[error("random source unavailable: {0}")]
     Random(String),
-    /// Encryption failed (never expected).
-    #[error("message encryption failed")]
-    Encrypt,
 }
 
 impl SecretStreamError {
@@ -58,7 +55,6 @@ impl SecretStreamError {
             SecretStreamError::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
             SecretStreamError::Timeout => "TIMEOUT",
             SecretStreamError::Random(_) => "RANDOM_FAILED",
-            SecretStreamError::Encrypt => "ENCRYPT_FAILED",
         }
     }
 }

@@ -36,6 +36,7 @@
 
 mod error;
 pub mod framing;
+mod poly1305;
 pub mod secretstream;
 mod stream;
 

@@ -374,10 +374,9 @@ impl SecretStream {
                 if frame.len() < ABYTES {
                     return Err(SecretStreamError::InvalidMessage(frame.len()));
                 }
-                let mut buf = frame.to_vec();
-                decryptor.decrypt_in_place(&mut buf).map_err(|_| SecretStreamError::Decrypt)?;
-                if !buf.is_empty() {
-                    self.events.push_back(SecretStreamEvent::Message(buf));
+                let message = decryptor.decrypt(frame).map_err(|_| SecretStreamError::Decrypt)?;
+                if !message.is_empty() {
+                    self.events.push_back(SecretStreamEvent::Message(message));
                 }
                 Ok(())
             }
@@ -393,5 +392,6 @@ fn encrypt_frame(
     out: &mut Vec<u8>,
 ) -> Result<(), SecretStreamError> {
     write_frame_header(out, message.len() + ABYTES)?;
-    encryptor.encrypt_into(message, out).map_err(|_| SecretStreamError::Encrypt)
+    encryptor.encrypt_into(message, out);
+    Ok(())
 }
