@@ -117,7 +117,7 @@ pub fn dh(scalar: &[u8; 32], remote_public_key: &[u8; 32]) -> Result<[u8; 32], D
         return Err(DhError::Identity);
     }
     let s = Zeroizing::new(Scalar::from_bytes_mod_order(*bytes));
-    let product = &point * &*s;
+    let product = point * *s;
     if product.is_identity() {
         return Err(DhError::Identity);
     }
