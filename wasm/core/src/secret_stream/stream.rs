@@ -157,12 +157,16 @@ impl SecretStream {
         }
     }
 
-    /// Raw bytes from the transport, cut anywhere. Errors are fatal for the stream.
+    /// Raw bytes from the transport, cut anywhere; any bytes refresh the idle timeout.
+    /// Errors are fatal for the stream.
     pub fn on_bytes(&mut self, bytes: &[u8], now_ms: u64) -> Result<(), SecretStreamError> {
         self.check()?;
         self.start(now_ms);
         self.check()?;
         self.now_ms = self.now_ms.max(now_ms);
+        if bytes.is_empty() {
+            return Ok(());
+        }
         self.last_recv_ms = self.now_ms;
         let mut decoder = std::mem::take(&mut self.decoder);
         let r = decoder.decode(bytes, |frame| self.on_frame(frame));
