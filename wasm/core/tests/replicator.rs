@@ -101,6 +101,8 @@ struct Net {
     wire: VecDeque<(usize, usize, PeerId, Message)>,
     /// Every message delivered: (from, to, message).
     log: Vec<(usize, usize, Message)>,
+    /// Keep no log (throughput runs).
+    quiet: bool,
     tamper: Option<Tamper>,
 }
 
@@ -195,7 +197,9 @@ impl Net {
         if self.other(to, peer) != Some(from) {
             return true;
         }
-        self.log.push((from, to, message.clone()));
+        if !self.quiet {
+            self.log.push((from, to, message.clone()));
+        }
         let n = &mut self.nodes[to];
         n.repl.on_message(&n.core, peer, message);
         true
@@ -544,15 +548,74 @@ fn reorg_follows_the_writer_to_a_new_fork() {
     assert_eq!(net.nodes[r].repl.stats().reorgs, 1);
     assert!(net.nodes[r].closed.is_empty());
     assert!(net.nodes[r].repl.is_done(reader));
-    // Blocks under the root both forks share (0..32) were kept, not downloaded again.
-    assert_eq!(net.nodes[r].repl.stats().blocks_downloaded, 40 + (44 - 32));
+    // The writer announced its truncation at 34: the fork proof started at 33 (below its
+    // length then), so 0..33 was kept and not downloaded again.
+    assert_eq!(net.nodes[r].repl.stats().blocks_downloaded, 40 + (44 - 33));
+}
+
+/// A reader holding `n` blocks of a writer, both with replicators, connected.
+fn replicated(n: u64) -> (Net, usize, usize) {
+    let mut net = Net { quiet: true, ..Net::default() };
+    let w = net.add(Node::new(writer(n, false)));
+    let r = net.add(Node::new(reader_of(net.core(w))));
+    net.connect(w, r);
+    let node = &mut net.nodes[r];
+    node.repl.download(&node.core, DownloadRange::live());
+    net.run(1_000_000);
+    assert_same(net.core(w), net.core(r), 0..n);
+    (net, w, r)
+}
+
+#[test]
+fn reorg_keeps_the_blocks_before_the_truncation() {
+    // 600 lies inside the first root of the new tree (0..1024): root matching alone would
+    // keep nothing, the writer's `range {drop}` lets the proof start at 599.
+    let (mut net, w, r) = replicated(1000);
+    let n = &mut net.nodes[w];
+    block_on(n.core.truncate(600, None)).unwrap();
+    n.repl.on_local_change(&n.core, LocalChange::Truncated { length: 600, fork: 1 });
+    append(&mut n.core, 5000..5500);
+    n.repl.on_local_change(&n.core, LocalChange::Appended { length: 1100 });
+    net.run(1_000_000);
+    assert_same(net.core(w), net.core(r), 0..1100);
+    assert_eq!(net.nodes[r].repl.stats().blocks_downloaded, 1000 + 501);
+    assert!(net.nodes[r].closed.is_empty());
+}
+
+#[test]
+fn reorg_hint_that_does_not_verify_falls_back_to_a_full_proof() {
+    // The writer's replicator only notices the new fork (no `Truncated`): it announces the
+    // drop where its length shrank, which is past where the forks part.
+    let (mut net, w, r) = replicated(40);
+    net.quiet = false;
+    let n = &mut net.nodes[w];
+    block_on(n.core.truncate(20, None)).unwrap();
+    append(&mut n.core, 700..710);
+    n.repl.on_local_change(&n.core, LocalChange::Appended { length: 30 });
+    net.run(1_000_000);
+    assert_same(net.core(w), net.core(r), 0..30);
+    assert!(net.nodes[r].closed.is_empty(), "a wrong hint is not the peer's fault");
+    assert_eq!(net.nodes[r].repl.stats().reorgs, 1);
+    assert_eq!(net.nodes[r].repl.stats().invalid_data, 0);
+    let fork_proofs: Vec<u64> = net
+        .messages(r, w)
+        .filter_map(|m| match m {
+            Message::Request(q) if q.fork == 1 && q.block.is_none() => q.upgrade.map(|u| u.start),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fork_proofs, [29, 0]);
 }
 
 /// Applies a core's whole tree (length `len`) as a fork proof.
 fn fork_proof(core: &Core, len: u64) -> hyperwasm::tree::Proof {
-    let req =
-        ProofRequest { upgrade: Some(RequestUpgrade { start: 0, length: len }), ..ProofRequest::default() };
-    block_on(core.proof(&req)).unwrap()
+    fork_proof_from(core, 0, len)
+}
+
+/// A fork proof from `start` (for a reader whose tree is believed equal up to there).
+fn fork_proof_from(core: &Core, start: u64, len: u64) -> hyperwasm::tree::Proof {
+    let upgrade = RequestUpgrade { start, length: len - start };
+    block_on(core.proof(&ProofRequest { upgrade: Some(upgrade), ..ProofRequest::default() })).unwrap()
 }
 
 #[test]
@@ -587,13 +650,18 @@ fn reorg_proofs_that_do_not_verify_change_nothing() {
         u.nodes[0].hash[0] ^= 1;
     }
     assert!(block_on(reader.reorg(&tampered, None)).is_err());
+    // From a length where the forks already differ: our roots there are not the writer's.
+    let err = block_on(reader.reorg(&fork_proof_from(&old, 25, 30), None)).unwrap_err();
+    assert_eq!(err.code(), "INVALID_SIGNATURE");
     assert_eq!(storage.snapshot(), before, "storage untouched");
     assert_eq!((reader.fork(), reader.length(), reader.contiguous_length()), (0, 30, 30));
 
-    let applied = block_on(reader.reorg(&good, None)).unwrap();
+    // Roots alone (`good`, from 0) would keep 0..16, the first root of 30; a proof from 18,
+    // where the forks still agree, keeps 0..18.
+    let applied = block_on(reader.reorg(&fork_proof_from(&old, 18, 30), None)).unwrap();
     assert!(applied.upgraded);
-    assert_eq!(applied.shared_length, Some(16), "roots of 30: 0..16 is shared, 16..24 is not");
-    assert_eq!((reader.fork(), reader.length(), reader.contiguous_length()), (1, 30, 16));
+    assert_eq!(applied.shared_length, Some(18));
+    assert_eq!((reader.fork(), reader.length(), reader.contiguous_length()), (1, 30, 18));
     assert_eq!(reader.tree().hash(), old.tree().hash());
     // A lower fork is refused now.
     let err = block_on(reader.reorg(&fork0, None)).unwrap_err();
@@ -601,11 +669,11 @@ fn reorg_proofs_that_do_not_verify_change_nothing() {
     // The reopened core agrees.
     let again = block_on(Core::open(storage)).unwrap();
     assert_eq!(again.tree(), reader.tree());
-    assert_eq!(again.contiguous_length(), 16);
-    for i in 0..16 {
+    assert_eq!(again.contiguous_length(), 18);
+    for i in 0..18 {
         assert_eq!(block_on(again.get(i)).unwrap(), Some(block(i)));
     }
-    assert_eq!(block_on(again.get(16)).unwrap(), None);
+    assert_eq!(block_on(again.get(18)).unwrap(), None);
 }
 
 #[test]
@@ -761,4 +829,74 @@ fn peer_on_an_old_fork_is_not_asked_for_blocks() {
     net.run(1_000_000);
     assert_same(net.core(w), net.core(r), 0..35);
     assert!(net.nodes[r].closed.is_empty());
+}
+
+/// Release-mode throughput of a 1 KiB-block download (run with `--ignored --nocapture`):
+/// the time inside the replicator, apart from proof generation and verification.
+#[test]
+#[ignore]
+fn throughput_1k_blocks() {
+    use std::time::{Duration, Instant};
+    const N: u64 = 100_000;
+    let mut core = block_on(Core::create(MemoryStorage::new(), CreateOptions::default())).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..N).map(|i| vec![i as u8; 1024]).collect();
+    for chunk in blocks.chunks(10_000) {
+        block_on(core.append_batch(chunk)).unwrap();
+    }
+    let mut net = Net { quiet: true, ..Net::default() };
+    let w = net.add(Node::new(core));
+    let r = net.add(Node::new(reader_of(net.core(w))));
+    net.connect(w, r);
+    let n = &mut net.nodes[r];
+    n.repl.download(&n.core, DownloadRange::range(0, N));
+    let (mut repl, mut storage) = (Duration::ZERO, Duration::ZERO);
+    let mut nodes = 0usize;
+    let start = Instant::now();
+    loop {
+        for i in 0..2 {
+            loop {
+                let t = Instant::now();
+                let action = net.nodes[i].repl.poll_action();
+                repl += t.elapsed();
+                let Some(action) = action else { break };
+                let t = Instant::now();
+                match action {
+                    Action::Serve { peer, request } => {
+                        let n = &mut net.nodes[i];
+                        let result = block_on(n.core.proof(&proof_request(&request)));
+                        storage += t.elapsed();
+                        let t = Instant::now();
+                        n.repl.on_proof(&n.core, peer, request, result);
+                        repl += t.elapsed();
+                    }
+                    Action::Apply { peer, data, .. } => {
+                        nodes += data.proof.block.as_ref().map_or(0, |b| b.nodes.len());
+                        let n = &mut net.nodes[i];
+                        let result = block_on(n.core.apply_proof(&data.proof, data.manifest.as_deref()));
+                        storage += t.elapsed();
+                        let t = Instant::now();
+                        n.repl.on_applied(&n.core, peer, data.request, result);
+                        repl += t.elapsed();
+                    }
+                    other => net.act(i, other),
+                }
+            }
+        }
+        let t = Instant::now();
+        let more = net.deliver_one();
+        repl += t.elapsed();
+        if !more {
+            break;
+        }
+    }
+    let total = start.elapsed();
+    assert_eq!(net.core(r).contiguous_length(), N);
+    let rate = |d: Duration| N as f64 / d.as_secs_f64();
+    println!(
+        "{N} blocks in {total:?} ({:.0} blocks/s); replicator {repl:?} ({:.0} blocks/s); core proof+apply \
+         {storage:?}; {:.2} proof nodes per block",
+        rate(total),
+        rate(repl),
+        nodes as f64 / N as f64,
+    );
 }

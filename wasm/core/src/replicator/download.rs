@@ -8,7 +8,7 @@ use super::errors::{classify, Fault, ReplicatorError};
 use super::inflight::{Sent, SlotState};
 use super::messages::{Bitfield, Cancel, Data, Message, NoData, Range, Request, Sync};
 use super::replicator::Replicator;
-use super::scheduler::find_block;
+use super::scheduler::{find_block, upgradeable};
 use super::{Action, LocalCore, PeerId, MAX_BACKOFFS, MAX_LENGTH, WANT_BATCH};
 use crate::core::remote::Applied;
 use crate::core::HypercoreError;
@@ -19,6 +19,12 @@ struct Ask {
     block: Option<RequestIndex>,
     upgrade: Option<RequestUpgrade>,
     reorg: bool,
+}
+
+impl Ask {
+    fn upgrade(block: Option<RequestIndex>, upgrade: RequestUpgrade) -> Self {
+        Ask { block, upgrade: Some(upgrade), reorg: false }
+    }
 }
 
 impl Replicator {
@@ -124,7 +130,9 @@ impl Replicator {
             }
             p.remote_bitfield.set(b, false);
         }
-        if sent.reorg {
+        if sent.hinted {
+            p.dropped_at = None;
+        } else if sent.reorg {
             p.reorg_refused = Some((p.remote_fork, p.remote_length));
         } else if sent.upgrade {
             p.upgrade_refused = Some((fork, length, p.remote_length));
@@ -159,6 +167,14 @@ impl Replicator {
                 }
                 // Answered for a fork we have left: ask again.
                 Fault::Stale => {
+                    self.observe(core);
+                    self.update_all(core);
+                }
+                // Our guess of where the forks part was wrong: ask for the proof from 0.
+                Fault::Remote if sent.hinted => {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.dropped_at = None;
+                    }
                     self.observe(core);
                     self.update_all(core);
                 }
@@ -386,10 +402,11 @@ impl Replicator {
             .min()
             .map(|index| RequestIndex { index, nodes: 0 });
         let upgrade = RequestUpgrade { start: length, length: p.remote_length - length };
-        self.send_request(core, peer, Ask { block, upgrade: Some(upgrade), reorg: false });
+        self.send_request(core, peer, Ask::upgrade(block, upgrade));
     }
 
-    /// Asks `peer`, on a higher fork, for the proof of its whole tree (JS `_requestForkProof`).
+    /// Asks `peer`, on a higher fork, for the proof of its tree (JS `_requestForkProof`):
+    /// from where it said it truncated when our roots there are stored, else from 0.
     fn request_reorg(&mut self, core: &impl LocalCore, peer: PeerId) {
         if !self.opts.allow_fork || self.reorg.is_some() {
             return;
@@ -398,7 +415,13 @@ impl Replicator {
         if p.remote_length == 0 || p.reorg_refused == Some((p.remote_fork, p.remote_length)) {
             return;
         }
-        let upgrade = RequestUpgrade { start: 0, length: p.remote_length };
+        let length = core.length();
+        let start = p
+            .dropped_at
+            .map(|d| d.min(p.remote_length - 1).min(length))
+            .filter(|s| *s > 0 && (*s == length || upgradeable(core, *s)))
+            .unwrap_or(0);
+        let upgrade = RequestUpgrade { start, length: p.remote_length - start };
         self.send_request(core, peer, Ask { block: None, upgrade: Some(upgrade), reorg: true });
     }
 
@@ -411,6 +434,7 @@ impl Replicator {
             block,
             upgrade: ask.upgrade.is_some(),
             reorg: ask.reorg,
+            hinted: ask.reorg && ask.upgrade.is_some_and(|u| u.start > 0),
             fork: p.remote_fork,
             rt: p.cancel_tick,
             state: SlotState::Sent,

@@ -27,8 +27,11 @@ pub(crate) struct Sent {
     pub(crate) block: Option<u64>,
     /// It carries an upgrade.
     pub(crate) upgrade: bool,
-    /// It asks for a fork proof (upgrade from 0 on a higher fork).
+    /// It asks for a fork proof (an upgrade on a higher fork).
     pub(crate) reorg: bool,
+    /// The fork proof starts from a length the peer's `range {drop}` suggested rather than
+    /// from 0: failing to verify is then no proof of a lie.
+    pub(crate) hinted: bool,
     /// The fork it was sent for.
     pub(crate) fork: u64,
     /// The peer's cancel counter when it was sent: cancels up to here were sent before it.
@@ -100,7 +103,16 @@ mod tests {
     use super::*;
 
     fn sent(peer: PeerId) -> Sent {
-        Sent { peer, block: None, upgrade: false, reorg: false, fork: 0, rt: 0, state: SlotState::Sent }
+        Sent {
+            peer,
+            block: None,
+            upgrade: false,
+            reorg: false,
+            hinted: false,
+            fork: 0,
+            rt: 0,
+            state: SlotState::Sent,
+        }
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub(crate) struct Peer {
     pub(crate) upgrade_refused: Option<(u64, u64, u64)>,
     /// `(its fork, its length)` at which its fork proof failed.
     pub(crate) reorg_refused: Option<(u64, u64)>,
+    /// Lowest start of a `range {drop}` it sent since our fork last changed: where it
+    /// truncated, so where a fork proof from it can start.
+    pub(crate) dropped_at: Option<u64>,
     /// Length we last announced as fully contiguous.
     pub(crate) fully_signaled: u64,
     pub(crate) last_extension_sent: String,
@@ -97,6 +100,7 @@ impl Peer {
             backoffs: 0,
             upgrade_refused: None,
             reorg_refused: None,
+            dropped_at: None,
             fully_signaled: 0,
             last_extension_sent: String::new(),
             last_extension_received: String::new(),
@@ -128,6 +132,7 @@ impl Peer {
     pub(crate) fn on_range(&mut self, r: &Range) -> Option<u64> {
         let end = r.start + r.length;
         if r.drop {
+            self.dropped_at = Some(self.dropped_at.map_or(r.start, |d| d.min(r.start)));
             if r.start < self.remote_contiguous {
                 if end < self.remote_contiguous {
                     self.remote_bitfield.set_range(end, self.remote_contiguous, true);

@@ -462,6 +462,7 @@ impl Replicator {
         for p in self.peers.values_mut() {
             p.rewind(0);
             p.fully_signaled = p.fully_signaled.min(length);
+            p.dropped_at = None;
         }
         if old_length > shared {
             self.announce(core, shared, old_length - shared, true);
