@@ -813,6 +813,32 @@ fn removed_peer_requests_are_rescheduled() {
 }
 
 #[test]
+fn blocks_are_relayed_along_a_chain_as_they_arrive() {
+    // writer — a — b: b only knows a, which is itself downloading.
+    let mut net = Net::default();
+    let w = net.add(Node::new(writer(700, false)));
+    let a = net.add(Node::with_options(
+        reader_of(net.core(w)),
+        ReplicatorOptions { max_inflight: 4, ..ReplicatorOptions::default() },
+    ));
+    let b = net.add(Node::new(reader_of(net.core(w))));
+    net.connect(w, a);
+    net.connect(a, b);
+    for i in [a, b] {
+        let n = &mut net.nodes[i];
+        n.repl.download(&n.core, DownloadRange::live());
+    }
+    net.run(1_000_000);
+    assert_same(net.core(w), net.core(a), 0..700);
+    assert_same(net.core(w), net.core(b), 0..700);
+    assert!(net.nodes[b].repl.is_done(net.core(b)));
+    // b wanted the batch from a, and a announced blocks one by one as it got them.
+    assert!(net.messages(b, a).any(|m| matches!(m, Message::Want(_))));
+    let singles = net.messages(a, b).filter(|m| matches!(m, Message::Range(r) if r.length == 1)).count();
+    assert!(singles > 100, "{singles} single-block announcements");
+}
+
+#[test]
 fn peer_on_an_old_fork_is_not_asked_for_blocks() {
     // A seeder that stayed on fork 0 while the writer moved on.
     let mut net = Net::default();
@@ -899,4 +925,106 @@ fn throughput_1k_blocks() {
         rate(repl),
         nodes as f64 / N as f64,
     );
+}
+
+/// The reader's first request to a scripted peer that claims `w`'s length.
+fn first_request(reader: &mut Node, w: &Core, peer: PeerId) -> Request {
+    reader.repl.add_peer(&reader.core, peer, &handshake());
+    let sync = Sync {
+        length: w.length(),
+        can_upgrade: true,
+        uploading: true,
+        has_manifest: true,
+        ..Sync::default()
+    };
+    reader.repl.on_message(&reader.core, peer, Message::Sync(sync));
+    scripted(reader)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Send { peer: p, message: Message::Request(q) } if p == peer => Some(q),
+            _ => None,
+        })
+        .expect("a request")
+}
+
+fn answer(w: &Core, q: &Request) -> Data {
+    let proof = block_on(w.proof(&proof_request(q))).unwrap();
+    Data { request: q.id, proof, manifest: if q.manifest { w.manifest_for_peer() } else { None } }
+}
+
+#[test]
+fn answers_that_do_not_match_their_request_close_the_peer() {
+    let w = writer(10, false);
+    let closed = |actions: &[Action]| {
+        actions.iter().find_map(|a| {
+            if let Action::Close { peer, reason } = a {
+                Some((*peer, reason.clone()))
+            } else {
+                None
+            }
+        })
+    };
+
+    // A block nobody asked for.
+    let mut r = Node::new(reader_of(&w));
+    let q = first_request(&mut r, &w, 5);
+    assert_eq!(q.upgrade, Some(RequestUpgrade { start: 0, length: 10 }));
+    let wrong = ProofRequest {
+        block: Some(hyperwasm::tree::proof::RequestIndex { index: 3, nodes: 0 }),
+        upgrade: q.upgrade,
+        ..ProofRequest::default()
+    };
+    let proof = block_on(w.proof(&wrong)).unwrap();
+    r.repl.on_message(
+        &r.core,
+        5,
+        Message::Data(Data { request: q.id, proof, manifest: w.manifest_for_peer() }),
+    );
+    assert_eq!(closed(&scripted(&mut r)), Some((5, ReplicatorError::MismatchedData(q.id))));
+
+    // The same answer twice.
+    let mut r = Node::new(reader_of(&w));
+    let q = first_request(&mut r, &w, 5);
+    let data = answer(&w, &q);
+    r.repl.on_message(&r.core, 5, Message::Data(data.clone()));
+    let apply = scripted(&mut r);
+    assert!(matches!(apply.as_slice(), [Action::Apply { .. }, ..]), "{apply:?}");
+    r.repl.on_message(&r.core, 5, Message::Data(data.clone()));
+    assert_eq!(closed(&scripted(&mut r)), Some((5, ReplicatorError::MismatchedData(q.id))));
+
+    // Another peer's request id is not for it to answer (ignored, as JS does).
+    let mut r = Node::new(reader_of(&w));
+    let q = first_request(&mut r, &w, 5);
+    r.repl.add_peer(&r.core, 6, &handshake());
+    scripted(&mut r);
+    r.repl.on_message(&r.core, 6, Message::Data(answer(&w, &q)));
+    assert!(scripted(&mut r).is_empty());
+    // The right peer's answer is applied.
+    r.repl.on_message(&r.core, 5, Message::Data(answer(&w, &q)));
+    for a in scripted(&mut r) {
+        if let Action::Apply { peer, data, .. } = a {
+            let result = block_on(r.core.apply_proof(&data.proof, data.manifest.as_deref()));
+            r.repl.on_applied(&r.core, peer, data.request, result);
+        }
+    }
+    assert_eq!(r.core.length(), 10);
+}
+
+#[test]
+fn huge_announcements_are_cheap_and_legal() {
+    // A peer claiming a huge length and announcing a huge range costs nothing; bitfields
+    // beyond its length are ignored.
+    let w = writer(10, false);
+    let mut r = Node::new(reader_of(&w));
+    r.repl.add_peer(&r.core, 1, &handshake());
+    let sync = Sync { length: 1 << 50, uploading: true, ..Sync::default() };
+    r.repl.on_message(&r.core, 1, Message::Sync(sync));
+    r.repl.on_message(&r.core, 1, Message::Range(Range { drop: false, start: 7, length: (1 << 50) - 7 }));
+    r.repl.on_message(
+        &r.core,
+        1,
+        Message::Bitfield(Bitfield { start: (1 << 50) + 64, words: vec![u32::MAX; 1000] }),
+    );
+    r.repl.on_message(&r.core, 1, Message::Range(Range { drop: true, start: 1 << 30, length: 1 << 40 }));
+    assert!(scripted(&mut r).iter().all(|a| !matches!(a, Action::Close { .. })));
 }

@@ -381,11 +381,12 @@ impl Replicator {
             return;
         }
         // Same fork: it must have seen our length and say it can prove from it. An empty core
-        // takes any fork (the core accepts another fork's upgrade at length 0).
+        // moves to a higher fork with a plain upgrade (the core accepts another fork's upgrade
+        // at length 0); JS would ask for a fork proof, which is the same request.
         let eligible = if p.remote_fork == fork {
             p.remote_can_upgrade && p.length_acked == length
         } else {
-            length == 0 && (self.opts.allow_fork || p.remote_fork < fork)
+            length == 0 && p.remote_fork > fork && self.opts.allow_fork
         };
         let wanted = self.opts.eager_upgrade || self.ranges.iter().any(|r| r.end.is_none_or(|e| e > length));
         if !eligible || !wanted {

@@ -287,6 +287,9 @@ impl Replicator {
                         return false;
                     }
                     for p in self.peers.values() {
+                        if p.paused || !p.remote_uploading {
+                            continue;
+                        }
                         if !p.synced {
                             return false;
                         }
