@@ -29,6 +29,10 @@ use crate::tree::flat_tree;
 /// Batches of blocks a peer has not announced that one search walks through (and wants)
 /// before it gives up until the next event.
 const MAX_WALK: u32 = 64;
+/// Skips one search makes before it gives up until the next event: bounds the work a
+/// message can cause when our bitfield, the requests in flight and the peer's
+/// announcements interleave block by block.
+const MAX_STEPS: u32 = 4096;
 
 /// How many tree nodes above block `index` we lack (the `nodes` of a block request), and the
 /// node the proof will climb to. Blocks at or beyond our length need none (the proof comes
@@ -92,9 +96,13 @@ pub(crate) fn find_block(
 ) -> Search {
     let mut search = Search::default();
     let mut pos = from;
-    let mut walked = 0;
+    let (mut walked, mut steps) = (0, 0);
     let remote_head = peer.remote_length.saturating_mul(2);
     while pos < end {
+        steps += 1;
+        if steps > MAX_STEPS {
+            break;
+        }
         let i = core.first_missing(pos);
         if i >= end {
             pos = end;
@@ -106,7 +114,9 @@ pub(crate) fn find_block(
             continue;
         }
         if !peer.remote_has(i) {
-            search.want.push(i);
+            if search.want.last().is_none_or(|w| w / WANT_BATCH != i / WANT_BATCH) {
+                search.want.push(i);
+            }
             let batch_end = (i / WANT_BATCH + 1) * WANT_BATCH;
             match peer.remote_bitfield.first_set(i) {
                 Some(next) if next < batch_end => pos = next,
@@ -225,5 +235,23 @@ mod tests {
         assert_eq!(s.found, None);
         assert_eq!(s.want, vec![50]);
         assert_eq!(s.cursor, 100);
+    }
+
+    #[test]
+    fn search_work_is_bounded() {
+        // We hold the even blocks, the peer announced only those: every odd block is a skip.
+        let n = 100_000;
+        let core = Bits { length: n, have: (0..n).step_by(2).collect() };
+        let mut peer = Peer::new(&ChannelHandshake { seeks: false, capability: [0; 32] });
+        peer.on_sync(&Sync { length: n, ..Sync::default() }, 0);
+        for i in (0..n).step_by(2) {
+            peer.remote_bitfield.set(i, true);
+        }
+        let s = find_block(&core, &peer, &RemoteBitfield::new(), 0, n);
+        assert_eq!(s.found, None);
+        assert!(s.cursor > 0 && s.cursor < n, "stopped at {}", s.cursor);
+        assert_eq!(s.want, vec![1]);
+        let next = find_block(&core, &peer, &RemoteBitfield::new(), s.cursor, n);
+        assert!(next.cursor > s.cursor, "the next search goes on");
     }
 }

@@ -64,7 +64,8 @@ pub(crate) struct RemoteWants {
 }
 
 impl RemoteWants {
-    /// Records a `want`; false when it is to be ignored (longer than a batch).
+    /// Records a `want`; false when it is to be ignored: longer than a batch (as JS), or a
+    /// batch it already wants (answered before).
     pub(crate) fn add(&mut self, w: &Want) -> bool {
         if w.any {
             if self.any.len() < MAX_ANY {
@@ -83,9 +84,10 @@ impl RemoteWants {
         }
         let number = w.start / w.length;
         if let Some((_, set)) = self.batches.iter_mut().find(|(len, _)| *len == w.length) {
-            if set.insert(number) {
-                self.size += 1;
+            if !set.insert(number) {
+                return false;
             }
+            self.size += 1;
             return true;
         }
         if self.batches.len() >= MAX_REMOTE_BATCHES {
@@ -222,6 +224,7 @@ mod tests {
         assert!(!r.has_range(0, 1000));
         assert!(!r.add(&want(0, WANT_BATCH * 2)), "longer than a batch is ignored");
         assert!(r.add(&want(WANT_BATCH, WANT_BATCH)));
+        assert!(!r.add(&want(WANT_BATCH, WANT_BATCH)), "asked and answered");
         assert!(r.has(WANT_BATCH + 5) && !r.has(5));
         assert!(r.has_range(WANT_BATCH + 10, 1));
         assert!(r.has_range(WANT_BATCH - 10, 20));
