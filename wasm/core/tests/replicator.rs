@@ -51,6 +51,13 @@ fn handshake() -> ChannelHandshake {
     ChannelHandshake { seeks: true, capability: [0; 32] }
 }
 
+/// What crosses the channel. The messages are passed as structs until the channel codecs
+/// (`Message::encode`/`decode`, another helper's work) are merged; then this round-trips
+/// every message through them.
+fn wire(message: Message) -> Message {
+    message
+}
+
 /// One core and its replicator.
 struct Node {
     core: Core,
@@ -158,7 +165,8 @@ impl Net {
 
     fn act(&mut self, i: usize, action: Action) {
         match action {
-            Action::Send { peer, mut message } => {
+            Action::Send { peer, message } => {
+                let mut message = wire(message);
                 if let Some(to) = self.other(i, peer) {
                     if let Some(t) = self.tamper.as_mut() {
                         t(i, &mut message);

@@ -264,6 +264,15 @@ impl Replicator {
         }
     }
 
+    /// Looks at every peer again: picks up core changes nobody reported and requests what can
+    /// be requested. Nothing needs it to make progress, but a driver may call it on a timer
+    /// (a block search that hit its work bound resumes on the next event).
+    pub fn update(&mut self, core: &impl LocalCore) {
+        self.observe(core);
+        self.clamp_ranges(core);
+        self.update_all(core);
+    }
+
     /// The next thing to do.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -509,5 +518,17 @@ impl Replicator {
             return;
         }
         self.actions.push_back(Action::Extension { peer, name, message: m.message });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicator_can_move_between_threads() {
+        fn send<T: Send + std::marker::Sync>() {}
+        send::<Replicator>();
+        send::<Action>();
     }
 }
