@@ -1,14 +1,14 @@
 //! Where the CLI meets the replication protocol: one function per TCP connection.
 //!
-//! NOT WIRED YET (issue 3). [`run_connection`] returns [`RelayError::NotWired`] until the
-//! connection driver `hyperwasm::replicator::replicate` lands; the lead replaces its body (see
-//! the comment in it) and `cores.rs` (a stand-in for `CoreSet`/`SharedCore`). Everything around
-//! it — argument handling, TCP accept/dial, tasks, shutdown, download goals, stats — is done.
+//! The protocol itself is `hyperwasm::replicator::replicate` (secret-stream, protomux,
+//! `hypercore/alpha`), driven here by tokio over a TCP stream.
 
 use crate::cores::CoreSet;
 use crate::error::RelayError;
+use hyperwasm::replicator::{replicate, Clock, ConnectionOptions};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 /// What one connection did, as the CLI logs and sums it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -42,23 +42,22 @@ async fn run_connection(
     cores: CoreSet,
     is_initiator: bool,
 ) -> Result<ConnectionReport, RelayError> {
-    // NOT WIRED (issue 3) — replace with, per the contract in docs/replication.md:
-    //   use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
-    //   let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    //   stream.set_nodelay(true).ok();
-    //   let (reader, writer) = stream.into_split();
-    //   let opts = ConnectionOptions { is_initiator, keep_alive_ms: 5000, max_inflight: 512, .. };
-    //   let stats = replicate(&cores, reader.compat(), writer.compat_write(), TokioClock::new(), opts)
-    //       .await
-    //       .map_err(|e| RelayError::Replication { peer, reason: e.to_string() })?;
-    //   Ok(ConnectionReport { bytes_in: stats.bytes_in, bytes_out: stats.bytes_out,
-    //       blocks_downloaded: stats.blocks_downloaded, blocks_uploaded: stats.blocks_uploaded })
-    let _ = (stream, cores, is_initiator);
-    Err(RelayError::NotWired)
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    stream.set_nodelay(true).ok();
+    let (reader, writer) = stream.into_split();
+    let opts = ConnectionOptions::new(is_initiator);
+    let stats = replicate(&cores, reader.compat(), writer.compat_write(), TokioClock::new(), opts)
+        .await
+        .map_err(|e| RelayError::Replication { peer, reason: format!("{} ({})", e, e.code()) })?;
+    Ok(ConnectionReport {
+        bytes_in: stats.bytes_in,
+        bytes_out: stats.bytes_out,
+        blocks_downloaded: stats.blocks_downloaded,
+        blocks_uploaded: stats.blocks_uploaded,
+    })
 }
 
-/// Milliseconds clock and sleep on tokio, for the connection driver's `Clock` trait
-/// (wiring adds `impl Clock for TokioClock` delegating to these).
+/// Milliseconds clock and sleep on tokio, for the connection driver.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioClock {
     origin: tokio::time::Instant,
@@ -75,12 +74,16 @@ impl TokioClock {
     pub fn new() -> Self {
         TokioClock { origin: tokio::time::Instant::now() }
     }
-    /// Milliseconds since the clock was made.
-    pub fn now_ms(&self) -> u64 {
+}
+
+impl Clock for TokioClock {
+    type Sleep = tokio::time::Sleep;
+
+    fn now_ms(&self) -> u64 {
         u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
-    /// Sleeps `ms` milliseconds.
-    pub async fn sleep(&self, ms: u64) {
-        tokio::time::sleep(Duration::from_millis(ms)).await
+
+    fn sleep(&self, ms: u64) -> Self::Sleep {
+        tokio::time::sleep(Duration::from_millis(ms))
     }
 }

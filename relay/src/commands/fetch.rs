@@ -190,8 +190,16 @@ async fn wait_length(shared: &SharedCore, min: u64) -> u64 {
 async fn reach_goal(shared: &SharedCore, start: u64, args: &FetchArgs) -> Result<u64, RelayError> {
     let end = match (args.live, args.end, args.until_length) {
         (false, Some(end), _) => end,
-        // Everything: the length learnt from the first upgrade.
-        (false, None, _) => wait_length(shared, start.max(1)).await,
+        // Everything: as long as every peer that told us its length.
+        (false, None, _) => {
+            shared.download(DownloadRange { start, end: None });
+            shared.downloaded().await;
+            let length = shared.info().await.length;
+            if length < start {
+                return Err(RelayError::BadRange { start, end: length, length });
+            }
+            return Ok(length);
+        }
         (true, _, Some(n)) => wait_length(shared, n).await.min(n),
         (true, _, None) => std::future::pending().await,
     };

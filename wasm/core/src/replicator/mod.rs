@@ -15,22 +15,28 @@
 //! remote bitfield (`remote_bitfield.rs`), `want`/`unwant` batching (`wants.rs`), request
 //! ids (`inflight.rs`) and errors (`errors.rs`).
 
+mod core_set;
 mod download;
 mod errors;
 mod inflight;
 pub mod messages;
 mod peer;
+pub mod protocol_stream;
 mod remote_bitfield;
 #[allow(clippy::module_inception)]
 mod replicator;
 mod scheduler;
 mod serve;
+mod user_channels;
 mod wants;
 
+pub use core_set::{CoreSet, SharedCore};
 pub use errors::ReplicatorError;
 pub use peer::PeerStats;
+pub use protocol_stream::{replicate, Clock, ConnectionError, ConnectionOptions, ConnectionStats};
 pub use replicator::{Replicator, ReplicatorStats};
 pub use serve::proof_request;
+pub use user_channels::{user_channels, ConnectionClosed, UserChannels, UserEvent, UserHandle};
 
 use crate::crypto::Hash;
 use messages::{Data, Message, Request};
