@@ -42,8 +42,14 @@ impl<S: Storage> Hypercore<S> {
         }
         let mut proof = generate_proof(&self.storage, &self.state, req).await?;
         if let Some(block) = proof.block.as_mut() {
-            block.value =
-                self.get(block.index).await?.ok_or(HypercoreError::BlockNotAvailable(block.index))?;
+            // Not hash-checked here (as JS): the peer verifies every block against the signed
+            // tree and closes us if it does not match, so a damaged block never spreads.
+            // Local reads (`get`) stay checked.
+            block.value = self
+                .storage
+                .get_block(block.index)
+                .await?
+                .ok_or(HypercoreError::BlockNotAvailable(block.index))?;
         }
         Ok(proof)
     }
