@@ -588,11 +588,12 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         for discovery_key in keys {
             let mut applies: Vec<(PeerId, Data)> = Vec::new();
             loop {
-                let Some(session) = self.sessions.get_mut(&discovery_key) else { break };
-                let Some(action) = session.replicator.poll_action() else {
+                let next = self.sessions.get_mut(&discovery_key).and_then(|s| s.replicator.poll_action());
+                let Some(action) = next else {
                     if applies.is_empty() {
                         break;
                     }
+                    // Applying may queue more actions (new requests): go round again.
                     self.apply_batch(discovery_key, std::mem::take(&mut applies)).await;
                     continue;
                 };
