@@ -1,6 +1,33 @@
-//! `hyperwasm-relay`: the native command line (issue 3 adds its subcommands).
+//! `hyperwasm-relay`: create, inspect and replicate hypercores from the shell
+//! (usage in `relay/README.md`; `hyperwasm-relay --help`).
+//!
+//! Exit codes: 0 success, 1 a failure (one line on stderr), 2 bad command-line syntax (clap).
 
-fn main() {
-    eprintln!("hyperwasm-relay: no subcommands yet");
-    std::process::exit(2);
+use clap::Parser;
+use hyperwasm_relay::commands::{self, Command};
+use std::process::ExitCode;
+
+/// Hypercores in directories, replicated over TCP with the JS hypercore wire protocol.
+#[derive(Debug, Parser)]
+#[command(name = "hyperwasm-relay", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| hyperwasm_relay::RelayError::io("start the tokio runtime", e))
+        .and_then(|rt| rt.block_on(commands::run(cli.command)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = e.to_string().replace('\n', " ");
+            hyperwasm_relay::log!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

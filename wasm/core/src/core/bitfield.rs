@@ -110,6 +110,36 @@ impl Bitfield {
         None
     }
 
+    /// The 64 bits starting at bit `at` (any alignment), bit 0 = block `at`.
+    fn bits64(&self, at: u64) -> u64 {
+        let word = |i: u64| {
+            let (p, w, _) = split(i);
+            self.pages.get(&p).map_or(0, |page| page[w])
+        };
+        let off = (at % 64) as u32;
+        let low = word(at) >> off;
+        if off == 0 {
+            return low;
+        }
+        low | word(at - u64::from(off) + 64) << (64 - off)
+    }
+
+    /// `n` little-endian 32-bit words describing blocks `start..start + 32·n` (bit `i` of
+    /// word `k` = block `start + 32k + i`), as a `bitfield` wire message carries them.
+    pub fn words(&self, start: u64, n: usize) -> Vec<u32> {
+        let mut out = Vec::with_capacity(n);
+        let mut at = start;
+        while out.len() < n {
+            let bits = self.bits64(at);
+            out.push(bits as u32);
+            if out.len() < n {
+                out.push((bits >> 32) as u32);
+            }
+            at = at.saturating_add(64);
+        }
+        out
+    }
+
     /// Number of set bits in `start..end`.
     pub fn count(&self, start: u64, end: u64) -> u64 {
         let mut n = 0;
@@ -180,6 +210,21 @@ mod tests {
         let back = Bitfield::from_pages(pages);
         assert_eq!(back.count(0, u64::MAX / 2), bf.count(0, u64::MAX / 2));
         assert!(!bf.has_dirty());
+    }
+
+    #[test]
+    fn words_at_any_alignment() {
+        let mut bf = Bitfield::new();
+        bf.set_range(30, 100, true);
+        bf.set(PAGE_BITS + 1, true);
+        let w = bf.words(0, 4);
+        assert_eq!(w[0], 0xC000_0000);
+        assert_eq!(w[1], u32::MAX);
+        assert_eq!(w[2], u32::MAX);
+        assert_eq!(w[3], 0xF);
+        assert_eq!(bf.words(30, 3), vec![u32::MAX, u32::MAX, 0x3F]);
+        assert_eq!(bf.words(PAGE_BITS - 32, 2), vec![0, 2]);
+        assert_eq!(bf.words(PAGE_BITS - 30, 1), vec![0x8000_0000]);
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub struct Hypercore<S> {
     pub(super) bitfield: Bitfield,
     pub(super) contiguous_length: u64,
     /// `(fork, length)` of every truncation since open, for snapshot checks.
-    truncations: Vec<(u64, u64)>,
+    pub(super) truncations: Vec<(u64, u64)>,
 }
 
 /// Who a core is: key, manifest (once known) and how signatures are checked.

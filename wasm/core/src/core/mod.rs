@@ -4,9 +4,11 @@ pub mod bitfield;
 mod errors;
 pub mod header;
 pub mod hypercore;
+mod local_core;
 pub mod manifest;
 pub mod multisig;
 pub mod remote;
+mod reorg;
 pub mod verifier;
 
 pub use errors::HypercoreError;

@@ -21,6 +21,9 @@ pub struct Applied {
     pub block: Option<u64>,
     /// The manifest was learnt from this proof.
     pub manifest_learnt: bool,
+    /// After a reorg ([`Hypercore::reorg`]): the length of the prefix both forks share;
+    /// blocks from there on were dropped.
+    pub shared_length: Option<u64>,
 }
 
 impl<S: Storage> Hypercore<S> {

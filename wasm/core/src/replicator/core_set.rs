@@ -12,10 +12,10 @@ use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::lock::{Mutex, MutexGuard};
 
 use super::{DownloadRange, LocalChange};
+use crate::core::Hypercore;
 use crate::core::{HypercoreError, Info};
 use crate::crypto::hash::Hash;
 use crate::storage::Storage;
-use crate::core::Hypercore;
 
 /// What connections learn about the set.
 #[derive(Debug, Clone)]
@@ -167,6 +167,11 @@ impl<S: Storage> SharedCore<S> {
         self.inner.core.lock().await
     }
 
+    /// Runs `f` on the core. Changes made here are not announced (see [`SharedCore::notify`]).
+    pub async fn with<R>(&self, f: impl FnOnce(&mut Hypercore<S>) -> R) -> R {
+        f(&mut *self.lock().await)
+    }
+
     /// Appends one block and announces it to every peer.
     pub async fn append(&self, block: &[u8]) -> Result<u64, HypercoreError> {
         self.append_batch(&[block]).await
@@ -175,22 +180,19 @@ impl<S: Storage> SharedCore<S> {
     /// Appends blocks atomically and announces them.
     pub async fn append_batch<B: AsRef<[u8]>>(&self, blocks: &[B]) -> Result<u64, HypercoreError> {
         let mut core = self.lock().await;
-        let start = core.length();
         let length = core.append_batch(blocks).await?;
-        let fork = core.fork();
         drop(core);
-        self.notify(LocalChange::Appended { start, length, fork }, 0);
+        self.notify(LocalChange::Appended { length }, 0);
         Ok(length)
     }
 
     /// Truncates (bumping the fork) and announces it.
     pub async fn truncate(&self, length: u64) -> Result<(), HypercoreError> {
         let mut core = self.lock().await;
-        let previous = core.length();
         core.truncate(length, None).await?;
         let fork = core.fork();
         drop(core);
-        self.notify(LocalChange::Truncated { length, previous_length: previous, fork }, 0);
+        self.notify(LocalChange::Truncated { length, fork }, 0);
         Ok(())
     }
 

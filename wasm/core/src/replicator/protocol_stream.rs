@@ -24,7 +24,7 @@ use futures::{FutureExt, StreamExt};
 use super::core_set::{CoreSet, SetEvent, SharedCore};
 use super::messages::{ChannelHandshake, Message, PROTOCOL, PROTOCOL_ALIAS};
 use super::user_channels::{UserChannels, UserCommand, UserEvent};
-use super::{Action, LocalChange, PeerId, Replicator, ReplicatorOptions};
+use super::{Action, DownloadRange, LocalChange, PeerId, Replicator, ReplicatorOptions};
 use crate::core::HypercoreError;
 use crate::crypto::caps;
 use crate::crypto::hash::Hash;
@@ -144,6 +144,8 @@ struct CoreSession<S> {
     shared: SharedCore<S>,
     replicator: Replicator,
     channel: Option<ChannelId>,
+    /// The replicator's id of the download intent it follows, and that intent.
+    download: Option<(u64, DownloadRange)>,
 }
 
 struct Connection<S, C> {
@@ -245,8 +247,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return Err(e.into());
         }
         total += buf.len() as u64;
-        next = match rx.try_next() {
-            Ok(more) => more,
+        next = match rx.try_recv() {
+            Ok(more) => Some(more),
             Err(_) => {
                 writer.flush().await?;
                 rx.next().await
@@ -405,7 +407,8 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         let options = self.replicator_options.clone();
         let session = self.sessions.entry(discovery_key).or_insert_with(|| CoreSession {
             shared,
-            replicator: Replicator::new(options),
+            replicator: Replicator::with_options(options),
+            download: None,
             channel: None,
         });
         session.channel = Some(channel);
@@ -415,11 +418,21 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         match event {
             MuxEvent::RemoteOpen { protocol, id } => {
                 let is_core = protocol == PROTOCOL || protocol == PROTOCOL_ALIAS;
-                let known = id.as_deref().and_then(|id| <[u8; 32]>::try_from(id).ok()).and_then(|dk| self.cores.get(&dk));
+                let known = id
+                    .as_deref()
+                    .and_then(|id| <[u8; 32]>::try_from(id).ok())
+                    .and_then(|dk| self.cores.get(&dk));
                 match (is_core, known, self.user.as_ref()) {
                     (true, Some(shared), _) => self.open_core(shared),
                     (false, _, Some(user)) => {
-                        if user.events.unbounded_send(UserEvent::RemoteOpen { protocol: protocol.clone(), id: id.clone() }).is_err() {
+                        if user
+                            .events
+                            .unbounded_send(UserEvent::RemoteOpen {
+                                protocol: protocol.clone(),
+                                id: id.clone(),
+                            })
+                            .is_err()
+                        {
                             self.mux.reject(&protocol, id.as_deref());
                         }
                     }
@@ -434,7 +447,12 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 Some(Role::User { protocol, id }) => {
                     if let Some(user) = &self.user {
                         let (protocol, id) = (protocol.clone(), id.clone());
-                        let _ = user.events.unbounded_send(UserEvent::Opened { channel, protocol, id, handshake });
+                        let _ = user.events.unbounded_send(UserEvent::Opened {
+                            channel,
+                            protocol,
+                            id,
+                            handshake,
+                        });
                     }
                 }
                 None => self.mux.close(channel),
@@ -447,18 +465,22 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                             if let Some(session) = self.sessions.get_mut(&discovery_key) {
                                 let core = session.shared.lock().await;
                                 session.replicator.on_message(&*core, peer, message);
-                                let done = session.replicator.is_done(&*core);
+                                let done = is_done(&session.replicator, session.download, &*core);
                                 drop(core);
                                 session.shared.set_done(done);
                             }
                         }
-                        Err(e) => self.close_peer(peer, format!("undecodable message type {message_type}: {e}")),
+                        Err(e) => {
+                            self.close_peer(peer, format!("undecodable message type {message_type}: {e}"))
+                                .await
+                        }
                     }
                 }
                 Some(Role::Core { .. }) => {}
                 Some(Role::User { .. }) => {
                     if let Some(user) = &self.user {
-                        let _ = user.events.unbounded_send(UserEvent::Message { channel, message_type, payload });
+                        let _ =
+                            user.events.unbounded_send(UserEvent::Message { channel, message_type, payload });
                     }
                 }
                 None => {}
@@ -470,7 +492,8 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                     }
                     if let Some(session) = self.sessions.get_mut(&discovery_key) {
                         if let Some(peer) = peer {
-                            session.replicator.remove_peer(peer);
+                            let core = session.shared.lock().await;
+                            session.replicator.remove_peer(&*core, peer);
                         }
                         session.channel = None;
                     }
@@ -512,17 +535,17 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         self.channels.insert(channel, Role::Core { discovery_key, peer: Some(peer) });
         let core = session.shared.lock().await;
         session.replicator.add_peer(&*core, peer, &remote);
-        if let Some(range) = session.shared.download_intent() {
-            session.replicator.download(&*core, range);
-        }
+        sync_intent(&mut session.replicator, &mut session.download, session.shared.download_intent(), &*core);
         Ok(())
     }
 
-    fn close_peer(&mut self, peer: PeerId, reason: String) {
+    async fn close_peer(&mut self, peer: PeerId, reason: String) {
         if let Some((discovery_key, channel)) = self.peers.remove(&peer) {
             self.stats.peers_closed.push(reason);
             if let Some(session) = self.sessions.get_mut(&discovery_key) {
-                session.replicator.remove_peer(peer);
+                let core = session.shared.lock().await;
+                session.replicator.remove_peer(&*core, peer);
+                drop(core);
                 session.channel = None;
             }
             self.channels.remove(&channel);
@@ -578,24 +601,26 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 let after = (core.length(), core.fork());
                 session.replicator.on_applied(&*core, peer, data.request, result.clone());
                 self.stats.blocks_downloaded += u64::from(matches!(&result, Ok(a) if a.block.is_some()));
-                let done = session.replicator.is_done(&*core);
+                let done = is_done(&session.replicator, session.download, &*core);
                 drop(core);
                 if let Ok(applied) = result {
                     if after != before {
                         let change = if after.1 != before.1 {
-                            LocalChange::Truncated { length: after.0, previous_length: before.0, fork: after.1 }
+                            LocalChange::Truncated { length: after.0, fork: after.1 }
                         } else {
-                            LocalChange::Appended { start: before.0, length: after.0, fork: after.1 }
+                            LocalChange::Appended { length: after.0 }
                         };
                         session.shared.notify(change, self.id);
                     }
                     if let Some(index) = applied.block {
-                        session.shared.notify(LocalChange::Downloaded { start: index, end: index + 1 }, self.id);
+                        session
+                            .shared
+                            .notify(LocalChange::Downloaded { start: index, end: index + 1 }, self.id);
                     }
                 }
                 session.shared.set_done(done);
             }
-            Action::Close { peer, reason } => self.close_peer(peer, reason.to_string()),
+            Action::Close { peer, reason } => self.close_peer(peer, reason.to_string()).await,
             Action::Extension { peer: _, name, message } => {
                 if let Some(user) = &self.user {
                     let _ = user.events.unbounded_send(UserEvent::Extension { discovery_key, name, message });
@@ -628,17 +653,16 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 if let Some(session) = self.sessions.get_mut(&discovery_key) {
                     let core = session.shared.lock().await;
                     session.replicator.on_local_change(&*core, change);
-                    let done = session.replicator.is_done(&*core);
+                    let done = is_done(&session.replicator, session.download, &*core);
                     drop(core);
                     session.shared.set_done(done);
                 }
             }
             SetEvent::Download(discovery_key) => {
                 if let Some(session) = self.sessions.get_mut(&discovery_key) {
-                    if let Some(range) = session.shared.download_intent() {
-                        let core = session.shared.lock().await;
-                        session.replicator.download(&*core, range);
-                    }
+                    let core = session.shared.lock().await;
+                    let intent = session.shared.download_intent();
+                    sync_intent(&mut session.replicator, &mut session.download, intent, &*core);
                 }
             }
         }
@@ -647,7 +671,12 @@ impl<S: Storage, C: Clock> Connection<S, C> {
     async fn on_user_command(&mut self, command: UserCommand) {
         match command {
             UserCommand::Open { protocol, id, handshake } => {
-                let spec = ChannelSpec { protocol: &protocol, aliases: &[], id: id.as_deref(), handshake: &handshake };
+                let spec = ChannelSpec {
+                    protocol: &protocol,
+                    aliases: &[],
+                    id: id.as_deref(),
+                    handshake: &handshake,
+                };
                 if let Ok(channel) = self.mux.open(spec) {
                     self.channels.insert(channel, Role::User { protocol, id });
                 }
@@ -680,4 +709,35 @@ fn proof_request(request: &super::messages::Request) -> crate::tree::proof::Proo
         seek: request.seek,
         upgrade: request.upgrade,
     }
+}
+
+/// Makes the replicator follow the core's current download intent (cancelling the one it
+/// followed before, if it changed).
+fn sync_intent<S: Storage>(
+    replicator: &mut Replicator,
+    current: &mut Option<(u64, DownloadRange)>,
+    intent: Option<DownloadRange>,
+    core: &crate::core::Hypercore<S>,
+) {
+    if current.map(|(_, r)| r) == intent {
+        return;
+    }
+    if let Some((id, _)) = current.take() {
+        replicator.cancel_download(core, id);
+    }
+    if let Some(range) = intent {
+        *current = Some((replicator.download(core, range), range));
+    }
+}
+
+/// Whether this connection satisfies the core's download intent: a finite range is fully
+/// local; a whole-core intent also needs a peer that told us its length.
+fn is_done<S: Storage>(
+    replicator: &Replicator,
+    download: Option<(u64, DownloadRange)>,
+    core: &crate::core::Hypercore<S>,
+) -> bool {
+    let Some((_, range)) = download else { return false };
+    replicator.is_done(core)
+        && (range.end.is_some() || replicator.peers().any(|p| replicator.peer_length(p).is_some()))
 }

@@ -114,7 +114,12 @@ impl UserHandle {
     }
 
     /// Sends a message on an open channel.
-    pub fn send(&self, channel: ChannelId, message_type: u64, payload: &[u8]) -> Result<(), ConnectionClosed> {
+    pub fn send(
+        &self,
+        channel: ChannelId,
+        message_type: u64,
+        payload: &[u8],
+    ) -> Result<(), ConnectionClosed> {
         self.command(UserCommand::Send { channel, message_type, payload: payload.to_vec() })
     }
 
@@ -125,7 +130,11 @@ impl UserHandle {
 
     /// Sends a hypercore extension message to every peer of a core.
     pub fn extension(&self, discovery_key: Hash, name: &str, message: &[u8]) -> Result<(), ConnectionClosed> {
-        self.command(UserCommand::Extension { discovery_key, name: name.to_owned(), message: message.to_vec() })
+        self.command(UserCommand::Extension {
+            discovery_key,
+            name: name.to_owned(),
+            message: message.to_vec(),
+        })
     }
 
     /// The next event; `None` once the connection has ended.

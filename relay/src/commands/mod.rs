@@ -1,0 +1,49 @@
+//! The subcommands, one module each; [`Command`] is what `main` parses.
+
+pub mod append;
+pub mod cat;
+pub mod create;
+pub mod fetch;
+pub mod info;
+pub mod serve;
+pub mod testdata;
+
+use crate::error::RelayError;
+use clap::Subcommand;
+
+/// A `hyperwasm-relay` subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new writable core in a directory; prints its key and discovery key.
+    Create(create::CreateArgs),
+    /// Append files (one block each) or stdin (lines or fixed-size chunks); prints the new length.
+    Append(append::AppendArgs),
+    /// Print a core's state as JSON.
+    Info(info::InfoArgs),
+    /// Print blocks.
+    Cat(cat::CatArgs),
+    /// Serve cores to peers over TCP until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// Download a core (or a range of it) from peers over TCP.
+    Fetch(fetch::FetchArgs),
+    /// Write deterministic test blocks to stdout (see `testdata`).
+    #[command(hide = true)]
+    GenBlocks(testdata::GenBlocksArgs),
+    /// Print the test digest of a core's blocks (see `testdata`).
+    #[command(hide = true)]
+    Digest(testdata::DigestArgs),
+}
+
+/// Runs one command to completion.
+pub async fn run(command: Command) -> Result<(), RelayError> {
+    match command {
+        Command::Create(args) => create::run(args).await,
+        Command::Append(args) => append::run(args).await,
+        Command::Info(args) => info::run(args).await,
+        Command::Cat(args) => cat::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Fetch(args) => fetch::run(args).await,
+        Command::GenBlocks(args) => testdata::gen_blocks(args),
+        Command::Digest(args) => testdata::digest(args).await,
+    }
+}

@@ -1,0 +1,204 @@
+//! The command line end to end: the binary run in temp directories (create, append, info, cat
+//! round trips; every error path exits 1 with one line and never panics; serve's lifecycle).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{assert_clean_failure, relay, relay_stdin};
+use hyperwasm_relay::testdata;
+use std::path::Path;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn create_append_info_cat_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("core");
+    let created = relay(&["create", p(&dir)]).ok_json();
+    let key = created["key"].as_str().unwrap().to_string();
+    assert_eq!(key.len(), 64);
+    assert_eq!(created["discoveryKey"].as_str().unwrap().len(), 64);
+    assert_eq!(created["compat"], false);
+
+    let text = "hello\nworld\n\nlast line without newline";
+    let appended = relay_stdin(&["append", p(&dir)], text.as_bytes()).ok_json();
+    assert_eq!(appended["length"], 4);
+    assert_eq!(appended["appended"], 4);
+
+    let info = relay(&["info", p(&dir)]).ok_json();
+    assert_eq!(info["key"], key.as_str());
+    assert_eq!(info["discoveryKey"], created["discoveryKey"]);
+    assert_eq!(info["length"], 4);
+    assert_eq!(info["byteLength"], (text.len() - 3) as u64);
+    assert_eq!(info["fork"], 0);
+    assert_eq!(info["contiguousLength"], 4);
+    assert_eq!(info["writable"], true);
+    assert_eq!(info["compat"], false);
+
+    // Default: each block and a newline, so line input comes back as it went in.
+    let cat = relay(&["cat", p(&dir)]);
+    assert!(cat.status.success());
+    assert_eq!(cat.stdout_str(), format!("{text}\n"));
+    let hex = relay(&["cat", p(&dir), "--hex", "--start", "1", "--end", "3"]);
+    assert_eq!(hex.stdout_str(), format!("{}\n\n", hex::encode("world")));
+    let raw = relay(&["cat", p(&dir), "--raw", "--start", "3"]);
+    assert_eq!(raw.stdout, b"last line without newline");
+    let empty = relay(&["cat", p(&dir), "--start", "2", "--end", "2"]);
+    assert!(empty.status.success() && empty.stdout.is_empty());
+
+    // Appending again continues the core.
+    let more = relay_stdin(&["append", p(&dir), "--lines"], b"five\n").ok_json();
+    assert_eq!(more["length"], 5);
+    assert_eq!(relay(&["info", p(&dir)]).ok_json()["length"], 5);
+}
+
+#[test]
+fn append_files_and_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("core");
+    relay(&["create", p(&dir)]).ok_json();
+    let (a, b) = (tmp.path().join("a.bin"), tmp.path().join("b.bin"));
+    std::fs::write(&a, b"first\nfile\n").unwrap();
+    std::fs::write(&b, [0u8, 1, 2, 255]).unwrap();
+    assert_eq!(relay(&["append", p(&dir), p(&a), p(&b)]).ok_json()["length"], 2);
+    assert_eq!(relay_stdin(&["append", p(&dir), "--chunk-size", "3"], b"abcdefgh").ok_json()["length"], 5);
+    let hex = relay(&["cat", p(&dir), "--hex"]).stdout_str();
+    let lines: Vec<&str> = hex.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            hex::encode(b"first\nfile\n"),
+            "000102ff".into(),
+            hex::encode("abc"),
+            hex::encode("def"),
+            hex::encode("gh")
+        ]
+    );
+    // An exact multiple of the chunk size leaves no empty tail block.
+    assert_eq!(relay_stdin(&["append", p(&dir), "--chunk-size", "2"], b"wxyz").ok_json()["length"], 7);
+    // Empty stdin appends nothing.
+    let none = relay_stdin(&["append", p(&dir)], b"").ok_json();
+    assert_eq!((none["length"].as_u64(), none["appended"].as_u64()), (Some(7), Some(0)));
+}
+
+#[test]
+fn compat_core_and_generated_blocks_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("compat");
+    let created = relay(&["create", "--compat", p(&dir)]).ok_json();
+    assert_eq!(created["compat"], true);
+    let size = 100;
+    let gen = relay(&["gen-blocks", "--count", "50", "--size", "100"]);
+    assert!(gen.status.success());
+    let expected = testdata::blocks(0, 0, 50, size);
+    assert_eq!(gen.stdout, expected.concat());
+    let appended = relay_stdin(&["append", p(&dir), "--chunk-size", "100"], &gen.stdout).ok_json();
+    assert_eq!(appended["length"], 50);
+    let info = relay(&["info", p(&dir)]).ok_json();
+    assert_eq!((info["compat"].as_bool(), info["key"].as_str()), (Some(true), created["key"].as_str()));
+    let digest = relay(&["digest", p(&dir)]).ok_json();
+    assert_eq!(digest["digest"], testdata::digest(&expected).as_str());
+    assert_eq!(digest["bytes"], 5000);
+    let part = relay(&["digest", p(&dir), "--start", "10", "--end", "20"]).ok_json();
+    assert_eq!(part["digest"], testdata::digest(&expected[10..20]).as_str());
+}
+
+#[test]
+fn bad_input_exits_1_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let core = tmp.path().join("core");
+    relay(&["create", p(&core)]).ok_json();
+    relay_stdin(&["append", p(&core)], b"a\nb\n").ok_json();
+    let missing = tmp.path().join("missing");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let key = "ab".repeat(32);
+    let not_hex = "g".repeat(64);
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["create", p(&core)], "not empty"),
+        (vec!["create", p(&file)], "not a directory"),
+        (vec!["info", p(&missing)], "no such directory"),
+        (vec!["info", p(&empty)], "no hypercore here"),
+        (vec!["info", p(&file)], "not a directory"),
+        (vec!["cat", p(&core), "--end", "3"], "outside the core"),
+        (vec!["cat", p(&core), "--start", "2", "--end", "1"], "outside the core"),
+        (vec!["append", p(&missing)], "no such directory"),
+        (vec!["append", p(&core), "--chunk-size", "0"], "--chunk-size"),
+        (vec!["append", p(&core), p(&missing)], "read"),
+        (vec!["digest", p(&core), "--end", "9"], "outside the core"),
+        (vec!["serve", p(&missing)], "no such directory"),
+        (vec!["serve", p(&core), p(&core)], "already served"),
+        (vec!["serve", p(&core), "--listen", "not-an-address"], "cannot listen"),
+        (vec!["fetch", "zz", "--connect", "127.0.0.1:1", "--dir", p(&empty)], "bad core key"),
+        (vec!["fetch", &key[..63], "--connect", "127.0.0.1:1", "--dir", p(&empty)], "bad core key"),
+        (vec!["fetch", &not_hex, "--connect", "127.0.0.1:1", "--dir", p(&empty)], "bad core key"),
+        (vec!["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&core)], "different core"),
+        (vec!["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&file)], "not a directory"),
+        (vec!["fetch", &key, "--connect", "nonsense", "--dir", p(&empty)], "cannot connect"),
+        (
+            vec!["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&empty), "--start", "5", "--end", "2"],
+            "beyond",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = relay(&args);
+        let line = assert_clean_failure(&out);
+        assert!(line.contains(needle), "{args:?}: expected {needle:?} in {line:?}");
+    }
+
+    // A refused connection fails cleanly, and leaves an empty replica that is not writable.
+    let replica = tmp.path().join("replica");
+    let refused = relay(&["fetch", &key, "--connect", "127.0.0.1:1", "--dir", p(&replica)]);
+    assert!(assert_clean_failure(&refused).contains("cannot connect to 127.0.0.1:1"));
+    let info = relay(&["info", p(&replica)]).ok_json();
+    assert_eq!((info["key"].as_str(), info["writable"].as_bool()), (Some(key.as_str()), Some(false)));
+    let line = assert_clean_failure(&relay_stdin(&["append", p(&replica)], b"x\n"));
+    assert!(line.contains("not writable"), "{line}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["frobnicate"],
+        vec!["create"],
+        vec!["fetch", "00", "--dir", "x"],
+        vec!["fetch", "00", "--connect", "a:1", "--dir", "x", "--until-length", "3"],
+        vec!["fetch", "00", "--connect", "a:1", "--dir", "x", "--live", "--end", "3"],
+        vec!["cat", "x", "--hex", "--raw"],
+        vec!["append", "x", "file", "--chunk-size", "3"],
+    ] {
+        let out = relay(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn serve_prints_ready_and_shuts_down_on_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let key_a = relay(&["create", p(&a)]).ok_json()["key"].clone();
+    let key_b = relay(&["create", "--compat", p(&b)]).ok_json()["key"].clone();
+    relay_stdin(&["append", p(&a)], b"1\n2\n3\n").ok_json();
+    let server = common::serve(&[&a, &b]);
+    let cores = server.ready["cores"].as_array().unwrap().clone();
+    assert_eq!(cores.len(), 2);
+    assert_eq!((&cores[0]["key"], &cores[0]["length"]), (&key_a, &serde_json::json!(3)));
+    assert_eq!(cores[1]["key"], key_b);
+    let listening = server.ready["listening"].as_str().unwrap().to_string();
+    assert!(listening.starts_with("127.0.0.1:"), "{listening}");
+    // A connection is accepted and handed to its task (whatever replication then does with it).
+    let stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    drop(stream);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (status, rest) = server.interrupt();
+    assert!(status.success(), "serve exited with {status}");
+    let last = rest.last().expect("shutdown line");
+    assert_eq!((last["shutdown"].as_bool(), last["connections"].as_u64()), (Some(true), Some(1)));
+}
