@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
-use hyperwasm::replicator::protocol_stream::Clock;
+use hyperwasm::replicator::Clock;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]

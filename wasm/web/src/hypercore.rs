@@ -544,11 +544,10 @@ impl JsHypercore {
         future_to_promise(async move {
             let _turn = turn.wait().await;
             let mut core = inner.lock_open().await?;
-            let previous_length = core.length();
             let (r, change) = match op {
                 Exclusive::Truncate { length, fork } => {
                     let r = core.truncate(length, fork).await;
-                    (r, LocalChange::Truncated { length: core.length(), previous_length, fork: core.fork() })
+                    (r, LocalChange::Truncated { length: core.length(), fork: core.fork() })
                 }
                 Exclusive::Clear { start, end } => {
                     (core.clear(start, end).await, LocalChange::Cleared { start, end })
