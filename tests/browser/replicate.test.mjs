@@ -30,7 +30,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(path.join(root, 'tests/js/package.json'))
 const { chromium } = require('playwright-core')
 
-const BLOCKS = 300
+const BLOCKS = Number(process.env.REPLICATE_BLOCKS || 300)
 const LIVE = 5
 const UPLOAD = 40
 

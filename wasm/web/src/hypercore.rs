@@ -39,6 +39,14 @@
 //! the appends issued before them and hold back appends issued after them. Reads (`get`,
 //! `has`, `info`) wait only for a write in progress.
 //!
+//! # Replication
+//!
+//! The core lives in a [`SharedCore`] of its own [`CoreSet`], so connections started with
+//! `core.replicate(url)` (see [`crate::replication`]) share it with the group-commit and
+//! reader tasks: appends, truncations and clears made here are announced to every peer, and
+//! blocks the connections download show up in `get`, `length` and `info`. `close()` ends the
+//! connections first.
+//!
 //! # Durability
 //!
 //! By default writes use IndexedDB's `durability: "relaxed"` (see [`Durability`]): a resolved
@@ -584,8 +592,9 @@ impl JsHypercore {
         })
     }
 
-    /// Waits for queued appends, then closes the database connection. Later calls reject with
-    /// `SESSION_CLOSED`; closing twice is a no-op.
+    /// Waits for queued appends, ends every replication of this core (waiting until they
+    /// have), then closes the database connection. Later calls reject with `SESSION_CLOSED`;
+    /// closing twice is a no-op.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let inner = self.inner.clone();
@@ -624,7 +633,8 @@ impl JsHypercore {
         Uint8Array::from(&self.inner.head.borrow().discovery_key[..])
     }
 
-    /// Number of blocks (as of the last completed write).
+    /// Number of blocks (as of the last completed write or download: while a replication
+    /// runs, downloads refresh it within a task turn; `whenLength(n)` waits for it).
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> f64 {
         self.inner.head.borrow().length as f64

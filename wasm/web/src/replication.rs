@@ -417,8 +417,9 @@ impl Replication {
                     });
                 }
             }
-            let c = core.lock_open().await?;
-            core.refresh(&c);
+            if let Ok(c) = core.lock_open().await {
+                core.refresh(&c);
+            }
             Ok(JsValue::UNDEFINED)
         })
     }
