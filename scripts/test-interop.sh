@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test-interop: checks of the Rust code against the pinned JS reference stack (tests/js).
-#   - Rust integration tests of every workspace crate under */tests/*.rs (oracle fixtures are
+#   - Rust integration tests of wasm/*/tests/*.rs and relay/tests/*.rs (oracle fixtures are
 #     read there) — `cargo test --test NAME` per file found;
 #   - reverse oracle: `cargo test -p hyperwasm-interop` (tests/interop) — cores, signatures and
 #     proofs made by Rust, checked by tests/js/verify-rust.mjs; prints verify-rust's summaries;
@@ -19,7 +19,7 @@ step() {
 }
 
 shopt -s nullglob
-for t in wasm/*/tests/*.rs; do
+for t in wasm/*/tests/*.rs relay/tests/*.rs; do
   crate_dir=${t%/tests/*}
   name=$(basename "$t" .rs)
   pkg=$(awk -F'"' '/^name = / { print $2; exit }' "$crate_dir/Cargo.toml")

@@ -80,10 +80,6 @@ pub enum RelayError {
         /// Why.
         reason: String,
     },
-    /// The replication protocol is not connected to the CLI yet (issue 3: the lead wires
-    /// `replicate()` into `relay/src/replicate.rs`).
-    #[error("replication not wired yet")]
-    NotWired,
     /// One replication connection failed (handshake, protocol violation, bad data, I/O).
     #[error("replication with {peer} failed: {reason}")]
     Replication {

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Replication interop: the hyperwasm-relay CLI tests and the Rust <-> JS replication matrix
 # (relay/tests/cli.rs, relay/tests/interop_replicate.rs). Needs node and tests/js/node_modules
-# (`make setup`). Until relay/src/replicate.rs is wired to the connection driver (issue 3) the
-# matrix fails with "replication not wired yet" in every case that replicates through Rust;
-# testdata_matches_js and harness_js_to_js pass already.
+# (`make setup`). `make test-interop` runs the same suites; this runs just them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"

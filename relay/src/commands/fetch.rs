@@ -134,9 +134,6 @@ impl Connections {
             self.outcomes.push(PeerOutcome { peer, error: Some(error.to_string()), report });
             errors.push(error);
         }
-        if errors.iter().any(|e| matches!(e, RelayError::NotWired)) {
-            return RelayError::NotWired;
-        }
         if errors.len() == 1 {
             if let Some(e) = errors.pop() {
                 return e;

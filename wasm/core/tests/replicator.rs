@@ -1036,3 +1036,38 @@ fn huge_announcements_are_cheap_and_legal() {
     r.repl.on_message(&r.core, 1, Message::Range(Range { drop: true, start: 1 << 30, length: 1 << 40 }));
     assert!(scripted(&mut r).iter().all(|a| !matches!(a, Action::Close { .. })));
 }
+
+#[test]
+fn upgrade_survives_a_missing_attached_block() {
+    // A peer announced blocks before its length: the upgrade goes with a request for the
+    // first wanted block. The peer lacks it after all: the upgrade is asked again, alone.
+    let w = writer(10, false);
+    let mut r = Node::new(reader_of(&w));
+    r.repl.add_peer(&r.core, 1, &handshake());
+    r.repl.download(&r.core, DownloadRange::live());
+    r.repl.on_message(&r.core, 1, Message::Range(Range { drop: false, start: 0, length: 10 }));
+    let sync = Sync { length: 10, can_upgrade: true, uploading: true, has_manifest: true, ..Sync::default() };
+    r.repl.on_message(&r.core, 1, Message::Sync(sync));
+    let requests = |actions: Vec<Action>| -> Vec<Request> {
+        actions
+            .into_iter()
+            .filter_map(|a| {
+                if let Action::Send { message: Message::Request(q), .. } = a {
+                    Some(q)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    };
+    let first = requests(scripted(&mut r));
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].block.map(|b| b.index), Some(0));
+    assert!(first[0].upgrade.is_some());
+    let no =
+        hyperwasm::replicator::messages::NoData { request: first[0].id, reason: NoDataReason::NotAvailable };
+    r.repl.on_message(&r.core, 1, Message::NoData(no));
+    let again = requests(scripted(&mut r));
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].block, again[0].upgrade), (None, first[0].upgrade));
+}

@@ -134,7 +134,8 @@ impl Replicator {
             p.dropped_at = None;
         } else if sent.reorg {
             p.reorg_refused = Some((p.remote_fork, p.remote_length));
-        } else if sent.upgrade {
+        } else if sent.upgrade && sent.block.is_none() {
+            // (With a block attached, the block may be what it lacks: ask again without.)
             p.upgrade_refused = Some((fork, length, p.remote_length));
         }
         self.update_all(core);

@@ -22,7 +22,7 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{FutureExt, StreamExt};
 
 use super::core_set::{CoreSet, SetEvent, SharedCore};
-use super::messages::{ChannelHandshake, Message, PROTOCOL, PROTOCOL_ALIAS};
+use super::messages::{ChannelHandshake, Data, Message, PROTOCOL, PROTOCOL_ALIAS};
 use super::user_channels::{UserChannels, UserCommand, UserEvent};
 use super::{Action, DownloadRange, LocalChange, PeerId, Replicator, ReplicatorOptions};
 use crate::core::HypercoreError;
@@ -37,6 +37,10 @@ use crate::MaybeSend;
 
 /// Bytes queued for the writer above which peer requests are parked.
 pub const HIGH_WATER_BYTES: usize = 4 << 20;
+/// Payload bytes after which a long turn hands its output to the writer.
+const FLUSH_BYTES: usize = 64 << 10;
+/// Most proofs stored with one write.
+const MAX_APPLY_BATCH: usize = 1024;
 /// Size of one transport read.
 const READ_CHUNK: usize = 256 << 10;
 
@@ -164,6 +168,8 @@ struct Connection<S, C> {
     parked: VecDeque<(Hash, PeerId, super::messages::Request)>,
     out: UnboundedSender<Vec<u8>>,
     queued: Arc<AtomicUsize>,
+    /// Payload bytes sent through the mux since the last hand-over to the writer.
+    unflushed: usize,
     stats: ConnectionStats,
 }
 
@@ -212,6 +218,7 @@ where
         parked: VecDeque::new(),
         out: out_tx,
         queued: queued.clone(),
+        unflushed: 0,
         stats: ConnectionStats::default(),
     };
 
@@ -376,11 +383,30 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 break;
             }
         }
+        self.flush_out()
+    }
+
+    /// Encrypts every pending frame and hands the bytes to the writer.
+    fn flush_out(&mut self) -> Result<(), ConnectionError> {
+        while let Some(frame) = self.mux.poll_transmit() {
+            self.stream.send(&frame)?;
+        }
+        self.unflushed = 0;
         if self.stream.has_outgoing() {
             let bytes = self.stream.take_outgoing();
             self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
             // A closed queue means the writer failed; its error ends the connection.
             let _ = self.out.unbounded_send(bytes);
+        }
+        Ok(())
+    }
+
+    /// After a stretch of sends, lets the writer put them on the wire while we go on (the
+    /// peer starts on them instead of waiting for the whole turn).
+    async fn flush_if_due(&mut self) -> Result<(), ConnectionError> {
+        if self.unflushed >= FLUSH_BYTES {
+            self.flush_out()?;
+            yield_now().await;
         }
         Ok(())
     }
@@ -553,16 +579,39 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         }
     }
 
-    /// Runs every replicator's pending actions; true if any ran.
+    /// Runs every replicator's pending actions; true if any ran. Consecutive proofs to apply
+    /// are stored with one write (`Hypercore::apply_proofs`); messages queued between them
+    /// go out at once.
     async fn run_actions(&mut self) -> Result<bool, ConnectionError> {
         let mut ran = false;
         let keys: Vec<Hash> = self.sessions.keys().copied().collect();
         for discovery_key in keys {
+            let mut applies: Vec<(PeerId, Data)> = Vec::new();
             loop {
                 let Some(session) = self.sessions.get_mut(&discovery_key) else { break };
-                let Some(action) = session.replicator.poll_action() else { break };
+                let Some(action) = session.replicator.poll_action() else {
+                    if applies.is_empty() {
+                        break;
+                    }
+                    self.apply_batch(discovery_key, std::mem::take(&mut applies)).await;
+                    continue;
+                };
                 ran = true;
-                self.run_action(discovery_key, action).await;
+                match action {
+                    Action::Apply { peer, data, reorg: false } if applies.len() < MAX_APPLY_BATCH => {
+                        applies.push((peer, data));
+                    }
+                    Action::Send { .. } => {
+                        self.run_action(discovery_key, action).await;
+                        self.flush_if_due().await?;
+                    }
+                    action => {
+                        if !applies.is_empty() {
+                            self.apply_batch(discovery_key, std::mem::take(&mut applies)).await;
+                        }
+                        self.run_action(discovery_key, action).await;
+                    }
+                }
             }
         }
         // Answer parked requests once the writer has room again.
@@ -570,6 +619,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             let Some((discovery_key, peer, request)) = self.parked.pop_front() else { break };
             ran = true;
             self.serve(discovery_key, peer, request).await;
+            self.flush_if_due().await?;
         }
         Ok(ran)
     }
@@ -578,8 +628,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         match action {
             Action::Send { peer, message } => {
                 let Some(&(_, channel)) = self.peers.get(&peer) else { return };
-                let mut payload = Vec::new();
+                let mut payload = Vec::with_capacity(message.size_hint());
                 message.encode(&mut payload);
+                self.unflushed += payload.len();
                 let _ = self.mux.send(channel, message.message_type(), &payload);
             }
             Action::Serve { peer, request } => {
@@ -627,6 +678,46 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 }
             }
         }
+    }
+
+    /// Verifies and stores several proofs with one storage write, then reports each.
+    async fn apply_batch(&mut self, discovery_key: Hash, applies: Vec<(PeerId, Data)>) {
+        let Some(session) = self.sessions.get_mut(&discovery_key) else { return };
+        let mut core = session.shared.lock().await;
+        let before = (core.length(), core.fork());
+        let proofs: Vec<(&crate::tree::proof::Proof, Option<&[u8]>)> =
+            applies.iter().map(|(_, d)| (&d.proof, d.manifest.as_deref())).collect();
+        let results = core.apply_proofs(&proofs).await;
+        let after = (core.length(), core.fork());
+        let mut blocks = Vec::new();
+        for ((peer, data), result) in applies.iter().zip(results) {
+            if let Ok(applied) = &result {
+                blocks.extend(applied.block);
+            }
+            session.replicator.on_applied(&*core, *peer, data.request, result);
+        }
+        let done = is_done(&session.replicator, session.download, &*core);
+        drop(core);
+        self.stats.blocks_downloaded += blocks.len() as u64;
+        if after != before {
+            let change = if after.1 != before.1 {
+                LocalChange::Truncated { length: after.0, fork: after.1 }
+            } else {
+                LocalChange::Appended { length: after.0 }
+            };
+            session.shared.notify(change, self.id);
+        }
+        blocks.sort_unstable();
+        let mut runs = blocks.into_iter().peekable();
+        while let Some(start) = runs.next() {
+            let mut end = start + 1;
+            while runs.peek() == Some(&end) {
+                runs.next();
+                end += 1;
+            }
+            session.shared.notify(LocalChange::Downloaded { start, end }, self.id);
+        }
+        session.shared.set_done(done);
     }
 
     async fn serve(&mut self, discovery_key: Hash, peer: PeerId, request: super::messages::Request) {
@@ -740,4 +831,19 @@ fn is_done<S: Storage>(
     let Some((_, range)) = download else { return false };
     replicator.is_done(core)
         && (range.end.is_some() || replicator.peers().any(|p| replicator.peer_length(p).is_some()))
+}
+
+/// Returns `Pending` once (waking itself), so other futures of the task get polled.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

@@ -240,6 +240,7 @@ impl Replicator {
         for id in orphaned {
             self.cancel_request(id);
         }
+        self.update_all(core);
     }
 
     /// Sends an extension message to `peer`, or to every peer.
