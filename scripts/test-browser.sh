@@ -3,7 +3,9 @@
 #   1. wasm-bindgen-test suites of hyperwasm-web in headless Chromium (wasm-bindgen-test-runner +
 #      chromedriver), on the wasm route scripts/wasm-env.sh picks;
 #   2. the release package (make build-web) loaded by web-demo/ in Chromium via playwright-core,
-#      calling its exported selftest() — proves the shipped artifact, not just the test build.
+#      calling its exported selftest() — proves the shipped artifact, not just the test build;
+#   3. node --test tests/browser/ (playwright-core): the demo page, and the release package
+#      replicating with JS peers (tests/js/ws-seed.mjs) over a WebSocket (tests/js/ws-bridge.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/wasm-env.sh
@@ -18,5 +20,7 @@ if [ "$out" != "true" ]; then
 fi
 echo "test-browser: web-demo loads the release package and selftest() passed"
 
-# The demo page driven like a person would (append via the form, reload, truncate, reload).
+# The demo page driven like a person would (append via the form, reload, truncate, reload), and
+# replication with JS hypercore through a WebSocket bridge (tests/browser/replicate.test.mjs:
+# download, live append, persistence across a reload, upload to a JS reader, error paths).
 node --test tests/browser/

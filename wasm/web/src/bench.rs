@@ -1,4 +1,5 @@
-//! Benchmark functions exported to JS, driven by `tests/bench/browser/run.mjs`.
+//! Benchmark functions exported to JS, driven by `tests/bench/browser/run.mjs` (and
+//! `tests/browser/replicate.test.mjs` for the WebSocket transport).
 //!
 //! Each returns a one-line JSON string (`{"bench": …, "ops_per_sec": …}`) so the driver can
 //! print it unchanged next to the other producers' lines.
@@ -66,6 +67,75 @@ pub async fn bench_idb_put(n: u32, batch: u32) -> Result<String, JsValue> {
          \"impl\":\"hyperwasm-web@{}\"}}",
         f64::from(n) / secs,
         f64::from(n) * RECORD_BYTES as f64 / secs / 1e6,
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// Byte `i` of the [`bench_ws_echo`] stream.
+fn echo_byte(i: u64) -> u8 {
+    (i.wrapping_mul(31).wrapping_add(7) % 251) as u8
+}
+
+/// Streams `total` bytes (a fixed pattern, in writes of `chunk` bytes; 0 means 64 KiB) through
+/// the WebSocket byte stream of [`crate::websocket`] to an echo server at `url` while reading
+/// the echo back, checks every byte, then closes. Exercises the transport a replication runs
+/// on: message reassembly across boundaries, write backpressure (`bufferedAmount`), clean
+/// close. Resolves to one JSON line
+/// `{"bench":"browser_ws_echo","value":MB/s,"unit":"MB/s","bytes","seconds","chunk","max_buffered","impl"}`;
+/// rejects on a mismatch or a transport error.
+#[wasm_bindgen]
+pub async fn bench_ws_echo(url: String, total: f64, chunk: u32) -> Result<String, JsValue> {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+    use std::cell::Cell;
+
+    let err = |e: std::io::Error| JsValue::from_str(&format!("transport: {e}"));
+    let total = if total.is_finite() && total >= 0.0 { total as u64 } else { 0 };
+    let chunk = if chunk == 0 { 65536 } else { chunk as usize };
+    let (mut reader, mut writer, control) =
+        crate::websocket::connect(&url, 10_000).await.map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let max_buffered = Cell::new(0u32);
+    let start = now_ms();
+    let write = async {
+        let mut sent = 0u64;
+        let mut buf = vec![0u8; chunk];
+        while sent < total {
+            let n = chunk.min((total - sent) as usize);
+            for (k, b) in buf[..n].iter_mut().enumerate() {
+                *b = echo_byte(sent + k as u64);
+            }
+            writer.write_all(&buf[..n]).await.map_err(err)?;
+            sent += n as u64;
+            max_buffered.set(max_buffered.get().max(control.buffered()));
+        }
+        writer.flush().await.map_err(err)?;
+        Ok::<(), JsValue>(())
+    };
+    let read = async {
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 256 << 10];
+        while got < total {
+            let n = reader.read(&mut buf).await.map_err(err)?;
+            if n == 0 {
+                return Err(JsValue::from_str(&format!("echo ended after {got} of {total} bytes")));
+            }
+            if let Some(k) = buf[..n].iter().enumerate().position(|(k, b)| *b != echo_byte(got + k as u64)) {
+                return Err(JsValue::from_str(&format!("echo byte {} differs", got + k as u64)));
+            }
+            got += n as u64;
+        }
+        Ok::<(), JsValue>(())
+    };
+    let (w, r) = futures::join!(write, read);
+    w?;
+    r?;
+    let ms = now_ms() - start;
+    writer.close().await.map_err(err)?;
+    let secs = (ms / 1000.0).max(1e-9);
+    Ok(format!(
+        "{{\"bench\":\"browser_ws_echo\",\"value\":{:.2},\"unit\":\"MB/s\",\"bytes\":{total},\
+         \"seconds\":{secs:.3},\"chunk\":{chunk},\"max_buffered\":{},\"impl\":\"hyperwasm-web@{}\"}}",
+        total as f64 / secs / 1e6,
+        max_buffered.get(),
         env!("CARGO_PKG_VERSION")
     ))
 }

@@ -39,6 +39,14 @@
 //! the appends issued before them and hold back appends issued after them. Reads (`get`,
 //! `has`, `info`) wait only for a write in progress.
 //!
+//! # Replication
+//!
+//! The core lives in a [`SharedCore`] of its own [`CoreSet`], so connections started with
+//! `core.replicate(url)` (see [`crate::replication`]) share it with the group-commit and
+//! reader tasks: appends, truncations and clears made here are announced to every peer, and
+//! blocks the connections download show up in `get`, `length` and `info`. `close()` ends the
+//! connections first.
+//!
 //! # Durability
 //!
 //! By default writes use IndexedDB's `durability: "relaxed"` (see [`Durability`]): a resolved
@@ -51,9 +59,9 @@
 use crate::error::{bad_argument, closed, core_error, storage_error};
 use crate::idb::{Durability, IdbOptions, IdbStorage};
 use futures::channel::oneshot;
-use futures::lock::Mutex;
 use hyperwasm::core::{CreateOptions, HypercoreError};
 use hyperwasm::crypto::KeyPair;
+use hyperwasm::replicator::{CoreSet, LocalChange, SharedCore};
 use hyperwasm::storage::StorageError;
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::{Cell, RefCell};
@@ -63,7 +71,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
-type Core = hyperwasm::core::Hypercore<IdbStorage>;
+pub(crate) type Core = hyperwasm::core::Hypercore<IdbStorage>;
 
 /// Upper bound on the block bytes of one group commit (values ≥ this still go alone).
 pub const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
@@ -83,14 +91,14 @@ type ReadWaiter = oneshot::Sender<Result<Option<Vec<u8>>, JsValue>>;
 /// The head as JS getters see it, refreshed after every mutation (getters are synchronous
 /// while the core itself sits behind an async lock).
 #[derive(Debug, Clone, Default)]
-struct Head {
-    key: [u8; 32],
-    discovery_key: [u8; 32],
-    length: u64,
-    byte_length: u64,
-    fork: u64,
-    writable: bool,
-    closed: bool,
+pub(crate) struct Head {
+    pub(crate) key: [u8; 32],
+    pub(crate) discovery_key: [u8; 32],
+    pub(crate) length: u64,
+    pub(crate) byte_length: u64,
+    pub(crate) fork: u64,
+    pub(crate) writable: bool,
+    pub(crate) closed: bool,
 }
 
 enum Job {
@@ -105,10 +113,21 @@ enum Job {
     },
 }
 
-struct Inner {
+pub(crate) struct Inner {
     name: String,
-    core: Mutex<Option<Core>>,
-    head: RefCell<Head>,
+    /// The set of connections of this core (one core per set: a connection replicates it).
+    pub(crate) set: CoreSet<IdbStorage>,
+    /// The core, shared with its connections.
+    pub(crate) shared: SharedCore<IdbStorage>,
+    /// Set under the core lock by `close()`: the storage is closed, every later call fails.
+    pub(crate) closed: Cell<bool>,
+    pub(crate) head: RefCell<Head>,
+    /// `whenLength(n)` callers, resolved by [`Inner::refresh`].
+    pub(crate) length_waiters: RefCell<Vec<(u64, oneshot::Sender<u64>)>>,
+    /// Running replications, closed by `close()`.
+    pub(crate) replications: RefCell<Vec<Rc<crate::replication::ReplState>>>,
+    /// Dropping it stops the task that follows changes made by connections.
+    pub(crate) watch_stop: RefCell<Option<oneshot::Sender<()>>>,
     queue: RefCell<VecDeque<Job>>,
     flushing: Cell<bool>,
     append_batches: Cell<u64>,
@@ -118,12 +137,36 @@ struct Inner {
 }
 
 impl Inner {
-    fn refresh(&self, core: &Core) {
-        let mut h = self.head.borrow_mut();
-        h.length = core.length();
-        h.byte_length = core.byte_length();
-        h.fork = core.fork();
-        h.writable = core.writable();
+    /// Copies the head of `core` into the cached [`Head`] and resolves `whenLength` callers
+    /// it satisfies.
+    pub(crate) fn refresh(&self, core: &Core) {
+        let length = {
+            let mut h = self.head.borrow_mut();
+            h.length = core.length();
+            h.byte_length = core.byte_length();
+            h.fork = core.fork();
+            h.writable = core.writable();
+            h.length
+        };
+        let ready: Vec<_> = {
+            let mut waiters = self.length_waiters.borrow_mut();
+            let (ready, wait) = waiters.drain(..).partition(|(want, _)| *want <= length);
+            *waiters = wait;
+            ready
+        };
+        for (_, tx) in ready {
+            let _ = tx.send(length);
+        }
+    }
+
+    /// The core, locked, unless `close()` closed it (`SESSION_CLOSED`).
+    pub(crate) async fn lock_open(&self) -> Result<futures::lock::MutexGuard<'_, Core>, JsValue> {
+        let core = self.shared.lock().await;
+        if self.closed.get() {
+            Err(closed())
+        } else {
+            Ok(core)
+        }
     }
 
     fn push(self: &Rc<Self>, job: Job) {
@@ -192,17 +235,14 @@ async fn flush(inner: Rc<Inner>) {
             }
         };
         if !waiters.is_empty() {
-            let result = {
-                let mut guard = inner.core.lock().await;
-                match guard.as_mut() {
-                    None => Err(HypercoreError::Storage(StorageError::Closed)),
-                    Some(core) => {
-                        inner.append_batches.set(inner.append_batches.get() + 1);
-                        let r = core.append_batch(&blocks).await;
-                        inner.refresh(core);
-                        r
-                    }
-                }
+            let result = if inner.closed.get() {
+                Err(HypercoreError::Storage(StorageError::Closed))
+            } else {
+                inner.append_batches.set(inner.append_batches.get() + 1);
+                // Appends through the shared core are announced to every connection.
+                let r = inner.shared.append_batch(&blocks).await;
+                inner.refresh(&*inner.shared.lock().await);
+                r
             };
             match result {
                 Ok(end) => {
@@ -242,7 +282,7 @@ async fn read_loop(inner: Rc<Inner>) {
         if !std::mem::take(&mut first) {
             yield_now().await;
         }
-        let guard = inner.core.lock().await;
+        let guard = inner.shared.lock().await;
         let group: Vec<(u64, ReadWaiter)> = {
             let mut q = inner.reads.borrow_mut();
             let n = q.len().min(MAX_READ_GROUP);
@@ -252,12 +292,13 @@ async fn read_loop(inner: Rc<Inner>) {
             inner.reading.set(false);
             return;
         }
-        let Some(core) = guard.as_ref() else {
+        if inner.closed.get() {
             for (_, done) in group {
                 let _ = done.send(Err(closed()));
             }
             continue;
-        };
+        }
+        let core = &*guard;
         inner.read_batches.set(inner.read_batches.get() + 1);
         let indexes: Vec<u64> = group.iter().map(|(i, _)| *i).collect();
         match core.get_many(&indexes).await {
@@ -276,7 +317,7 @@ async fn read_loop(inner: Rc<Inner>) {
 }
 
 /// Cache bounds from `{ packCacheBytes?, treeCachePages? }`.
-fn cache_limits(opts: &JsValue) -> Result<(usize, usize), JsValue> {
+pub(crate) fn cache_limits(opts: &JsValue) -> Result<(usize, usize), JsValue> {
     let mut limits = (DEFAULT_PACK_CACHE_BYTES, DEFAULT_TREE_CACHE_PAGES);
     if opts.is_object() {
         for (name, slot) in [("packCacheBytes", &mut limits.0), ("treeCachePages", &mut limits.1)] {
@@ -289,7 +330,7 @@ fn cache_limits(opts: &JsValue) -> Result<(usize, usize), JsValue> {
 }
 
 /// A JS number as a block index / length: a non-negative integer up to 2^53.
-fn uint(v: f64, what: &str) -> Result<u64, JsValue> {
+pub(crate) fn uint(v: f64, what: &str) -> Result<u64, JsValue> {
     if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
         Ok(v as u64)
     } else {
@@ -314,16 +355,16 @@ fn blocks_of(data: &JsValue) -> Result<Vec<Vec<u8>>, JsValue> {
     }
 }
 
-fn opt_bool(opts: &JsValue, name: &str) -> bool {
+pub(crate) fn opt_bool(opts: &JsValue, name: &str) -> bool {
     opts.is_object()
         && Reflect::get(opts, &JsValue::from_str(name)).ok().and_then(|v| v.as_bool()) == Some(true)
 }
 
-fn durability(opts: &JsValue) -> IdbOptions {
+pub(crate) fn durability(opts: &JsValue) -> IdbOptions {
     IdbOptions { durability: if opt_bool(opts, "strict") { Durability::Strict } else { Durability::Relaxed } }
 }
 
-fn set(obj: &Object, key: &str, value: JsValue) {
+pub(crate) fn set(obj: &Object, key: &str, value: JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
 }
 
@@ -332,11 +373,11 @@ fn set(obj: &Object, key: &str, value: JsValue) {
 /// See the [module docs](self) for group commit and durability.
 #[wasm_bindgen(js_name = Hypercore)]
 pub struct JsHypercore {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 impl JsHypercore {
-    fn wrap(name: &str, mut core: Core, limits: (usize, usize)) -> JsHypercore {
+    pub(crate) fn wrap(name: &str, mut core: Core, limits: (usize, usize)) -> JsHypercore {
         core.set_cache_limits(limits.0, limits.1);
         let head = Head {
             key: *core.key(),
@@ -347,11 +388,18 @@ impl JsHypercore {
             writable: core.writable(),
             closed: false,
         };
+        let set = CoreSet::new();
+        let shared = set.insert(core);
         JsHypercore {
             inner: Rc::new(Inner {
                 name: name.to_string(),
-                core: Mutex::new(Some(core)),
+                set,
+                shared,
+                closed: Cell::new(false),
                 head: RefCell::new(head),
+                length_waiters: RefCell::new(Vec::new()),
+                replications: RefCell::new(Vec::new()),
+                watch_stop: RefCell::new(None),
                 queue: RefCell::new(VecDeque::new()),
                 flushing: Cell::new(false),
                 append_batches: Cell::new(0),
@@ -470,8 +518,7 @@ impl JsHypercore {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let index = uint(index, "index")?;
-            let guard = inner.core.lock().await;
-            let core = guard.as_ref().ok_or_else(closed)?;
+            let core = inner.lock_open().await?;
             Ok(JsValue::from_bool(core.has(index)))
         })
     }
@@ -504,14 +551,21 @@ impl JsHypercore {
         let turn = inner.turn();
         future_to_promise(async move {
             let _turn = turn.wait().await;
-            let mut guard = inner.core.lock().await;
-            let core = guard.as_mut().ok_or_else(closed)?;
-            let r = match op {
-                Exclusive::Truncate { length, fork } => core.truncate(length, fork).await,
-                Exclusive::Clear { start, end } => core.clear(start, end).await,
+            let mut core = inner.lock_open().await?;
+            let (r, change) = match op {
+                Exclusive::Truncate { length, fork } => {
+                    let r = core.truncate(length, fork).await;
+                    (r, LocalChange::Truncated { length: core.length(), fork: core.fork() })
+                }
+                Exclusive::Clear { start, end } => {
+                    (core.clear(start, end).await, LocalChange::Cleared { start, end })
+                }
             };
-            inner.refresh(core);
+            inner.refresh(&core);
+            drop(core);
             r.map_err(|e| core_error(&e))?;
+            // Tell the connections, so peers learn of it.
+            inner.shared.notify(change, 0);
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -523,8 +577,7 @@ impl JsHypercore {
     pub fn info(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let guard = inner.core.lock().await;
-            let core = guard.as_ref().ok_or_else(closed)?;
+            let core = inner.lock_open().await?;
             let i = core.info();
             let o = Object::new();
             set(&o, "key", Uint8Array::from(&i.key[..]).into());
@@ -539,19 +592,25 @@ impl JsHypercore {
         })
     }
 
-    /// Waits for queued appends, then closes the database connection. Later calls reject with
-    /// `SESSION_CLOSED`; closing twice is a no-op.
+    /// Waits for queued appends, ends every replication of this core (waiting until they
+    /// have), then closes the database connection. Later calls reject with `SESSION_CLOSED`;
+    /// closing twice is a no-op.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let inner = self.inner.clone();
         let turn = inner.turn();
         future_to_promise(async move {
             let _turn = turn.wait().await;
-            let mut guard = inner.core.lock().await;
-            if let Some(core) = guard.take() {
+            // Connections first: they use the storage until they end.
+            crate::replication::close_all(&inner).await;
+            let core = inner.shared.lock().await;
+            if !inner.closed.replace(true) {
                 core.storage().storage().close();
             }
+            drop(core);
             inner.head.borrow_mut().closed = true;
+            // Wakes `whenLength` callers (their senders drop): they reject with SESSION_CLOSED.
+            inner.length_waiters.borrow_mut().clear();
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -574,7 +633,8 @@ impl JsHypercore {
         Uint8Array::from(&self.inner.head.borrow().discovery_key[..])
     }
 
-    /// Number of blocks (as of the last completed write).
+    /// Number of blocks (as of the last completed write or download: while a replication
+    /// runs, downloads refresh it within a task turn; `whenLength(n)` waits for it).
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> f64 {
         self.inner.head.borrow().length as f64
@@ -617,8 +677,7 @@ impl JsHypercore {
     pub fn cache_limits(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let guard = inner.core.lock().await;
-            let core = guard.as_ref().ok_or_else(closed)?;
+            let core = inner.lock_open().await?;
             let (packs, pages) = core.storage().cache_limits();
             let o = Object::new();
             set(&o, "packCacheBytes", JsValue::from_f64(packs as f64));

@@ -6,6 +6,10 @@
 //! Module map:
 //! - [`idb`]: `IdbStorage`, the IndexedDB backend of [`hyperwasm::storage::Storage`].
 //! - [`hypercore`]: `class Hypercore` for JS (IndexedDB-backed core with group commit).
+//! - [`replication`]: `Hypercore.openRemote`, `core.replicate(url)` and `class Replication`
+//!   (replication with a peer over a WebSocket).
+//! - [`websocket`]: a browser `WebSocket` as futures-io byte stream halves.
+//! - [`clock`]: `performance.now()` / `setTimeout` as the replication [`Clock`](hyperwasm::replicator::Clock).
 //! - [`error`]: Rust errors → JS `Error` objects with hypercore's `.code`.
 //! - [`bench`]: exported benchmark functions (`bench_idb_put`) driven by `tests/bench/browser/`.
 //! - this file: `version()` / `selftest()` exports and the start hook (panic → `console.error`).
@@ -16,16 +20,24 @@
 #[cfg(target_arch = "wasm32")]
 pub mod bench;
 #[cfg(target_arch = "wasm32")]
+pub mod clock;
+#[cfg(target_arch = "wasm32")]
 pub mod error;
 #[cfg(target_arch = "wasm32")]
 pub mod hypercore;
 #[cfg(target_arch = "wasm32")]
 pub mod idb;
+#[cfg(target_arch = "wasm32")]
+pub mod replication;
+#[cfg(target_arch = "wasm32")]
+pub mod websocket;
 
 #[cfg(target_arch = "wasm32")]
 pub use crate::hypercore::JsHypercore;
 #[cfg(target_arch = "wasm32")]
 pub use crate::idb::{Durability, IdbOptions, IdbStorage};
+#[cfg(target_arch = "wasm32")]
+pub use crate::replication::Replication;
 #[cfg(target_arch = "wasm32")]
 pub use exports::{selftest, version};
 
