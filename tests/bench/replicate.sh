@@ -72,6 +72,7 @@ digest=$(json "$tmp/rust-digest.json" digest)
 
 "$RELAY" serve "$tmp/rust-seed" --listen 127.0.0.1:0 >"$tmp/rust-serve.out" 2>"$tmp/rust-serve.err" &
 pids+=($!)
+rust_pid=$!
 wait_ready "$tmp/rust-serve.out" "rust serve"
 rust_port=$(json "$tmp/rust-serve.out" port)
 
@@ -79,6 +80,7 @@ echo "replicate: building the JS seed" >&2
 mkfifo "$tmp/js-seed.ctl"
 node "$PEER" seed --blocks "$N" --size "$SIZE" <"$tmp/js-seed.ctl" >"$tmp/js-seed.out" 2>"$tmp/js-seed.err" &
 pids+=($!)
+js_pid=$!
 exec 3>"$tmp/js-seed.ctl"
 wait_ready "$tmp/js-seed.out" "JS seed"
 js_key=$(head -1 "$tmp/js-seed.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
@@ -89,56 +91,64 @@ if [ "$js_digest" != "$digest" ]; then
   exit 1
 fi
 
-# ---- fetches: each prints "SECONDS BYTES" or fails
+# ---- fetches: each prints "SECONDS BYTES SEEDER_CPU FETCHER_CPU" or fails. The CPU figures
+# (seconds, user + system) show which side is the bottleneck: the seeder's over the fetch, read
+# from /proc; the fetcher's for its whole process (start-up and --verify included).
 # (They run in $(...) subshells: every run makes its own directory.)
-fetch_rust() { # KEY PORT
-  local run
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+fetch_rust() { # KEY PORT SEEDER_PID
+  local run t0
   run=$(mktemp -d -p "$tmp" fetch.XXXXXX)
-  "$RELAY" fetch "$1" --connect "127.0.0.1:$2" --dir "$run/replica" --verify --timeout 300 \
-    >"$run/out.json" 2>"$run/err" || { cat "$run/err" >&2; return 1; }
-  check "$run/out.json"
+  t0=$(cpu_ticks "$3")
+  /usr/bin/time -f "%U %S" -o "$run/time" "$RELAY" fetch "$1" --connect "127.0.0.1:$2" \
+    --dir "$run/replica" --verify --timeout 300 >"$run/out.json" 2>"$run/err" || { cat "$run/err" >&2; return 1; }
+  check "$run/out.json" "$3" "$t0" "$run/time"
 }
-fetch_js() { # KEY PORT
-  local run
+fetch_js() { # KEY PORT SEEDER_PID
+  local run t0
   run=$(mktemp -d -p "$tmp" fetch.XXXXXX)
-  node "$PEER" fetch --key "$1" --connect "127.0.0.1:$2" --expect-digest "$digest" --timeout 300 \
-    >"$run/out.json" 2>"$run/err" || { tail -1 "$run/out.json" >&2; return 1; }
-  check "$run/out.json"
+  t0=$(cpu_ticks "$3")
+  /usr/bin/time -f "%U %S" -o "$run/time" node "$PEER" fetch --key "$1" --connect "127.0.0.1:$2" \
+    --expect-digest "$digest" --timeout 300 >"$run/out.json" 2>"$run/err" || { tail -1 "$run/out.json" >&2; return 1; }
+  check "$run/out.json" "$3" "$t0" "$run/time"
 }
-check() {
-  local got blocks
+check() { # OUT SEEDER_PID SEEDER_TICKS_BEFORE TIME_FILE
+  local got blocks seeder fetcher
   got=$(json "$1" digest)
   blocks=$(json "$1" blocks)
   if [ "$got" != "$digest" ] || [ "$blocks" != "$N" ]; then
     echo "replicate: replica mismatch ($blocks blocks, digest $got, want $N / $digest)" >&2
     return 1
   fi
-  echo "$(json "$1" seconds) $(json "$1" bytes)"
+  seeder=$(python3 -c "print(($(cpu_ticks "$2") - $3) / $TICK)")
+  fetcher=$(awk '{ print $1 + $2 }' "$4")
+  echo "$(json "$1" seconds) $(json "$1" bytes) $seeder $fetcher"
 }
 # best SEEDER FETCHER: fastest of REPEAT runs as "SECONDS BYTES"; empty on failure.
 best() {
   local out best_s="" best_b=""
   for _ in $(seq "$REPEAT"); do
     out=$("$@") || return 0
-    read -r s b <<<"$out"
+    read -r s b c1 c2 <<<"$out"
     if [ -z "$best_s" ] || python3 -c "import sys; sys.exit(0 if $s < $best_s else 1)"; then
       best_s=$s
-      best_b=$b
+      best_b="$b $c1 $c2"
     fi
   done
   echo "$best_s $best_b"
 }
 
 echo "replicate: JS -> JS (anchor)" >&2
-anchor=$(best fetch_js "$js_key" "$js_port")
+anchor=$(best fetch_js "$js_key" "$js_port" "$js_pid")
 [ -n "$anchor" ] || { echo "replicate: the JS -> JS anchor failed" >&2; exit 1; }
 echo "replicate: JS -> JS took ${anchor% *} s" >&2
 echo "replicate: Rust -> Rust" >&2
-rust_rust=$(best fetch_rust "$rust_key" "$rust_port")
+rust_rust=$(best fetch_rust "$rust_key" "$rust_port" "$rust_pid")
 echo "replicate: JS -> Rust" >&2
-js_rust=$(best fetch_rust "$js_key" "$js_port")
+js_rust=$(best fetch_rust "$js_key" "$js_port" "$js_pid")
 echo "replicate: Rust -> JS" >&2
-rust_js=$(best fetch_js "$rust_key" "$rust_port")
+rust_js=$(best fetch_js "$rust_key" "$rust_port" "$rust_pid")
 
 echo '{"exit":true}' >&3
 
@@ -149,8 +159,8 @@ import json, os, sys
 def parse(v):
     if not v.strip():
         return None
-    s, b = v.split()
-    return float(s), int(b)
+    s, b, seeder, fetcher = v.split()
+    return float(s), int(b), float(seeder), float(fetcher)
 
 anchor = parse(os.environ['ANCHOR'])
 a_mbps = anchor[1] / 1e6 / anchor[0]
@@ -176,10 +186,14 @@ for name, var, impl in [
         'block_size': int(os.environ['SIZE']),
         'seconds': round(got[0], 3),
         'anchor_seconds': round(anchor[0], 3),
+        'seeder_cpu_s': round(got[2], 3),
+        'fetcher_cpu_s': round(got[3], 3),
+        'anchor_seeder_cpu_s': round(anchor[2], 3),
+        'anchor_fetcher_cpu_s': round(anchor[3], 3),
         'impl': impl,
         'anchor_impl': 'hypercore 11 (node) seed -> hypercore 11 (node) fetch, corestore 7',
         'node': os.environ['NODE'],
-        'note': 'loopback TCP; connect to last block stored; one fresh replica per fetch',
+        'note': 'loopback TCP; connect to last block stored; one fresh replica per fetch; cpu_s = user+system seconds: the seeder over the fetch, the fetcher for its whole process (start-up and verify included)',
     }, separators=(',', ':')))
 sys.exit(status)
 PY
