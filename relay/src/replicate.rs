@@ -10,6 +10,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
+/// A connection that has received nothing for this long is dropped.
+pub const IDLE_TIMEOUT_MS: u64 = 30_000;
+
 /// What one connection did, as the CLI logs and sums it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,7 +48,9 @@ async fn run_connection(
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     stream.set_nodelay(true).ok();
     let (reader, writer) = stream.into_split();
-    let opts = ConnectionOptions::new(is_initiator);
+    let mut opts = ConnectionOptions::new(is_initiator);
+    // Peers send keep-alives every 5 s (JS hypercore too): 30 s of silence is a dead peer.
+    opts.timeout_ms = IDLE_TIMEOUT_MS;
     let stats = replicate(&cores, reader.compat(), writer.compat_write(), TokioClock::new(), opts)
         .await
         .map_err(|e| RelayError::Replication { peer, reason: format!("{} ({})", e, e.code()) })?;

@@ -98,7 +98,7 @@ impl<S: Storage> CoreSet<S> {
                 version: AtomicU64::new(1),
                 waiters: SyncMutex::new(Vec::new()),
                 intent: SyncMutex::new(None),
-                done: SyncMutex::new(false),
+                done: SyncMutex::new(HashMap::new()),
             }),
             set: Arc::downgrade(&self.inner),
         };
@@ -134,8 +134,8 @@ struct CoreInner<S> {
     version: AtomicU64,
     waiters: SyncMutex<Vec<Waker>>,
     intent: SyncMutex<Option<DownloadRange>>,
-    /// A connection found the current intent satisfied.
-    done: SyncMutex<bool>,
+    /// Per connection that has peers of this core: whether its peers satisfy the intent.
+    done: SyncMutex<HashMap<u64, bool>>,
 }
 
 /// A core shared between the application and its connections. Cheap to clone.
@@ -216,7 +216,7 @@ impl<S: Storage> SharedCore<S> {
     /// Sets what every connection should download (`end: None` = everything, live).
     pub fn download(&self, range: DownloadRange) {
         *lock(&self.inner.intent) = Some(range);
-        *lock(&self.inner.done) = false;
+        lock(&self.inner.done).values_mut().for_each(|d| *d = false);
         self.bump();
         if let Some(set) = self.set.upgrade() {
             set.broadcast(SetEvent::Download(self.inner.discovery_key));
@@ -228,14 +228,17 @@ impl<S: Storage> SharedCore<S> {
         *lock(&self.inner.intent)
     }
 
-    /// Resolves once a connection has found the download intent satisfied (all wanted
-    /// blocks local, and for a whole-core intent: as long as every synced peer). A live
-    /// intent that follows appends resolves each time it catches up.
+    /// Resolves once the download intent is satisfied on every connection with peers of
+    /// this core (all wanted blocks local, and for a whole-core intent: as long as every
+    /// synced peer that can prove it). A live intent resolves each time it catches up.
     pub async fn downloaded(&self) {
         let mut seen = 0;
         loop {
-            if *lock(&self.inner.done) {
-                return;
+            {
+                let done = lock(&self.inner.done);
+                if !done.is_empty() && done.values().all(|d| *d) {
+                    return;
+                }
             }
             seen = self.changed(seen).await;
         }
@@ -249,7 +252,11 @@ impl<S: Storage> SharedCore<S> {
             if now > seen_version {
                 return Poll::Ready(now);
             }
-            lock(&self.inner.waiters).push(cx.waker().clone());
+            let mut waiters = lock(&self.inner.waiters);
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            drop(waiters);
             // Re-check: a change may have landed between the load and the push.
             let now = self.inner.version.load(Ordering::Acquire);
             if now > seen_version {
@@ -269,12 +276,18 @@ impl<S: Storage> SharedCore<S> {
         }
     }
 
-    /// Records that a connection found the intent satisfied (or no longer satisfied).
-    pub(crate) fn set_done(&self, done: bool) {
-        let mut flag = lock(&self.inner.done);
-        if *flag != done {
-            *flag = done;
-            drop(flag);
+    /// Records whether connection `connection` finds the intent satisfied.
+    pub(crate) fn set_done(&self, connection: u64, done: bool) {
+        let mut flags = lock(&self.inner.done);
+        if flags.insert(connection, done) != Some(done) {
+            drop(flags);
+            self.bump();
+        }
+    }
+
+    /// Connection `connection` ended: it no longer has a say in `downloaded()`.
+    pub(crate) fn forget_connection(&self, connection: u64) {
+        if lock(&self.inner.done).remove(&connection).is_some() {
             self.bump();
         }
     }

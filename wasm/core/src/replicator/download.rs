@@ -171,6 +171,12 @@ impl Replicator {
                     self.observe(core);
                     self.update_all(core);
                 }
+                // An upgrade built for a length we have since left (another connection moved
+                // the core on): stale, not a lie. Ask again from where we are.
+                Fault::Remote if sent.upgrade && sent.local != (core.fork(), core.length()) => {
+                    self.observe(core);
+                    self.update_all(core);
+                }
                 // Our guess of where the forks part was wrong: ask for the proof from 0.
                 Fault::Remote if sent.hinted => {
                     if let Some(p) = self.peers.get_mut(&peer) {
@@ -438,6 +444,7 @@ impl Replicator {
             reorg: ask.reorg,
             hinted: ask.reorg && ask.upgrade.is_some_and(|u| u.start > 0),
             fork: p.remote_fork,
+            local: (core.fork(), core.length()),
             rt: p.cancel_tick,
             state: SlotState::Sent,
         });

@@ -34,6 +34,9 @@ pub(crate) struct Sent {
     pub(crate) hinted: bool,
     /// The fork it was sent for.
     pub(crate) fork: u64,
+    /// Our (fork, length) when it was sent: an upgrade proof built for it no longer connects
+    /// once another connection has moved the core on.
+    pub(crate) local: (u64, u64),
     /// The peer's cancel counter when it was sent: cancels up to here were sent before it.
     pub(crate) rt: u64,
     /// Progress.
@@ -110,6 +113,7 @@ mod tests {
             reorg: false,
             hinted: false,
             fork: 0,
+            local: (0, 0),
             rt: 0,
             state: SlotState::Sent,
         }

@@ -14,11 +14,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::future::Either;
 use futures::{FutureExt, StreamExt};
 
 use super::core_set::{CoreSet, SetEvent, SharedCore};
@@ -37,6 +38,8 @@ use crate::MaybeSend;
 
 /// Bytes queued for the writer above which peer requests are parked.
 pub const HIGH_WATER_BYTES: usize = 4 << 20;
+/// After a clean end, how long queued bytes may take to reach the peer before we give up.
+const CLOSE_FLUSH_MS: u64 = 5_000;
 /// Payload bytes after which a long turn hands its output to the writer.
 const FLUSH_BYTES: usize = 64 << 10;
 /// Most proofs stored with one write.
@@ -222,28 +225,45 @@ where
         stats: ConnectionStats::default(),
     };
 
-    let write_loop = write_loop(&mut writer, out_rx, drained_tx, queued);
-    let main = async {
+    let written = Arc::new(AtomicU64::new(0));
+    let write_loop = Box::pin(write_loop(&mut writer, out_rx, drained_tx, queued, written.clone()));
+    let main = Box::pin(async {
         let result = conn.run(&mut reader, events, drained_rx).await;
         conn.out.close_channel();
+        for session in conn.sessions.values() {
+            session.shared.forget_connection(conn.id);
+        }
         result
+    });
+    // A failed side ends the connection at once; after a clean end, what is queued gets
+    // `CLOSE_FLUSH_MS` to reach a peer that may have stopped reading.
+    let outcome = match futures::future::select(main, write_loop).await {
+        Either::Left((Ok(()), write_loop)) => {
+            let deadline = Box::pin(clock.sleep(CLOSE_FLUSH_MS));
+            match futures::future::select(write_loop, deadline).await {
+                Either::Left((result, _)) => result,
+                Either::Right(((), _)) => Ok(()),
+            }
+        }
+        Either::Left((Err(e), _)) => Err(e),
+        Either::Right((Err(e), _)) => Err(e),
+        // The writer only ends on its own when the queue closed, i.e. after `main`.
+        Either::Right((Ok(()), main)) => main.await,
     };
-    let (main_result, write_result) = futures::join!(main, write_loop);
-    let bytes_out = write_result?;
-    main_result?;
-    conn.stats.bytes_out = bytes_out;
+    outcome?;
+    conn.stats.bytes_out = written.load(Ordering::Acquire);
     Ok(conn.stats)
 }
 
 /// Writes queued buffers in order, flushing when the queue runs dry; ends when the queue
-/// closes (then closes the writer). Returns the bytes written.
+/// closes (then closes the writer). Counts the bytes written in `written`.
 async fn write_loop<W: AsyncWrite + Unpin>(
     writer: &mut W,
     mut rx: UnboundedReceiver<Vec<u8>>,
     drained: UnboundedSender<()>,
     queued: Arc<AtomicUsize>,
-) -> Result<u64, ConnectionError> {
-    let mut total = 0u64;
+    written: Arc<AtomicU64>,
+) -> Result<(), ConnectionError> {
     let mut next = rx.next().await;
     while let Some(buf) = next {
         let result = writer.write_all(&buf).await;
@@ -253,7 +273,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             rx.close();
             return Err(e.into());
         }
-        total += buf.len() as u64;
+        written.fetch_add(buf.len() as u64, Ordering::AcqRel);
         next = match rx.try_recv() {
             Ok(more) => Some(more),
             Err(_) => {
@@ -264,7 +284,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     let _ = writer.flush().await;
     let _ = writer.close().await;
-    Ok(total)
+    Ok(())
 }
 
 /// Why the connection loop woke up.
@@ -493,7 +513,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                                 session.replicator.on_message(&*core, peer, message);
                                 let done = is_done(&session.replicator, session.download, &*core);
                                 drop(core);
-                                session.shared.set_done(done);
+                                report_done(&session.shared, self.id, done);
                             }
                         }
                         Err(e) => {
@@ -670,7 +690,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                             .notify(LocalChange::Downloaded { start: index, end: index + 1 }, self.id);
                     }
                 }
-                session.shared.set_done(done);
+                report_done(&session.shared, self.id, done);
             }
             Action::Close { peer, reason } => self.close_peer(peer, reason.to_string()).await,
             Action::Extension { peer: _, name, message } => {
@@ -718,7 +738,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             }
             session.shared.notify(LocalChange::Downloaded { start, end }, self.id);
         }
-        session.shared.set_done(done);
+        report_done(&session.shared, self.id, done);
     }
 
     async fn serve(&mut self, discovery_key: Hash, peer: PeerId, request: super::messages::Request) {
@@ -747,7 +767,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                     session.replicator.on_local_change(&*core, change);
                     let done = is_done(&session.replicator, session.download, &*core);
                     drop(core);
-                    session.shared.set_done(done);
+                    report_done(&session.shared, self.id, done);
                 }
             }
             SetEvent::Download(discovery_key) => {
@@ -755,6 +775,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                     let core = session.shared.lock().await;
                     let intent = session.shared.download_intent();
                     sync_intent(&mut session.replicator, &mut session.download, intent, &*core);
+                    let done = is_done(&session.replicator, session.download, &*core);
+                    drop(core);
+                    report_done(&session.shared, self.id, done);
                 }
             }
         }
@@ -822,16 +845,28 @@ fn sync_intent<S: Storage>(
     }
 }
 
-/// Whether this connection satisfies the core's download intent: a finite range is fully
-/// local; a whole-core intent also needs a peer that told us its length.
+/// Whether this connection satisfies the core's download intent (`None`: it has no peers of
+/// the core, so no say): a finite range is fully local; a whole-core intent also needs a
+/// peer that told us its length.
 fn is_done<S: Storage>(
     replicator: &Replicator,
     download: Option<(u64, DownloadRange)>,
     core: &crate::core::Hypercore<S>,
-) -> bool {
-    let Some((_, range)) = download else { return false };
-    replicator.is_done(core)
-        && (range.end.is_some() || replicator.peers().any(|p| replicator.peer_length(p).is_some()))
+) -> Option<bool> {
+    replicator.peers().next()?;
+    let Some((_, range)) = download else { return Some(false) };
+    Some(
+        replicator.is_done(core)
+            && (range.end.is_some() || replicator.peers().any(|p| replicator.peer_length(p).is_some())),
+    )
+}
+
+/// Tells the core what this connection found (see [`is_done`]).
+fn report_done<S: Storage>(shared: &SharedCore<S>, connection: u64, done: Option<bool>) {
+    match done {
+        Some(done) => shared.set_done(connection, done),
+        None => shared.forget_connection(connection),
+    }
 }
 
 /// Returns `Pending` once (waking itself), so other futures of the task get polled.
