@@ -484,6 +484,8 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 None => self.mux.close(channel),
             },
             MuxEvent::Message { channel, message_type, payload } => match self.channels.get(&channel) {
+                // Types beyond `hypercore/alpha`'s ten are ignored, as JS protomux does.
+                Some(Role::Core { .. }) if !Message::is_known_type(message_type) => {}
                 Some(Role::Core { discovery_key, peer: Some(peer) }) => {
                     let (discovery_key, peer) = (*discovery_key, *peer);
                     match Message::decode(message_type, &payload) {
