@@ -589,8 +589,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         let keys: Vec<Hash> = self.sessions.keys().copied().collect();
         for discovery_key in keys {
             let mut applies: Vec<(PeerId, Data)> = Vec::new();
-            loop {
-                let Some(session) = self.sessions.get_mut(&discovery_key) else { break };
+            while let Some(session) = self.sessions.get_mut(&discovery_key) {
                 let Some(action) = session.replicator.poll_action() else {
                     if applies.is_empty() {
                         break;
