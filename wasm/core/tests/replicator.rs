@@ -51,11 +51,16 @@ fn handshake() -> ChannelHandshake {
     ChannelHandshake { seeks: true, capability: [0; 32] }
 }
 
-/// What crosses the channel. The messages are passed as structs until the channel codecs
-/// (`Message::encode`/`decode`, another helper's work) are merged; then this round-trips
-/// every message through them.
+/// What crosses the channel: every message goes through the wire codec
+/// (`Message::encode` + `Message::decode`) and must come back unchanged, so these tests
+/// cover the codec with every message the replicator really sends.
 fn wire(message: Message) -> Message {
-    message
+    let mut payload = Vec::new();
+    message.encode(&mut payload);
+    let decoded = Message::decode(message.message_type(), &payload)
+        .unwrap_or_else(|e| panic!("{message:?} does not decode: {e}"));
+    assert_eq!(decoded, message, "codec round trip");
+    decoded
 }
 
 /// One core and its replicator.

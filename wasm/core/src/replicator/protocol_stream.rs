@@ -103,6 +103,8 @@ pub struct ConnectionStats {
     pub peers_closed: Vec<String>,
     /// The remote's Noise static public key.
     pub remote_public_key: Option<[u8; 32]>,
+    /// Most bytes ever waiting for the writer at once (backpressure check).
+    pub max_queued_bytes: u64,
 }
 
 /// Why a connection ended abnormally.
@@ -173,6 +175,9 @@ struct Connection<S, C> {
     queued: Arc<AtomicUsize>,
     /// Payload bytes sent through the mux since the last hand-over to the writer.
     unflushed: usize,
+    /// Block bytes of proofs built for peers whose `data` has not been sent through the mux
+    /// yet (the replicator queues it behind the other actions of the turn).
+    serving: usize,
     stats: ConnectionStats,
 }
 
@@ -222,6 +227,7 @@ where
         out: out_tx,
         queued: queued.clone(),
         unflushed: 0,
+        serving: 0,
         stats: ConnectionStats::default(),
     };
 
@@ -414,11 +420,18 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         self.unflushed = 0;
         if self.stream.has_outgoing() {
             let bytes = self.stream.take_outgoing();
-            self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+            let queued = self.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
+            self.stats.max_queued_bytes = self.stats.max_queued_bytes.max(queued as u64);
             // A closed queue means the writer failed; its error ends the connection.
             let _ = self.out.unbounded_send(bytes);
         }
         Ok(())
+    }
+
+    /// Bytes on their way to the peer: queued for the writer, in the mux, or answers built
+    /// and not yet sent. Requests are parked while this is above [`HIGH_WATER_BYTES`].
+    fn backlog(&self) -> usize {
+        self.queued.load(Ordering::Acquire) + self.unflushed + self.serving
     }
 
     /// After a stretch of sends, lets the writer put them on the wire while we go on (the
@@ -504,6 +517,8 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 None => self.mux.close(channel),
             },
             MuxEvent::Message { channel, message_type, payload } => match self.channels.get(&channel) {
+                // Types beyond `hypercore/alpha`'s ten are ignored, as JS protomux does.
+                Some(Role::Core { .. }) if !Message::is_known_type(message_type) => {}
                 Some(Role::Core { discovery_key, peer: Some(peer) }) => {
                     let (discovery_key, peer) = (*discovery_key, *peer);
                     match Message::decode(message_type, &payload) {
@@ -635,8 +650,10 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 }
             }
         }
+        // Every replicator queue is empty: the answers built so far are in the mux.
+        self.serving = 0;
         // Answer parked requests once the writer has room again.
-        while self.queued.load(Ordering::Acquire) < HIGH_WATER_BYTES {
+        while self.backlog() < HIGH_WATER_BYTES {
             let Some((discovery_key, peer, request)) = self.parked.pop_front() else { break };
             ran = true;
             self.serve(discovery_key, peer, request).await;
@@ -648,6 +665,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
     async fn run_action(&mut self, discovery_key: Hash, action: Action) {
         match action {
             Action::Send { peer, message } => {
+                if let Message::Data(data) = &message {
+                    self.serving = self.serving.saturating_sub(block_bytes(&data.proof));
+                }
                 let Some(&(_, channel)) = self.peers.get(&peer) else { return };
                 let mut payload = Vec::with_capacity(message.size_hint());
                 message.encode(&mut payload);
@@ -655,7 +675,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 let _ = self.mux.send(channel, message.message_type(), &payload);
             }
             Action::Serve { peer, request } => {
-                if self.queued.load(Ordering::Acquire) >= HIGH_WATER_BYTES || !self.parked.is_empty() {
+                if self.backlog() >= HIGH_WATER_BYTES || !self.parked.is_empty() {
                     self.parked.push_back((discovery_key, peer, request));
                 } else {
                     self.serve(discovery_key, peer, request).await;
@@ -745,8 +765,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         let Some(session) = self.sessions.get_mut(&discovery_key) else { return };
         let core = session.shared.lock().await;
         let result: Result<_, HypercoreError> = core.proof(&proof_request(&request)).await;
-        if matches!(&result, Ok(p) if p.block.is_some()) {
-            self.stats.blocks_uploaded += 1;
+        if let Ok(proof) = &result {
+            self.stats.blocks_uploaded += u64::from(proof.block.is_some());
+            self.serving += block_bytes(proof);
         }
         session.replicator.on_proof(&*core, peer, request, result);
     }
@@ -814,6 +835,11 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             }
         }
     }
+}
+
+/// Block payload bytes of a proof (what dominates the size of a `data` message).
+fn block_bytes(proof: &crate::tree::proof::Proof) -> usize {
+    proof.block.as_ref().map_or(0, |b| b.value.len())
 }
 
 /// The proof part of a wire request.
