@@ -15,6 +15,7 @@
 //! remote bitfield (`remote_bitfield.rs`), `want`/`unwant` batching (`wants.rs`), request
 //! ids (`inflight.rs`) and errors (`errors.rs`).
 
+mod connection;
 mod core_set;
 mod download;
 mod errors;

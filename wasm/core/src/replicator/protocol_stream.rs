@@ -12,16 +12,17 @@
 //! which keeps two peers that both upload from deadlocking on full socket buffers.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::future::Either;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use futures::{FutureExt, StreamExt};
 
+use super::connection::{write_loop, yield_now};
+pub use super::connection::{Clock, ConnectionError, ConnectionOptions, ConnectionStats};
 use super::core_set::{CoreSet, SetEvent, SharedCore};
 use super::messages::{ChannelHandshake, Data, Message, PROTOCOL, PROTOCOL_ALIAS};
 use super::user_channels::{UserChannels, UserCommand, UserEvent};
@@ -31,13 +32,17 @@ use crate::crypto::caps;
 use crate::crypto::hash::Hash;
 use crate::crypto::sign::KeyPair;
 use crate::encoding::Compact;
-use crate::protomux::{ChannelId, ChannelSpec, Mux, MuxError, MuxEvent};
-use crate::secret_stream::{SecretStream, SecretStreamError, SecretStreamEvent, SecretStreamOptions};
+use crate::protomux::{ChannelId, ChannelSpec, Mux, MuxEvent};
+use crate::secret_stream::{SecretStream, SecretStreamEvent, SecretStreamOptions};
 use crate::storage::Storage;
 use crate::MaybeSend;
 
 /// Bytes queued for the writer above which peer requests are parked.
 pub const HIGH_WATER_BYTES: usize = 4 << 20;
+/// Bytes waiting for a peer (small answers are not parked) beyond which it is dropped.
+pub const MAX_BACKLOG_BYTES: usize = 4 * HIGH_WATER_BYTES;
+/// Parked requests beyond which the peer is dropped (it asks far more than it reads).
+pub const MAX_PARKED: usize = 65_536;
 /// After a clean end, how long queued bytes may take to reach the peer before we give up.
 const CLOSE_FLUSH_MS: u64 = 5_000;
 /// Payload bytes after which a long turn hands its output to the writer.
@@ -46,101 +51,6 @@ const FLUSH_BYTES: usize = 64 << 10;
 const MAX_APPLY_BATCH: usize = 1024;
 /// Size of one transport read.
 const READ_CHUNK: usize = 256 << 10;
-
-/// Milliseconds clock and timers, supplied by the runtime (tokio, the browser).
-pub trait Clock: Clone + MaybeSend + 'static {
-    /// The timer future.
-    type Sleep: Future<Output = ()> + MaybeSend + 'static;
-    /// Milliseconds since any fixed origin.
-    fn now_ms(&self) -> u64;
-    /// Resolves after `ms` milliseconds.
-    fn sleep(&self, ms: u64) -> Self::Sleep;
-}
-
-/// How to run a connection.
-#[derive(Debug)]
-pub struct ConnectionOptions {
-    /// We dialled (Noise initiator).
-    pub is_initiator: bool,
-    /// Our Noise static key pair (= hyperswarm identity); random when `None`.
-    pub key_pair: Option<KeyPair>,
-    /// Send a keep-alive after this long without traffic (JS hypercore: 5000).
-    pub keep_alive_ms: u64,
-    /// Close the connection after this long without receiving anything (0 = never).
-    pub timeout_ms: u64,
-    /// Request pipelining and limits.
-    pub replicator: ReplicatorOptions,
-    /// Application channels, if the application wants any.
-    pub user: Option<UserChannels>,
-}
-
-impl ConnectionOptions {
-    /// Defaults for one side of a connection.
-    pub fn new(is_initiator: bool) -> Self {
-        ConnectionOptions {
-            is_initiator,
-            key_pair: None,
-            keep_alive_ms: 5000,
-            timeout_ms: 0,
-            replicator: ReplicatorOptions::default(),
-            user: None,
-        }
-    }
-}
-
-/// What a connection did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConnectionStats {
-    /// Raw bytes read from the transport.
-    pub bytes_in: u64,
-    /// Raw bytes written to the transport.
-    pub bytes_out: u64,
-    /// Blocks verified and stored from this peer.
-    pub blocks_downloaded: u64,
-    /// Blocks sent to this peer.
-    pub blocks_uploaded: u64,
-    /// Peer channels closed by us for misbehaving, with the reason.
-    pub peers_closed: Vec<String>,
-    /// The remote's Noise static public key.
-    pub remote_public_key: Option<[u8; 32]>,
-    /// Most bytes ever waiting for the writer at once (backpressure check).
-    pub max_queued_bytes: u64,
-}
-
-/// Why a connection ended abnormally.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectionError {
-    /// Reading or writing the transport failed.
-    #[error("transport: {0}")]
-    Io(#[from] std::io::Error),
-    /// Handshake, decryption, framing or timeout failure.
-    #[error(transparent)]
-    SecretStream(#[from] SecretStreamError),
-    /// The remote broke the protomux protocol.
-    #[error(transparent)]
-    Mux(#[from] MuxError),
-    /// The remote's replication capability did not match (it does not know the key, or a
-    /// man in the middle relays the stream).
-    #[error("remote sent an invalid replication capability")]
-    InvalidCapability,
-    /// Generating a key pair failed.
-    #[error("no randomness for a key pair")]
-    KeyPair,
-}
-
-impl ConnectionError {
-    /// A stable code, JS `err.code` style.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ConnectionError::Io(_) => "TRANSPORT_ERROR",
-            ConnectionError::SecretStream(e) => e.code(),
-            ConnectionError::Mux(e) => e.code(),
-            ConnectionError::InvalidCapability => "INVALID_CAPABILITY",
-            ConnectionError::KeyPair => "KEY_PAIR_FAILED",
-        }
-    }
-}
 
 /// What a local channel carries.
 enum Role {
@@ -178,6 +88,8 @@ struct Connection<S, C> {
     /// Block bytes of proofs built for peers whose `data` has not been sent through the mux
     /// yet (the replicator queues it behind the other actions of the turn).
     serving: usize,
+    /// Set when the peer is found not to read (see [`ConnectionError::PeerNotReading`]).
+    overloaded: Option<&'static str>,
     stats: ConnectionStats,
 }
 
@@ -228,6 +140,7 @@ where
         queued: queued.clone(),
         unflushed: 0,
         serving: 0,
+        overloaded: None,
         stats: ConnectionStats::default(),
     };
 
@@ -259,38 +172,6 @@ where
     outcome?;
     conn.stats.bytes_out = written.load(Ordering::Acquire);
     Ok(conn.stats)
-}
-
-/// Writes queued buffers in order, flushing when the queue runs dry; ends when the queue
-/// closes (then closes the writer). Counts the bytes written in `written`.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    mut rx: UnboundedReceiver<Vec<u8>>,
-    drained: UnboundedSender<()>,
-    queued: Arc<AtomicUsize>,
-    written: Arc<AtomicU64>,
-) -> Result<(), ConnectionError> {
-    let mut next = rx.next().await;
-    while let Some(buf) = next {
-        let result = writer.write_all(&buf).await;
-        queued.fetch_sub(buf.len(), Ordering::AcqRel);
-        let _ = drained.unbounded_send(());
-        if let Err(e) = result {
-            rx.close();
-            return Err(e.into());
-        }
-        written.fetch_add(buf.len() as u64, Ordering::AcqRel);
-        next = match rx.try_recv() {
-            Ok(more) => Some(more),
-            Err(_) => {
-                writer.flush().await?;
-                rx.next().await
-            }
-        };
-    }
-    let _ = writer.flush().await;
-    let _ = writer.close().await;
-    Ok(())
 }
 
 /// Why the connection loop woke up.
@@ -414,6 +295,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
 
     /// Encrypts every pending frame and hands the bytes to the writer.
     fn flush_out(&mut self) -> Result<(), ConnectionError> {
+        if let Some(why) = self.overloaded {
+            return Err(ConnectionError::PeerNotReading(why));
+        }
         while let Some(frame) = self.mux.poll_transmit() {
             self.stream.send(&frame)?;
         }
@@ -422,6 +306,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             let bytes = self.stream.take_outgoing();
             let queued = self.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
             self.stats.max_queued_bytes = self.stats.max_queued_bytes.max(queued as u64);
+            if queued > MAX_BACKLOG_BYTES {
+                self.overloaded = Some("backlog above the limit");
+            }
             // A closed queue means the writer failed; its error ends the connection.
             let _ = self.out.unbounded_send(bytes);
         }
@@ -676,6 +563,10 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             }
             Action::Serve { peer, request } => {
                 if self.backlog() >= HIGH_WATER_BYTES || !self.parked.is_empty() {
+                    if self.parked.len() >= MAX_PARKED {
+                        self.overloaded = Some("too many parked requests");
+                        return;
+                    }
                     self.parked.push_back((discovery_key, peer, request));
                 } else {
                     self.serve(discovery_key, peer, request).await;
@@ -764,7 +655,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
     async fn serve(&mut self, discovery_key: Hash, peer: PeerId, request: super::messages::Request) {
         let Some(session) = self.sessions.get_mut(&discovery_key) else { return };
         let core = session.shared.lock().await;
-        let result: Result<_, HypercoreError> = core.proof(&proof_request(&request)).await;
+        let result: Result<_, HypercoreError> = core.proof(&super::proof_request(&request)).await;
         if let Ok(proof) = &result {
             self.stats.blocks_uploaded += u64::from(proof.block.is_some());
             self.serving += block_bytes(proof);
@@ -842,16 +733,6 @@ fn block_bytes(proof: &crate::tree::proof::Proof) -> usize {
     proof.block.as_ref().map_or(0, |b| b.value.len())
 }
 
-/// The proof part of a wire request.
-fn proof_request(request: &super::messages::Request) -> crate::tree::proof::ProofRequest {
-    crate::tree::proof::ProofRequest {
-        block: request.block,
-        hash: request.hash,
-        seek: request.seek,
-        upgrade: request.upgrade,
-    }
-}
-
 /// Makes the replicator follow the core's current download intent (cancelling the one it
 /// followed before, if it changed).
 fn sync_intent<S: Storage>(
@@ -893,19 +774,4 @@ fn report_done<S: Storage>(shared: &SharedCore<S>, connection: u64, done: Option
         Some(done) => shared.set_done(connection, done),
         None => shared.forget_connection(connection),
     }
-}
-
-/// Returns `Pending` once (waking itself), so other futures of the task get polled.
-async fn yield_now() {
-    let mut yielded = false;
-    futures::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
