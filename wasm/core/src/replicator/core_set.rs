@@ -98,7 +98,7 @@ impl<S: Storage> CoreSet<S> {
                 version: AtomicU64::new(1),
                 waiters: SyncMutex::new(Vec::new()),
                 intent: SyncMutex::new(None),
-                done: SyncMutex::new(HashMap::new()),
+                done: SyncMutex::new(Done::default()),
             }),
             set: Arc::downgrade(&self.inner),
         };
@@ -135,7 +135,30 @@ struct CoreInner<S> {
     waiters: SyncMutex<Vec<Waker>>,
     intent: SyncMutex<Option<DownloadRange>>,
     /// Per connection that has peers of this core: whether its peers satisfy the intent.
-    done: SyncMutex<HashMap<u64, bool>>,
+    done: SyncMutex<Done>,
+}
+
+/// Which connections find the download intent satisfied.
+#[derive(Debug, Default)]
+struct Done {
+    connections: HashMap<u64, bool>,
+    /// A connection that ended had found the current intent satisfied.
+    satisfied_by_ended: bool,
+}
+
+impl Done {
+    fn reset(&mut self) {
+        self.connections.values_mut().for_each(|d| *d = false);
+        self.satisfied_by_ended = false;
+    }
+
+    fn satisfied(&self) -> bool {
+        if self.connections.is_empty() {
+            self.satisfied_by_ended
+        } else {
+            self.connections.values().all(|d| *d)
+        }
+    }
 }
 
 /// A core shared between the application and its connections. Cheap to clone.
@@ -216,7 +239,7 @@ impl<S: Storage> SharedCore<S> {
     /// Sets what every connection should download (`end: None` = everything, live).
     pub fn download(&self, range: DownloadRange) {
         *lock(&self.inner.intent) = Some(range);
-        lock(&self.inner.done).values_mut().for_each(|d| *d = false);
+        lock(&self.inner.done).reset();
         self.bump();
         if let Some(set) = self.set.upgrade() {
             set.broadcast(SetEvent::Download(self.inner.discovery_key));
@@ -234,11 +257,8 @@ impl<S: Storage> SharedCore<S> {
     pub async fn downloaded(&self) {
         let mut seen = 0;
         loop {
-            {
-                let done = lock(&self.inner.done);
-                if !done.is_empty() && done.values().all(|d| *d) {
-                    return;
-                }
+            if lock(&self.inner.done).satisfied() {
+                return;
             }
             seen = self.changed(seen).await;
         }
@@ -279,7 +299,7 @@ impl<S: Storage> SharedCore<S> {
     /// Records whether connection `connection` finds the intent satisfied.
     pub(crate) fn set_done(&self, connection: u64, done: bool) {
         let mut flags = lock(&self.inner.done);
-        if flags.insert(connection, done) != Some(done) {
+        if flags.connections.insert(connection, done) != Some(done) {
             drop(flags);
             self.bump();
         }
@@ -287,7 +307,12 @@ impl<S: Storage> SharedCore<S> {
 
     /// Connection `connection` ended: it no longer has a say in `downloaded()`.
     pub(crate) fn forget_connection(&self, connection: u64) {
-        if lock(&self.inner.done).remove(&connection).is_some() {
+        let mut flags = lock(&self.inner.done);
+        if let Some(done) = flags.connections.remove(&connection) {
+            // An ended connection that was satisfied keeps the intent satisfied (until it
+            // changes) when no other connection has a say.
+            flags.satisfied_by_ended |= done;
+            drop(flags);
             self.bump();
         }
     }
