@@ -10,6 +10,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bee;
 pub mod core;
 pub mod crypto;
 pub mod encoding;
