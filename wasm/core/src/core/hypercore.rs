@@ -494,12 +494,26 @@ impl<S: Storage> Hypercore<S> {
                 tx.delete_node(index);
             }
         }
+        self.commit_cut(tx, batch.into_state(), length, old_length).await
+    }
+
+    /// Commits `tx` (which already drops blocks and nodes from `kept` on) together with the
+    /// cleared bitfield and the new head `state`, atomically: the shared last step of
+    /// `truncate` and `reorg`. On failure nothing in memory changes.
+    pub(super) async fn commit_cut(
+        &mut self,
+        mut tx: CoreWrite,
+        state: TreeState,
+        kept: u64,
+        old_length: u64,
+    ) -> Result<(), HypercoreError> {
+        let new_fork = state.fork;
         let bitfield_before = self.bitfield.clone();
-        self.bitfield.set_range(length, old_length, false);
+        self.bitfield.set_range(kept, old_length, false);
         add_pages(&mut tx, self.bitfield.take_dirty());
-        let previous = std::mem::replace(&mut self.state, batch.into_state());
+        let previous = std::mem::replace(&mut self.state, state);
         let previous_contiguous = self.contiguous_length;
-        self.contiguous_length = self.contiguous_length.min(length);
+        self.contiguous_length = self.contiguous_length.min(kept);
         tx.set_header(self.header().to_bytes());
         if let Err(e) = self.storage.commit(tx).await {
             self.state = previous;
@@ -507,7 +521,7 @@ impl<S: Storage> Hypercore<S> {
             self.bitfield = bitfield_before;
             return Err(e.into());
         }
-        self.truncations.push((new_fork, length));
+        self.truncations.push((new_fork, kept));
         Ok(())
     }
 

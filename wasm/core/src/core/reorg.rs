@@ -15,10 +15,9 @@
 //! signature set.
 
 use super::errors::HypercoreError;
-use super::hypercore::{add_pages, Hypercore};
+use super::hypercore::Hypercore;
 use super::remote::Applied;
 use super::verifier::{SignedBatch, VerifyError};
-use crate::encoding::Compact;
 use crate::storage::hypercore_storage::CoreWrite;
 use crate::storage::Storage;
 use crate::tree::flat_tree;
@@ -94,21 +93,7 @@ impl<S: Storage> Hypercore<S> {
             }
         }
         tx.put_nodes(batch.nodes.iter().copied());
-        let bitfield_before = self.bitfield.clone();
-        self.bitfield.set_range(prefix, old_length, false);
-        add_pages(&mut tx, self.bitfield.take_dirty());
-        let new_fork = batch.fork;
-        let previous = std::mem::replace(&mut self.state, batch.into_state());
-        let previous_contiguous = self.contiguous_length;
-        self.contiguous_length = self.contiguous_length.min(prefix);
-        tx.set_header(self.header().to_bytes());
-        if let Err(e) = self.storage.commit(tx).await {
-            self.state = previous;
-            self.contiguous_length = previous_contiguous;
-            self.bitfield = bitfield_before;
-            return Err(e.into());
-        }
-        self.truncations.push((new_fork, prefix));
+        self.commit_cut(tx, batch.into_state(), prefix, old_length).await?;
         Ok(Applied { upgraded: true, block: None, manifest_learnt: false, shared_length: Some(prefix) })
     }
 

@@ -259,21 +259,7 @@ impl Replicator {
         }
         sent.state = SlotState::Cancelled;
         let sent = *sent;
-        if let Some(b) = sent.block {
-            if self.block_requests.get(&b) == Some(&id) {
-                self.block_requests.remove(&b);
-                self.pending.set(b, false);
-                for p in self.peers.values_mut() {
-                    p.rewind(b);
-                }
-            }
-        }
-        if self.upgrade == Some(id) {
-            self.upgrade = None;
-        }
-        if self.reorg == Some(id) {
-            self.reorg = None;
-        }
+        self.forget_request(id, &sent);
         let Some(p) = self.peers.get_mut(&sent.peer) else {
             self.inflight.remove(id);
             return;

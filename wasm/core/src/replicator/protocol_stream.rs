@@ -516,12 +516,15 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                         break;
                     }
                     // Applying may queue more actions (new requests): go round again.
-                    self.apply_batch(discovery_key, std::mem::take(&mut applies)).await;
+                    self.apply_batch(discovery_key, std::mem::take(&mut applies), false).await;
                     continue;
                 };
                 ran = true;
                 match action {
-                    Action::Apply { peer, data, reorg: false } if applies.len() < MAX_APPLY_BATCH => {
+                    Action::Apply { peer, data, reorg: false } => {
+                        if applies.len() == MAX_APPLY_BATCH {
+                            self.apply_batch(discovery_key, std::mem::take(&mut applies), false).await;
+                        }
                         applies.push((peer, data));
                     }
                     Action::Send { .. } => {
@@ -530,7 +533,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                     }
                     action => {
                         if !applies.is_empty() {
-                            self.apply_batch(discovery_key, std::mem::take(&mut applies)).await;
+                            self.apply_batch(discovery_key, std::mem::take(&mut applies), false).await;
                         }
                         self.run_action(discovery_key, action).await;
                     }
@@ -573,35 +576,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 }
             }
             Action::Apply { peer, data, reorg } => {
-                let Some(session) = self.sessions.get_mut(&discovery_key) else { return };
-                let mut core = session.shared.lock().await;
-                let before = (core.length(), core.fork());
-                let result = if reorg {
-                    core.reorg(&data.proof, data.manifest.as_deref()).await
-                } else {
-                    core.apply_proof(&data.proof, data.manifest.as_deref()).await
-                };
-                let after = (core.length(), core.fork());
-                session.replicator.on_applied(&*core, peer, data.request, result.clone());
-                self.stats.blocks_downloaded += u64::from(matches!(&result, Ok(a) if a.block.is_some()));
-                let done = is_done(&session.replicator, session.download, &*core);
-                drop(core);
-                if let Ok(applied) = result {
-                    if after != before {
-                        let change = if after.1 != before.1 {
-                            LocalChange::Truncated { length: after.0, fork: after.1 }
-                        } else {
-                            LocalChange::Appended { length: after.0 }
-                        };
-                        session.shared.notify(change, self.id);
-                    }
-                    if let Some(index) = applied.block {
-                        session
-                            .shared
-                            .notify(LocalChange::Downloaded { start: index, end: index + 1 }, self.id);
-                    }
-                }
-                report_done(&session.shared, self.id, done);
+                self.apply_batch(discovery_key, vec![(peer, data)], reorg).await
             }
             Action::Close { peer, reason } => self.close_peer(peer, reason.to_string()).await,
             Action::Extension { peer: _, name, message } => {
@@ -612,14 +587,18 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         }
     }
 
-    /// Verifies and stores several proofs with one storage write, then reports each.
-    async fn apply_batch(&mut self, discovery_key: Hash, applies: Vec<(PeerId, Data)>) {
+    /// Verifies and stores several proofs with one storage write (a fork proof alone, with
+    /// `Hypercore::reorg`), then reports each and announces what changed.
+    async fn apply_batch(&mut self, discovery_key: Hash, applies: Vec<(PeerId, Data)>, reorg: bool) {
         let Some(session) = self.sessions.get_mut(&discovery_key) else { return };
         let mut core = session.shared.lock().await;
         let before = (core.length(), core.fork());
         let proofs: Vec<(&crate::tree::proof::Proof, Option<&[u8]>)> =
             applies.iter().map(|(_, d)| (&d.proof, d.manifest.as_deref())).collect();
-        let results = core.apply_proofs(&proofs).await;
+        let results = match (reorg, proofs.as_slice()) {
+            (true, [(proof, manifest)]) => vec![core.reorg(proof, *manifest).await],
+            _ => core.apply_proofs(&proofs).await,
+        };
         let after = (core.length(), core.fork());
         let mut blocks = Vec::new();
         for ((peer, data), result) in applies.iter().zip(results) {

@@ -3,7 +3,7 @@
 //! `download.rs`.
 
 use super::errors::ReplicatorError;
-use super::inflight::{InflightTracker, SlotState};
+use super::inflight::{InflightTracker, Sent, SlotState};
 use super::messages::{ChannelHandshake, Extension, Message, Sync};
 use super::peer::{Peer, PeerStats};
 use super::remote_bitfield::RemoteBitfield;
@@ -375,6 +375,12 @@ impl Replicator {
         if sent.state == SlotState::Processing {
             self.processing -= 1;
         }
+        self.forget_request(id, &sent);
+    }
+
+    /// Request `id` no longer holds its block, upgrade or reorg slot: its block becomes
+    /// requestable again (from every peer).
+    pub(super) fn forget_request(&mut self, id: u64, sent: &Sent) {
         if let Some(b) = sent.block {
             if self.block_requests.get(&b) == Some(&id) {
                 self.block_requests.remove(&b);
