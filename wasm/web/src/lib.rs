@@ -6,6 +6,8 @@
 //! Module map:
 //! - [`idb`]: `IdbStorage`, the IndexedDB backend of [`hyperwasm::storage::Storage`].
 //! - [`hypercore`]: `class Hypercore` for JS (IndexedDB-backed core with group commit).
+//! - [`hyperbee`]: `class Hyperbee` for JS (the Rust Hyperbee on a JS `Hypercore`);
+//!   [`bee_batch`]: `class HyperbeeBatch`; [`bee_codec`]: key/value encodings as JS `codecs`.
 //! - [`replication`]: `Hypercore.openRemote`, `core.replicate(url)` and `class Replication`
 //!   (replication with a peer over a WebSocket).
 //! - [`websocket`]: a browser `WebSocket` as futures-io byte stream halves.
@@ -18,11 +20,17 @@
 //! crate is empty so `cargo build --workspace` / `cargo clippy --workspace` keep working.
 
 #[cfg(target_arch = "wasm32")]
+pub mod bee_batch;
+#[cfg(target_arch = "wasm32")]
+pub mod bee_codec;
+#[cfg(target_arch = "wasm32")]
 pub mod bench;
 #[cfg(target_arch = "wasm32")]
 pub mod clock;
 #[cfg(target_arch = "wasm32")]
 pub mod error;
+#[cfg(target_arch = "wasm32")]
+pub mod hyperbee;
 #[cfg(target_arch = "wasm32")]
 pub mod hypercore;
 #[cfg(target_arch = "wasm32")]
@@ -32,6 +40,10 @@ pub mod replication;
 #[cfg(target_arch = "wasm32")]
 pub mod websocket;
 
+#[cfg(target_arch = "wasm32")]
+pub use crate::bee_batch::JsHyperbeeBatch;
+#[cfg(target_arch = "wasm32")]
+pub use crate::hyperbee::JsHyperbee;
 #[cfg(target_arch = "wasm32")]
 pub use crate::hypercore::JsHypercore;
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,681 @@
+//! `class Hyperbee` for JS: the Rust Hyperbee ([`hyperwasm::bee`], byte-compatible with JS
+//! hyperbee 2.27.3) on a JS [`Hypercore`](crate::hypercore::JsHypercore) in IndexedDB.
+//!
+//! ```js
+//! import init, { Hypercore, Hyperbee } from 'hyperwasm-web'
+//! await init()
+//! const core = await Hypercore.create('my-bee')          // or Hypercore.open / openRemote
+//! const db = new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'json' })
+//! await db.put('a', { n: 1 })
+//! const { seq, key, value } = await db.get('a')
+//! for await (const { key, value } of db.createReadStream({ gte: 'a', lt: 'b' })) …
+//! const b = db.batch(); await b.put('x', 1); await b.put('y', 2); await b.flush()
+//! const users = db.sub('users', { valueEncoding: 'utf-8' })
+//! ```
+//!
+//! The API follows JS hyperbee's names and argument shapes: `get(key, { wait })`,
+//! `getBySeq(seq)`, `put(key, value, { cas })`, `del(key, { cas })`, `batch()`,
+//! `createReadStream(range)`, `peek(range)`, `createHistoryStream(opts)`,
+//! `createDiffStream(otherVersion, range)`, `sub(name, { sep, keyEncoding, valueEncoding })`,
+//! `version`, `checkout(version)`, `snapshot()`, `watch(range)`, `getAndWatch(key)`,
+//! `getHeader()`, `close()`, `Hyperbee.isHyperbee(core)`. Differences from JS:
+//! - streams are async iterators (`for await`, `next()`, `return()`), not Node streams;
+//! - `cas(prev, next)` must answer synchronously (a returned Promise is a `BAD_ARGUMENT`);
+//! - the encodings are `binary` (default), `utf-8`, `json` or an `{ encode, decode }` object.
+//!
+//! # Ordering
+//!
+//! Writes (`put`, `del`, a batch from its first operation to `flush`/`close`) of one bee and
+//! its subs and checkouts run one at a time **in call order** (JS hyperbee's mutex is FIFO
+//! too), whatever order their promises are awaited in: each takes a ticket synchronously when
+//! called and waits for the previous ticket. Reads pin the version at the moment they run.
+//! After a write resolves, the core's `length` already includes its blocks.
+//!
+//! Errors are JS `Error`s whose `.code` is [`BeeError::code`] (`SESSION_NOT_WRITABLE`,
+//! `DECODING_ERROR`, `BLOCK_NOT_AVAILABLE`, `SNAPSHOT_NOT_AVAILABLE`, `BAD_ARGUMENT`,
+//! `SESSION_CLOSED`, …).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use futures::future::{LocalBoxFuture, Shared};
+use futures::FutureExt;
+use hyperwasm::bee::{BeeError, BeeOptions, Entry, Header, Hyperbee, Metadata};
+use js_sys::{Object, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local};
+
+use crate::bee_batch::JsHyperbeeBatch;
+use crate::bee_codec::{absent, bytes_or_string, field, Codec, Codecs};
+use crate::error::{bad_argument, closed, js_error};
+use crate::hypercore::{set, uint, Inner, JsHypercore};
+use crate::idb::IdbStorage;
+
+/// The Rust bee on IndexedDB.
+pub(crate) type Bee = Hyperbee<IdbStorage>;
+
+/// A bee handle being opened (or opened): awaiting it yields the Rust handle.
+pub(crate) type Opening = Shared<LocalBoxFuture<'static, Result<Bee, JsValue>>>;
+
+/// A [`BeeError`] as a JS `Error` with `.code`.
+pub(crate) fn bee_error(e: &BeeError) -> JsValue {
+    js_error(e.code(), &format!("{}: {e}", e.code()))
+}
+
+/// What every handle (main bee, subs, checkouts) of one opened bee shares.
+pub(crate) struct Root {
+    /// The JS core underneath.
+    pub(crate) core: Rc<Inner>,
+    /// Options the bee was opened with (for the no-wait twin).
+    opts: BeeOptions,
+    /// Write order (FIFO).
+    pub(crate) writes: Fifo,
+    /// A twin of the bee opened with `wait: false`, for reads asked not to wait.
+    no_wait: RefCell<Option<Bee>>,
+    /// `close()` was called on the main bee.
+    pub(crate) closed: Cell<bool>,
+    /// Stop signals of running watchers (`close()` ends them).
+    pub(crate) watchers: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+/// A first-in first-out turn order: [`Fifo::ticket`] (synchronous, so call order is turn
+/// order), then [`Ticket::wait`] resolves once every earlier ticket's [`Turn`] was dropped.
+/// A ticket must be waited for (dropping it unwaited would let the next one overtake the
+/// previous holder); every caller here waits at once.
+#[derive(Default)]
+pub(crate) struct Fifo {
+    last: RefCell<Option<oneshot::Receiver<()>>>,
+}
+
+/// A place in a [`Fifo`].
+pub(crate) struct Ticket {
+    prev: Option<oneshot::Receiver<()>>,
+    mine: oneshot::Sender<()>,
+}
+
+/// Held while a turn runs; dropping it lets the next ticket go.
+pub(crate) struct Turn {
+    _mine: oneshot::Sender<()>,
+}
+
+impl Fifo {
+    pub(crate) fn ticket(&self) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        let prev = self.last.replace(Some(rx));
+        Ticket { prev, mine: tx }
+    }
+}
+
+impl Ticket {
+    pub(crate) async fn wait(self) -> Turn {
+        if let Some(prev) = self.prev {
+            // Ok or Canceled: either way the previous holder is done.
+            let _ = prev.await;
+        }
+        Turn { _mine: self.mine }
+    }
+}
+
+impl Root {
+    /// Takes the next place in the write order.
+    pub(crate) fn ticket(&self) -> Ticket {
+        self.writes.ticket()
+    }
+
+    /// `SESSION_CLOSED` once the bee or its core was closed.
+    pub(crate) fn check_open(&self) -> Result<(), JsValue> {
+        if self.closed.get() || self.core.closed.get() || self.core.head.borrow().closed {
+            Err(closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Copies the core's head into the JS `Hypercore` getters after a write.
+    pub(crate) async fn refresh(&self) {
+        if let Ok(core) = self.core.lock_open().await {
+            self.core.refresh(&core);
+        }
+    }
+}
+
+/// One handle: the main bee, a sub or a checkout, with its encodings.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub(crate) bee: Opening,
+    pub(crate) root: Rc<Root>,
+    pub(crate) codecs: Codecs,
+    /// The fixed version of a checkout or snapshot.
+    pub(crate) checkout: Option<u64>,
+    /// A sub-database (not the main bee).
+    pub(crate) sub: bool,
+    /// Separator for `sub()` of this handle.
+    pub(crate) sep: Vec<u8>,
+}
+
+impl Handle {
+    /// The Rust handle, once open.
+    pub(crate) async fn bee(&self) -> Result<Bee, JsValue> {
+        self.root.check_open()?;
+        self.bee.clone().await
+    }
+
+    /// The Rust handle for a read with `opts.wait` (`wait: false` uses the no-wait twin).
+    async fn reader_bee(&self, opts: &JsValue) -> Result<Bee, JsValue> {
+        let bee = self.bee().await?;
+        let wait = field(opts, "wait");
+        if wait.as_bool() != Some(false) || !bee.options().wait {
+            return Ok(bee);
+        }
+        let twin = self.root.no_wait.borrow().clone();
+        let twin = match twin {
+            Some(t) => t,
+            None => {
+                let opts = BeeOptions { wait: false, ..self.root.opts.clone() };
+                let t = Hyperbee::open(bee.core().clone(), opts).await.map_err(|e| bee_error(&e))?;
+                *self.root.no_wait.borrow_mut() = Some(t.clone());
+                t
+            }
+        };
+        // Same prefix, same version.
+        let twin = if bee.prefix().is_empty() { twin } else { twin.sub(bee.prefix(), Some(&[])) };
+        Ok(match self.checkout {
+            Some(v) => twin.checkout(v).await,
+            None => twin,
+        })
+    }
+
+    /// A handle of the same bee derived from this one by `f` (sub, checkout), opened lazily and
+    /// driven at once so a checkout pins its snapshot now.
+    fn derive(
+        &self,
+        codecs: Codecs,
+        checkout: Option<u64>,
+        sub: bool,
+        f: impl FnOnce(Bee) -> LocalBoxFuture<'static, Bee> + 'static,
+    ) -> Handle {
+        let parent = self.bee.clone();
+        let bee: Opening = async move { Ok(f(parent.await?).await) }.boxed_local().shared();
+        spawn_local(bee.clone().map(|_| ()));
+        Handle { bee, root: self.root.clone(), codecs, checkout, sub, sep: self.sep.clone() }
+    }
+
+    /// The current version (`max(1, length)`, or the checkout's).
+    pub(crate) fn version(&self) -> u64 {
+        match self.checkout {
+            Some(v) => v.max(1),
+            None => self.root.core.head.borrow().length.max(1),
+        }
+    }
+
+    /// `{ seq, key, value }` of an entry with this handle's encodings (`codecs` overrides).
+    pub(crate) fn entry(&self, e: &Entry, codecs: &Codecs) -> Result<JsValue, JsValue> {
+        entry_object(e, codecs, true)
+    }
+}
+
+/// `{ seq?, key, value }` (`value` null when absent).
+pub(crate) fn entry_object(e: &Entry, codecs: &Codecs, with_seq: bool) -> Result<JsValue, JsValue> {
+    let o = Object::new();
+    if with_seq {
+        set(&o, "seq", JsValue::from_f64(e.seq as f64));
+    }
+    set(&o, "key", codecs.key.decode(&e.key)?);
+    let value = match &e.value {
+        Some(v) => codecs.value.decode(v)?,
+        None => JsValue::NULL,
+    };
+    set(&o, "value", value);
+    Ok(o.into())
+}
+
+/// The JS `cas(prev, next)` of `opts`, if any.
+pub(crate) fn cas_of(opts: &JsValue) -> Result<Option<js_sys::Function>, JsValue> {
+    let cas = field(opts, "cas");
+    if absent(&cas) {
+        return Ok(None);
+    }
+    cas.dyn_into::<js_sys::Function>().map(Some).map_err(|_| bad_argument("cas must be a function"))
+}
+
+/// Calls a JS `cas(prev, next)` for the Rust bee: `prev` decoded with `codecs`, `next` with the
+/// caller's own key and value (as JS hyperbee passes them). An exception or a non-boolean
+/// promise answer is kept in `error` and vetoes the write.
+pub(crate) struct CasCall<'a> {
+    pub(crate) f: &'a js_sys::Function,
+    pub(crate) codecs: &'a Codecs,
+    pub(crate) key: &'a JsValue,
+    pub(crate) value: &'a JsValue,
+    pub(crate) error: RefCell<Option<JsValue>>,
+}
+
+impl CasCall<'_> {
+    pub(crate) fn call(&self, prev: &Entry, next: &Entry) -> bool {
+        if self.error.borrow().is_some() {
+            return false;
+        }
+        let result = (|| -> Result<bool, JsValue> {
+            let prev = entry_object(prev, self.codecs, true)?;
+            let n = Object::new();
+            set(&n, "seq", JsValue::from_f64(next.seq as f64));
+            set(&n, "key", self.key.clone());
+            set(&n, "value", if absent(self.value) { JsValue::NULL } else { self.value.clone() });
+            let out = self.f.call2(&JsValue::UNDEFINED, &prev, &n.into())?;
+            if out.is_instance_of::<Promise>()
+                || js_sys::Reflect::has(&out, &JsValue::from_str("then")).unwrap_or(false)
+            {
+                return Err(bad_argument("cas must return a boolean synchronously (not a Promise)"));
+            }
+            Ok(out.is_truthy())
+        })();
+        match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                *self.error.borrow_mut() = Some(e);
+                false
+            }
+        }
+    }
+
+    /// The error a cas call raised, if any.
+    pub(crate) fn take_error(&self) -> Result<(), JsValue> {
+        match self.error.borrow_mut().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads `{ keyEncoding, valueEncoding, metadata, readonly, sep, alwaysDuplicate, wait,
+/// cacheBytes }`.
+fn parse_open(opts: &JsValue) -> Result<(Codecs, BeeOptions), JsValue> {
+    let codecs = Codecs::default().with(opts)?;
+    let mut o = BeeOptions::default();
+    let metadata = field(opts, "metadata");
+    if !absent(&metadata) {
+        let bytes = |name: &str| -> Result<Option<Vec<u8>>, JsValue> {
+            let v = field(&metadata, name);
+            if absent(&v) {
+                Ok(None)
+            } else {
+                bytes_or_string(&v, &format!("metadata.{name}")).map(Some)
+            }
+        };
+        o.metadata = Some(Metadata { content_feed: bytes("contentFeed")?, user_data: bytes("userData")? });
+    }
+    let flag = |name: &str, default: bool| -> Result<bool, JsValue> {
+        let v = field(opts, name);
+        if absent(&v) {
+            Ok(default)
+        } else {
+            v.as_bool().ok_or_else(|| bad_argument(&format!("{name} must be a boolean")))
+        }
+    };
+    o.readonly = flag("readonly", false)?;
+    o.always_duplicate = flag("alwaysDuplicate", true)?;
+    o.wait = flag("wait", true)?;
+    let sep = field(opts, "sep");
+    if !absent(&sep) {
+        o.sep = bytes_or_string(&sep, "sep")?;
+    }
+    let cache = field(opts, "cacheBytes");
+    if !absent(&cache) {
+        let n = cache.as_f64().ok_or_else(|| bad_argument("cacheBytes must be a number"))?;
+        o.cache_bytes = uint(n, "cacheBytes")? as usize;
+    }
+    Ok((codecs, o))
+}
+
+/// A Hyperbee on a JS `Hypercore` (JS: `Hyperbee`). See the [module docs](self).
+#[wasm_bindgen(js_name = Hyperbee)]
+pub struct JsHyperbee {
+    pub(crate) h: Handle,
+}
+
+impl JsHyperbee {
+    fn start(core: &JsHypercore, opts: &JsValue) -> Result<JsHyperbee, JsValue> {
+        let (codecs, bee_opts) = parse_open(opts)?;
+        let inner = core.inner.clone();
+        if inner.head.borrow().closed {
+            return Err(closed());
+        }
+        let shared = inner.shared.clone();
+        let o = bee_opts.clone();
+        let bee: Opening =
+            async move { Hyperbee::open(shared, o).await.map_err(|e| bee_error(&e)) }.boxed_local().shared();
+        spawn_local(bee.clone().map(|_| ()));
+        let sep = bee_opts.sep.clone();
+        let root = Rc::new(Root {
+            core: inner,
+            opts: bee_opts,
+            writes: Fifo::default(),
+            no_wait: RefCell::new(None),
+            closed: Cell::new(false),
+            watchers: RefCell::new(Vec::new()),
+        });
+        Ok(JsHyperbee { h: Handle { bee, root, codecs, checkout: None, sub: false, sep } })
+    }
+
+    pub(crate) fn from_handle(h: Handle) -> JsHyperbee {
+        JsHyperbee { h }
+    }
+
+    /// A JS handle for a Rust handle of the same bee (watch snapshots).
+    pub(crate) fn wrap_bee(like: &Handle, bee: Bee, version: u64, codecs: Codecs) -> JsHyperbee {
+        let opening: Opening = futures::future::ready(Ok(bee)).boxed_local().shared();
+        JsHyperbee {
+            h: Handle {
+                bee: opening,
+                root: like.root.clone(),
+                codecs,
+                checkout: Some(version),
+                sub: like.sub,
+                sep: like.sep.clone(),
+            },
+        }
+    }
+}
+
+/// Runs `f` and turns its result into a promise.
+fn promise<F>(f: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    future_to_promise(f)
+}
+
+#[wasm_bindgen(js_class = Hyperbee)]
+impl JsHyperbee {
+    /// `new Hyperbee(core, opts)`: a bee on the JS `Hypercore` `core` (empty: the first write
+    /// appends the header block; or a core holding a bee, local or replicated).
+    ///
+    /// `opts`: `{ keyEncoding, valueEncoding, metadata: { contentFeed, userData }, readonly,
+    /// sep, alwaysDuplicate = true, wait = true, cacheBytes }`. Throws `BAD_ARGUMENT` for bad
+    /// options, `SESSION_CLOSED` for a closed core.
+    #[wasm_bindgen(constructor)]
+    pub fn new(core: &JsHypercore, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+        JsHyperbee::start(core, &opts)
+    }
+
+    /// `await Hyperbee.open(core, opts)`: `new Hyperbee(core, opts)` that resolves once ready.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Hyperbee>")]
+    pub fn open(core: &JsHypercore, opts: JsValue) -> Promise {
+        match JsHyperbee::start(core, &opts) {
+            Ok(db) => promise(async move {
+                db.h.bee().await?;
+                Ok(db.into())
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Resolves once the bee is open (JS `db.ready()`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn ready(&self) -> Promise {
+        let h = self.h.clone();
+        promise(async move {
+            h.bee().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Whether block 0 of `core` is a hyperbee header (`BLOCK_NOT_AVAILABLE` for an empty
+    /// core, as JS).
+    #[wasm_bindgen(js_name = isHyperbee, unchecked_return_type = "Promise<boolean>")]
+    pub fn is_hyperbee(core: &JsHypercore) -> Promise {
+        let shared = core.inner.shared.clone();
+        promise(async move {
+            let yes = Hyperbee::is_hyperbee(&shared).await.map_err(|e| bee_error(&e))?;
+            Ok(JsValue::from_bool(yes))
+        })
+    }
+
+    /// `max(1, core.length)`, or the version of a checkout/snapshot.
+    #[wasm_bindgen(getter)]
+    pub fn version(&self) -> f64 {
+        self.h.version() as f64
+    }
+
+    /// The JS `Hypercore` underneath (the same core; closing it closes the bee).
+    #[wasm_bindgen(getter)]
+    pub fn core(&self) -> JsHypercore {
+        JsHypercore { inner: self.h.root.core.clone() }
+    }
+
+    /// The core key.
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> Uint8Array {
+        Uint8Array::from(&self.h.root.core.head.borrow().key[..])
+    }
+
+    /// The core's discovery key.
+    #[wasm_bindgen(getter, js_name = discoveryKey)]
+    pub fn discovery_key(&self) -> Uint8Array {
+        Uint8Array::from(&self.h.root.core.head.borrow().discovery_key[..])
+    }
+
+    /// Whether puts are possible (writable core, not read-only, not a checkout).
+    #[wasm_bindgen(getter)]
+    pub fn writable(&self) -> bool {
+        let head = self.h.root.core.head.borrow();
+        head.writable && !head.closed && !self.h.root.opts.readonly && self.h.checkout.is_none()
+    }
+
+    /// Always `true` until closed (reads of missing blocks wait for peers or fail).
+    #[wasm_bindgen(getter)]
+    pub fn readable(&self) -> bool {
+        self.h.root.check_open().is_ok()
+    }
+
+    /// Whether this handle is a checkout or snapshot.
+    #[wasm_bindgen(getter, js_name = isCheckout)]
+    pub fn is_checkout(&self) -> bool {
+        self.h.checkout.is_some()
+    }
+
+    /// The entry for `key`: `{ seq, key, value }`, or `null`.
+    ///
+    /// `opts`: `{ wait = true, keyEncoding, valueEncoding }`; `wait: false` fails with
+    /// `BLOCK_NOT_AVAILABLE` instead of fetching a missing block from peers.
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ seq: number, key: any, value: any } | null>")]
+    pub fn get(&self, key: JsValue, opts: JsValue) -> Promise {
+        let h = self.h.clone();
+        promise(async move {
+            let codecs = h.codecs.with(&opts)?;
+            let k = encode_key(&codecs, &key)?;
+            let bee = h.reader_bee(&opts).await?;
+            match bee.get(&k).await.map_err(|e| bee_error(&e))? {
+                Some(e) => h.entry(&e, &codecs),
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
+    /// `{ key, value }` of the entry block `seq` wrote (a deletion has `value: null`).
+    #[wasm_bindgen(js_name = getBySeq, unchecked_return_type = "Promise<{ key: any, value: any }>")]
+    pub fn get_by_seq(&self, seq: f64, opts: JsValue) -> Promise {
+        let h = self.h.clone();
+        promise(async move {
+            let seq = uint(seq, "seq")?;
+            let codecs = h.codecs.with(&opts)?;
+            let bee = h.reader_bee(&opts).await?;
+            let e = bee.get_by_seq(seq).await.map_err(|e| bee_error(&e))?;
+            entry_object(&e, &codecs, false)
+        })
+    }
+
+    /// Puts `key = value` (one block). `value` `undefined`/`null` stores a key without value.
+    /// `opts`: `{ cas(prev, next) → boolean, keyEncoding, valueEncoding }`: with `cas`, an
+    /// existing key is only replaced when it returns true.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn put(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        let h = self.h.clone();
+        let ticket = h.root.ticket();
+        promise(async move {
+            let _turn = ticket.wait().await;
+            let codecs = h.codecs.with(&opts)?;
+            let k = encode_key(&codecs, &key)?;
+            let v = if absent(&value) { None } else { Some(codecs.value.encode(&value, "value")?) };
+            let cas = cas_of(&opts)?;
+            let bee = h.bee().await?;
+            let result = match &cas {
+                Some(f) => {
+                    let call =
+                        CasCall { f, codecs: &codecs, key: &key, value: &value, error: RefCell::new(None) };
+                    let check = |p: &Entry, n: &Entry| call.call(p, n);
+                    let r = bee.put_with(&k, v.as_deref(), Some(&check)).await;
+                    call.take_error()?;
+                    r
+                }
+                None => bee.put_with(&k, v.as_deref(), None).await,
+            };
+            h.root.refresh().await;
+            result.map_err(|e| bee_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Deletes `key` (nothing is written when it is absent). `opts`: `{ cas(prev, next),
+    /// keyEncoding }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn del(&self, key: JsValue, opts: JsValue) -> Promise {
+        let h = self.h.clone();
+        let ticket = h.root.ticket();
+        promise(async move {
+            let _turn = ticket.wait().await;
+            let codecs = h.codecs.with(&opts)?;
+            let k = encode_key(&codecs, &key)?;
+            let cas = cas_of(&opts)?;
+            let bee = h.bee().await?;
+            let result = match &cas {
+                Some(f) => {
+                    let call = CasCall {
+                        f,
+                        codecs: &codecs,
+                        key: &key,
+                        value: &JsValue::NULL,
+                        error: RefCell::new(None),
+                    };
+                    let check = |p: &Entry, n: &Entry| call.call(p, n);
+                    let r = bee.del_with(&k, Some(&check)).await;
+                    call.take_error()?;
+                    r
+                }
+                None => bee.del_with(&k, None).await,
+            };
+            h.root.refresh().await;
+            result.map_err(|e| bee_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// A write batch (JS `db.batch()`): `put`/`del`/`get` on it, then `flush()` appends all its
+    /// blocks at once (or `close()` drops them). It takes its turn in the write order at its
+    /// first operation and holds it until `flush`/`close`.
+    pub fn batch(&self, opts: JsValue) -> Result<JsHyperbeeBatch, JsValue> {
+        let codecs = self.h.codecs.with(&opts)?;
+        Ok(JsHyperbeeBatch::new(self.h.clone(), codecs))
+    }
+
+    /// A sub-database: keys `prefix ‖ name ‖ sep ‖ key` in the same tree. `opts`: `{ sep,
+    /// keyEncoding, valueEncoding }` (inherited from this handle when not given).
+    pub fn sub(&self, name: JsValue, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+        let name = bytes_or_string(&name, "sub name")?;
+        let sep_v = field(&opts, "sep");
+        let sep = if absent(&sep_v) { self.h.sep.clone() } else { bytes_or_string(&sep_v, "sep")? };
+        let codecs = self.h.codecs.with(&opts)?;
+        let checkout = self.h.checkout;
+        Ok(JsHyperbee::from_handle(self.h.derive(codecs, checkout, true, move |bee| {
+            async move { bee.sub(&name, Some(&sep)) }.boxed_local()
+        })))
+    }
+
+    /// This bee as of `version` (a read-only view; 0 reads as 1). `opts`: `{ keyEncoding,
+    /// valueEncoding }`.
+    pub fn checkout(&self, version: f64, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+        let version = uint(version, "version")?.max(1);
+        let codecs = self.h.codecs.with(&opts)?;
+        Ok(JsHyperbee::from_handle(self.h.derive(codecs, Some(version), self.h.sub, move |bee| {
+            async move { bee.checkout(version).await }.boxed_local()
+        })))
+    }
+
+    /// A checkout of the current version.
+    pub fn snapshot(&self, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+        self.checkout(self.h.version() as f64, opts)
+    }
+
+    /// The header block: `{ protocol, metadata: { contentFeed, userData } | null }`, or `null`
+    /// for an empty core.
+    #[wasm_bindgen(js_name = getHeader, unchecked_return_type = "Promise<{ protocol: string, metadata: { contentFeed: Uint8Array | null, userData: Uint8Array | null } | null } | null>")]
+    pub fn get_header(&self) -> Promise {
+        let h = self.h.clone();
+        promise(async move {
+            let bee = h.bee().await?;
+            match bee.header().await.map_err(|e| bee_error(&e))? {
+                Some(header) => Ok(header_object(&header)),
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
+    /// Closes the bee: ends its watchers and, for the main bee, closes the core (as JS
+    /// hyperbee does). Closing a sub or checkout only ends that handle's use.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let h = self.h.clone();
+        if h.sub || h.checkout.is_some() {
+            return Promise::resolve(&JsValue::UNDEFINED);
+        }
+        // After the writes issued before close.
+        let ticket = h.root.ticket();
+        promise(async move {
+            let _turn = ticket.wait().await;
+            h.root.closed.set(true);
+            for stop in h.root.watchers.borrow_mut().drain(..) {
+                let _ = stop.send(());
+            }
+            let core = JsHypercore { inner: h.root.core.clone() };
+            wasm_bindgen_futures::JsFuture::from(core.close()).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// A key through `codecs.key` (`BAD_ARGUMENT` for `undefined`/`null`).
+pub(crate) fn encode_key(codecs: &Codecs, key: &JsValue) -> Result<Vec<u8>, JsValue> {
+    if absent(key) {
+        return Err(bad_argument("key must not be null or undefined"));
+    }
+    codecs.key.encode(key, "key")
+}
+
+/// A range bound through `codec` (`None` for `undefined`/`null`).
+pub(crate) fn encode_bound(codec: &Codec, range: &JsValue, name: &str) -> Result<Option<Vec<u8>>, JsValue> {
+    let v = field(range, name);
+    if absent(&v) {
+        Ok(None)
+    } else {
+        codec.encode(&v, name).map(Some)
+    }
+}
+
+fn header_object(header: &Header) -> JsValue {
+    let o = Object::new();
+    set(&o, "protocol", JsValue::from_str(&header.protocol));
+    let metadata = match &header.metadata {
+        Some(m) => {
+            let mo = Object::new();
+            let bytes =
+                |b: &Option<Vec<u8>>| b.as_ref().map_or(JsValue::NULL, |b| Uint8Array::from(&b[..]).into());
+            set(&mo, "contentFeed", bytes(&m.content_feed));
+            set(&mo, "userData", bytes(&m.user_data));
+            mo.into()
+        }
+        None => JsValue::NULL,
+    };
+    set(&o, "metadata", metadata);
+    o.into()
+}
