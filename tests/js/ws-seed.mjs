@@ -18,6 +18,13 @@
 //     (`blocks` in index order; `length` is the core length it learnt). Prints
 //       {"ready":true,"mode":"read","port":P} once listening.
 //
+//   node tests/js/ws-seed.mjs bee [--keys N] [--host 127.0.0.1] [--port 0]
+//     A JS Hyperbee (hyperbee 2.27.3, keyEncoding utf-8, valueEncoding json) holding `beeKey(i)`
+//     → `beeValue(i)` for i in 0..N-1 (written in batches of 1,000, so the tree is what JS
+//     makes), plus a sub 'meta' with 'count' → N. Prints
+//       {"ready":true,"mode":"bee","port":P,"key":HEX,"length":L,"version":V}
+//     Stdin: {"put":{"key":K,"value":V}} → {"put":K,"length":L}; {"exit":true}.
+//
 // Other lines: {"event":"connection"}, {"event":"disconnect"}; {"error":"…"} then exit 1.
 //
 // Content: seedBlock(i) is the text `block-${i} ` repeated to size(i) bytes, where size(i) is
@@ -46,6 +53,16 @@ export function seedBlock(i) {
   const out = Buffer.alloc(seedBlockSize(i))
   for (let off = 0; off < out.length; off += unit.length) unit.copy(out, off, 0, Math.min(unit.length, out.length - off))
   return out
+}
+
+/** Key `i` of the seeded bee. */
+export function beeKey(i) {
+  return 'key-' + String(i).padStart(6, '0')
+}
+
+/** Value `i` of the seeded bee (a JSON value). */
+export function beeValue(i) {
+  return { i, text: 'value ' + i, even: i % 2 === 0 }
 }
 
 /** `{ size, sha256 }` of a block, as the reader reports it. */
@@ -185,10 +202,34 @@ async function read(opts) {
   out({ done: true, mode: 'read', length: core.length, blocks, uploaded })
 }
 
+async function bee(opts) {
+  const Hyperbee = require('hyperbee')
+  const { store, setServer } = await openStore('bee')
+  const core = store.get({ name: 'ws-bee' })
+  const db = new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'json' })
+  await db.ready()
+  const n = int(opts.keys, 'keys', 1000)
+  for (let i = 0; i < n; i += 1000) {
+    const b = db.batch()
+    for (let j = i; j < Math.min(n, i + 1000); j++) await b.put(beeKey(j), beeValue(j))
+    await b.flush()
+  }
+  await db.sub('meta').put('count', n)
+  const server = await listen(store, opts.host, int(opts.port, 'port', 0))
+  setServer(server)
+  out({ ready: true, mode: 'bee', port: server.port, key: core.key.toString('hex'), length: core.length, version: db.version })
+  commands({
+    put: async ({ key, value }) => {
+      await db.put(key, value)
+      return { put: key, length: core.length }
+    }
+  })
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   process.on('unhandledRejection', fail)
   const opts = parseArgs(process.argv.slice(2))
-  const run = opts.mode === 'seed' ? seed : opts.mode === 'read' ? read : null
-  if (!run) fail('usage: ws-seed.mjs seed [--blocks N] | read --key HEX --length N')
+  const run = { seed, read, bee }[opts.mode] || null
+  if (!run) fail('usage: ws-seed.mjs seed [--blocks N] | read --key HEX --length N | bee [--keys N]')
   else run(opts).catch(fail)
 }

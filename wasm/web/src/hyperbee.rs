@@ -101,6 +101,18 @@ pub(crate) struct Turn {
 }
 
 impl Fifo {
+    /// Whether every ticket taken so far has finished its turn.
+    pub(crate) fn idle(&self) -> bool {
+        let mut last = self.last.borrow_mut();
+        match last.as_mut().map(|rx| rx.try_recv()) {
+            None | Some(Err(_)) => {
+                *last = None;
+                true
+            }
+            Some(Ok(_)) => false,
+        }
+    }
+
     pub(crate) fn ticket(&self) -> Ticket {
         let (tx, rx) = oneshot::channel();
         let prev = self.last.replace(Some(rx));
