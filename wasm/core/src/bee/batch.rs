@@ -75,6 +75,8 @@ struct Pending {
     value: Option<Vec<u8>>,
     /// Index entries: child pointers of the nodes this block wrote (`None` only transiently).
     index: Vec<Option<ChildId>>,
+    /// The block, encoded when the operation ran ([`Batch::separate_blocks`] mode).
+    encoded: Option<Vec<u8>>,
 }
 
 /// What inserting a key into a node did.
@@ -99,6 +101,8 @@ pub struct Batch<S> {
     /// The tree's root as this batch sees it, once loaded.
     root: Option<NodeId>,
     pending: Vec<Pending>,
+    /// Encode every block as its operation runs (see [`Batch::separate_blocks`]).
+    separate: bool,
 }
 
 impl<S> std::fmt::Debug for Batch<S> {
@@ -121,7 +125,21 @@ impl<S: Storage> Batch<S> {
             children: Vec::new(),
             root: None,
             pending: Vec::new(),
+            separate: false,
         }
+    }
+
+    /// Makes every operation of this batch write the block it would write on its own (JS
+    /// `db.put`/`db.del` one after the other: each block carries its whole index) instead of
+    /// the compacted blocks of a JS `db.batch()`; `flush` still appends them all at once. This
+    /// is how concurrent single puts are group-committed without changing their bytes.
+    /// Operations that change nothing (a vetoed `cas`, an unchanged value with
+    /// `always_duplicate: false`) mark nodes changed that a separate call would have thrown
+    /// away, so callers use this mode only for operations without `cas` on a bee that always
+    /// duplicates. Call it before the first operation.
+    pub fn separate_blocks(&mut self) {
+        debug_assert!(self.pending.is_empty(), "separate_blocks() after an operation");
+        self.separate = true;
     }
 
     /// Number of operations waiting for `flush`.
@@ -710,7 +728,8 @@ impl<S: Storage> Batch<S> {
         self.index_changes(root, &mut index, seq);
         let root_ptr = self.new_child(seq, 0, Some(root));
         index[0] = Some(root_ptr);
-        self.pending.push(Pending { key, value, index });
+        let encoded = self.separate.then(|| self.encode_one(&key, &value, &index));
+        self.pending.push(Pending { key, value, index, encoded });
         self.root = Some(root);
     }
 
@@ -736,6 +755,9 @@ impl<S: Storage> Batch<S> {
 
     /// JS `toBlocks`: encodes the batch's blocks, compacting every block but the last.
     fn encode_blocks(&mut self) -> Vec<Vec<u8>> {
+        if self.separate {
+            return self.pending.iter_mut().filter_map(|p| p.encoded.take()).collect();
+        }
         let n = self.pending.len();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -766,6 +788,12 @@ impl<S: Storage> Batch<S> {
             self.pending[i].index = index;
         }
         out
+    }
+
+    /// One block with `index` as it is now (JS `_append` of an auto-flushed batch).
+    fn encode_one(&self, key: &[u8], value: &Option<Vec<u8>>, index: &[Option<ChildId>]) -> Vec<u8> {
+        let levels = index.iter().map(|entry| self.level_of(*entry)).collect();
+        Node { index: YoloIndex { levels }.encode(), key: key.to_vec(), value: value.clone() }.encode()
     }
 
     /// JS `deflate` of one index entry: the node's key seqs and child pointers as they are
