@@ -24,13 +24,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::bee_codec::{absent, Codecs};
-use crate::hyperbee::{bee_error, cas_of, encode_key, entry_object, CasCall, Fifo, Handle, Ticket, Turn};
+use crate::bee_writer::{WriteTicket, WriteTurn};
+use crate::hyperbee::{bee_error, cas_of, encode_key, entry_object, CasCall, Fifo, Handle};
 use crate::idb::IdbStorage;
 
 /// A started batch: its turn in the bee's write order and the Rust batch.
 struct Active {
     batch: Batch<IdbStorage>,
-    _turn: Turn,
+    _turn: WriteTurn,
 }
 
 struct State {
@@ -39,7 +40,7 @@ struct State {
     /// Call order of this batch's operations.
     ops: Fifo,
     /// The write ticket taken by the first operation, until that operation starts the batch.
-    ticket: RefCell<Option<Ticket>>,
+    ticket: RefCell<Option<WriteTicket>>,
     /// Whether a write ticket was taken for the current round (until flush/close).
     holding: std::cell::Cell<bool>,
     active: RefCell<Option<Active>>,
@@ -73,14 +74,10 @@ impl State {
         *self.active.borrow_mut() = Some(a);
     }
 
-    /// Ends the round: releases the write turn (a ticket claimed but never used still waits
-    /// for its turn before passing it on, so the order stays intact).
-    async fn end(&self) {
+    /// Ends the round: releases the write turn (or gives up a ticket not used yet).
+    fn end(&self) {
         self.active.borrow_mut().take();
-        let ticket = self.ticket.borrow_mut().take();
-        if let Some(t) = ticket {
-            drop(t.wait().await);
-        }
+        self.ticket.borrow_mut().take();
         self.holding.set(false);
     }
 }
@@ -228,7 +225,7 @@ impl JsHyperbeeBatch {
                 }
                 None => Ok(()),
             };
-            st.end().await;
+            st.end();
             result.map_err(|e| bee_error(&e))?;
             Ok(JsValue::UNDEFINED)
         })
@@ -241,7 +238,7 @@ impl JsHyperbeeBatch {
         let op = st.ops.ticket();
         future_to_promise(async move {
             let _op = op.wait().await;
-            st.end().await;
+            st.end();
             Ok(JsValue::UNDEFINED)
         })
     }

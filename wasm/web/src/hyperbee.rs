@@ -26,10 +26,11 @@
 //! # Ordering
 //!
 //! Writes (`put`, `del`, a batch from its first operation to `flush`/`close`) of one bee and
-//! its subs and checkouts run one at a time **in call order** (JS hyperbee's mutex is FIFO
-//! too), whatever order their promises are awaited in: each takes a ticket synchronously when
-//! called and waits for the previous ticket. Reads pin the version at the moment they run.
-//! After a write resolves, the core's `length` already includes its blocks.
+//! its subs and checkouts are applied **in call order** (JS hyperbee's mutex is FIFO too),
+//! whatever order their promises are awaited in, and concurrent `put`/`del` calls are
+//! group-committed without changing a byte (see [`crate::bee_writer`]). Reads pin the
+//! version at the moment they run. After a write resolves, the core's `length` already
+//! includes its blocks.
 //!
 //! Errors are JS `Error`s whose `.code` is [`BeeError::code`] (`SESSION_NOT_WRITABLE`,
 //! `DECODING_ERROR`, `BLOCK_NOT_AVAILABLE`, `SNAPSHOT_NOT_AVAILABLE`, `BAD_ARGUMENT`,
@@ -49,6 +50,7 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
 use crate::bee_batch::JsHyperbeeBatch;
 use crate::bee_codec::{absent, bytes_or_string, field, Codec, Codecs};
+use crate::bee_writer::{CasArgs, WriteOp, Writer};
 use crate::error::{bad_argument, closed, js_error};
 use crate::hypercore::{set, uint, Inner, JsHypercore};
 use crate::idb::IdbStorage;
@@ -69,9 +71,11 @@ pub(crate) struct Root {
     /// The JS core underneath.
     pub(crate) core: Rc<Inner>,
     /// Options the bee was opened with (for the no-wait twin).
-    opts: BeeOptions,
-    /// Write order (FIFO).
-    pub(crate) writes: Fifo,
+    pub(crate) opts: BeeOptions,
+    /// The main bee (writes of every handle go through its batches).
+    pub(crate) main: Opening,
+    /// The write queue (see [`crate::bee_writer`]).
+    pub(crate) writer: Writer,
     /// A twin of the bee opened with `wait: false`, for reads asked not to wait.
     no_wait: RefCell<Option<Bee>>,
     /// `close()` was called on the main bee.
@@ -131,11 +135,6 @@ impl Ticket {
 }
 
 impl Root {
-    /// Takes the next place in the write order.
-    pub(crate) fn ticket(&self) -> Ticket {
-        self.writes.ticket()
-    }
-
     /// `SESSION_CLOSED` once the bee or its core was closed.
     pub(crate) fn check_open(&self) -> Result<(), JsValue> {
         if self.closed.get() || self.core.closed.get() || self.core.head.borrow().closed {
@@ -362,12 +361,38 @@ impl JsHyperbee {
         let root = Rc::new(Root {
             core: inner,
             opts: bee_opts,
-            writes: Fifo::default(),
+            main: bee.clone(),
+            writer: Writer::default(),
             no_wait: RefCell::new(None),
             closed: Cell::new(false),
             watchers: RefCell::new(Vec::new()),
         });
         Ok(JsHyperbee { h: Handle { bee, root, codecs, checkout: None, sub: false, sep } })
+    }
+
+    /// Encodes a `put`/`del` now and queues it (see [`crate::bee_writer`]).
+    fn queue_write(&self, key: JsValue, value: JsValue, opts: JsValue, del: bool) -> Promise {
+        let h = &self.h;
+        let (tx, rx) = oneshot::channel();
+        let prepared = (move || -> Result<WriteOp, JsValue> {
+            h.root.check_open()?;
+            let codecs = h.codecs.with(&opts)?;
+            let k = encode_key(&codecs, &key)?;
+            let v = if del || absent(&value) { None } else { Some(codecs.value.encode(&value, "value")?) };
+            let cas = cas_of(&opts)?.map(|f| CasArgs { f, codecs, key: key.clone(), value: value.clone() });
+            Ok(WriteOp { bee: h.bee.clone(), key: k, value: v, del, cas, done: tx })
+        })();
+        match prepared {
+            Ok(op) => h.root.write(op),
+            Err(e) => return Promise::reject(&e),
+        }
+        promise(async move {
+            match rx.await {
+                Ok(Ok(())) => Ok(JsValue::UNDEFINED),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(closed()),
+            }
+        })
     }
 
     pub(crate) fn from_handle(h: Handle) -> JsHyperbee {
@@ -481,6 +506,13 @@ impl JsHyperbee {
         self.h.root.check_open().is_ok()
     }
 
+    /// How many appends this bee's `put`/`del` calls have used so far (concurrent calls are
+    /// group-committed, so this is smaller than the number of calls; batches not included).
+    #[wasm_bindgen(getter, js_name = appendBatches)]
+    pub fn append_batches(&self) -> f64 {
+        self.h.root.writer.appends.get() as f64
+    }
+
     /// Whether this handle is a checkout or snapshot.
     #[wasm_bindgen(getter, js_name = isCheckout)]
     pub fn is_checkout(&self) -> bool {
@@ -520,67 +552,18 @@ impl JsHyperbee {
 
     /// Puts `key = value` (one block). `value` `undefined`/`null` stores a key without value.
     /// `opts`: `{ cas(prev, next) → boolean, keyEncoding, valueEncoding }`: with `cas`, an
-    /// existing key is only replaced when it returns true.
+    /// existing key is only replaced when it returns true. Concurrent calls are group-committed
+    /// (see [`crate::bee_writer`]); call order is write order.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn put(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
-        let h = self.h.clone();
-        let ticket = h.root.ticket();
-        promise(async move {
-            let _turn = ticket.wait().await;
-            let codecs = h.codecs.with(&opts)?;
-            let k = encode_key(&codecs, &key)?;
-            let v = if absent(&value) { None } else { Some(codecs.value.encode(&value, "value")?) };
-            let cas = cas_of(&opts)?;
-            let bee = h.bee().await?;
-            let result = match &cas {
-                Some(f) => {
-                    let call =
-                        CasCall { f, codecs: &codecs, key: &key, value: &value, error: RefCell::new(None) };
-                    let check = |p: &Entry, n: &Entry| call.call(p, n);
-                    let r = bee.put_with(&k, v.as_deref(), Some(&check)).await;
-                    call.take_error()?;
-                    r
-                }
-                None => bee.put_with(&k, v.as_deref(), None).await,
-            };
-            h.root.refresh().await;
-            result.map_err(|e| bee_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.queue_write(key, value, opts, false)
     }
 
     /// Deletes `key` (nothing is written when it is absent). `opts`: `{ cas(prev, next),
     /// keyEncoding }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn del(&self, key: JsValue, opts: JsValue) -> Promise {
-        let h = self.h.clone();
-        let ticket = h.root.ticket();
-        promise(async move {
-            let _turn = ticket.wait().await;
-            let codecs = h.codecs.with(&opts)?;
-            let k = encode_key(&codecs, &key)?;
-            let cas = cas_of(&opts)?;
-            let bee = h.bee().await?;
-            let result = match &cas {
-                Some(f) => {
-                    let call = CasCall {
-                        f,
-                        codecs: &codecs,
-                        key: &key,
-                        value: &JsValue::NULL,
-                        error: RefCell::new(None),
-                    };
-                    let check = |p: &Entry, n: &Entry| call.call(p, n);
-                    let r = bee.del_with(&k, Some(&check)).await;
-                    call.take_error()?;
-                    r
-                }
-                None => bee.del_with(&k, None).await,
-            };
-            h.root.refresh().await;
-            result.map_err(|e| bee_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.queue_write(key, JsValue::NULL, opts, true)
     }
 
     /// A write batch (JS `db.batch()`): `put`/`del`/`get` on it, then `flush()` appends all its

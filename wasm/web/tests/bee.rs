@@ -206,6 +206,7 @@ async fn codec_bee_through_the_js_class_concurrently() {
         });
     }
     ok(Promise::all(&pending.into_iter().collect::<Array>())).await;
+    assert_eq!(db.append_batches(), 1.0, "66 concurrent writes are one group commit");
     assert_eq!(core.length(), blocks.len() as f64, "the core's length is current once the writes resolved");
     assert_eq!(db.version(), blocks.len() as f64);
     for (i, want) in blocks.iter().enumerate() {
@@ -349,6 +350,38 @@ async fn encodings_subs_batches_cas_checkouts_and_errors() {
     );
     ok(db.del(s("c"), JsValue::UNDEFINED)).await;
     assert!(ok(db.get(s("c"), JsValue::UNDEFINED)).await.is_null());
+
+    // Concurrent writes with cas and on a checkout keep their place: cas ones run alone, the
+    // checkout's is refused, the others of the group are written.
+    let before = db.append_batches();
+    let len = core.length();
+    let yes = Function::new_with_args("prev, next", "return true");
+    let old_view = db.checkout(len, JsValue::UNDEFINED).unwrap();
+    let calls: Array = [
+        db.put(s("g1"), JsValue::from(1), JsValue::UNDEFINED),
+        db.put(s("g2"), JsValue::from(2), JsValue::UNDEFINED),
+        db.put(s("g1"), JsValue::from(3), obj(&[("cas", yes.into())])),
+        db.put(s("g3"), JsValue::from(4), JsValue::UNDEFINED),
+        db.del(s("g2"), JsValue::UNDEFINED),
+    ]
+    .into_iter()
+    .map(JsValue::from)
+    .collect();
+    let refused = old_view.put(s("g4"), JsValue::from(5), JsValue::UNDEFINED);
+    ok(Promise::all(&calls)).await;
+    assert_eq!(code_of(refused).await, "SESSION_NOT_WRITABLE");
+    assert_eq!(db.append_batches(), before + 3.0, "[g1, g2] | cas g1 | [g3, del g2]");
+    assert_eq!(core.length(), len + 5.0);
+    let keys: Vec<Vec<u8>> = {
+        let mut v = Vec::new();
+        for i in 0..5 {
+            v.push(Node::decode(&to_vec(&ok(core.get(len + i as f64)).await)).unwrap().key);
+        }
+        v
+    };
+    assert_eq!(keys, [b"g1".to_vec(), b"g2".to_vec(), b"g1".to_vec(), b"g3".to_vec(), b"g2".to_vec()]);
+    assert_eq!(get(&ok(db.get(s("g1"), JsValue::UNDEFINED)).await, "value").as_f64(), Some(3.0));
+    assert!(ok(db.get(s("g2"), JsValue::UNDEFINED)).await.is_null());
 
     // Checkouts and snapshots are fixed versions, read-only.
     let v = db.version();
