@@ -283,42 +283,59 @@ impl Replicator {
     /// download is done when we are as long as every synced peer on our fork that can
     /// upgrade us, no peer proves a higher fork, and nothing is in flight.
     pub fn is_done(&self, core: &impl LocalCore) -> bool {
-        if self.upgrade.is_some() || self.reorg.is_some() {
-            return false;
-        }
-        let (fork, length) = (core.fork(), core.length());
-        for r in &self.ranges {
-            let start = core.first_missing(r.start);
-            match r.end {
-                Some(end) if start < end => return false,
-                Some(_) => {}
-                None => {
-                    if start < length || self.processing > 0 || self.peers.values().any(|p| p.inflight > 0) {
-                        return false;
-                    }
-                    for p in self.peers.values() {
-                        if p.paused || !p.remote_uploading {
-                            continue;
-                        }
-                        if !p.synced {
-                            return false;
-                        }
-                        let behind = p.remote_fork == fork
-                            && p.remote_length > length
-                            && p.remote_can_upgrade
-                            && p.upgrade_refused != Some((fork, length, p.remote_length));
-                        let forked = self.opts.allow_fork
-                            && p.remote_fork > fork
-                            && p.remote_length > 0
-                            && p.reorg_refused != Some((p.remote_fork, p.remote_length));
-                        if behind || forked {
-                            return false;
-                        }
-                    }
-                }
+        self.upgrade.is_none() && self.reorg.is_none() && self.ranges.iter().all(|r| self.range_done(core, r))
+    }
+
+    /// [`Replicator::is_done`] for download `id` alone (other downloads may go on). A download
+    /// that is gone (finished or cancelled) is done.
+    pub fn is_download_done(&self, core: &impl LocalCore, id: u64) -> bool {
+        self.upgrade.is_none()
+            && self.reorg.is_none()
+            && self.ranges.iter().find(|r| r.id == id).is_none_or(|r| self.range_done(core, r))
+    }
+
+    /// We are as long as every synced peer that could upgrade us and we would follow (every
+    /// one with [`ReplicatorOptions::eager_upgrade`], else only while a download reaches
+    /// beyond our length), no peer proves a higher fork we would move to, every uploading
+    /// peer told us its length, and no upgrade or fork proof is in flight (JS `update()`).
+    pub fn is_caught_up(&self, core: &impl LocalCore) -> bool {
+        let length = core.length();
+        let follow = self.opts.eager_upgrade || self.ranges.iter().any(|r| r.end.is_none_or(|e| e > length));
+        self.upgrade.is_none() && self.reorg.is_none() && self.peers_caught_up(core, follow)
+    }
+
+    fn range_done(&self, core: &impl LocalCore, r: &Download) -> bool {
+        let start = core.first_missing(r.start);
+        match r.end {
+            Some(end) => start >= end,
+            None => {
+                start >= core.length()
+                    && self.processing == 0
+                    && self.peers.values().all(|p| p.inflight == 0)
+                    && self.peers_caught_up(core, true)
             }
         }
-        true
+    }
+
+    /// No synced peer is longer on our fork (and can prove it) while `follow`, none proves a
+    /// higher fork, and every uploading peer has synced.
+    fn peers_caught_up(&self, core: &impl LocalCore, follow: bool) -> bool {
+        let (fork, length) = (core.fork(), core.length());
+        self.peers.values().filter(|p| !p.paused && p.remote_uploading).all(|p| {
+            if !p.synced {
+                return false;
+            }
+            let behind = follow
+                && p.remote_fork == fork
+                && p.remote_length > length
+                && p.remote_can_upgrade
+                && p.upgrade_refused != Some((fork, length, p.remote_length));
+            let forked = self.opts.allow_fork
+                && p.remote_fork > fork
+                && p.remote_length > 0
+                && p.reorg_refused != Some((p.remote_fork, p.remote_length));
+            !behind && !forked
+        })
     }
 
     /// Queues a message.
