@@ -159,11 +159,11 @@ impl<S: Storage> Reader<S> {
         if !self.wait {
             return;
         }
+        // Keys whose bytes the node already holds need no block (JS skips loaded keys too).
+        let keys =
+            node.keys().iter().enumerate().filter(|(i, _)| node.cached_key(*i).is_none()).map(|(_, k)| *k);
         let children = (0..node.child_count()).filter_map(|i| node.child(i)).map(|(seq, _)| seq);
-        let mut blocks: Vec<u64> = node
-            .keys()
-            .iter()
-            .copied()
+        let mut blocks: Vec<u64> = keys
             .chain(children)
             .filter(|&seq| {
                 seq != node.seq() && seq < self.version && self.cache.get(self.fork, seq).is_none()
