@@ -9,8 +9,10 @@
 //   node tests/js/replicate-peer.mjs sparse-seed --key HEX --connect HOST:PORT --range A:B [--range C:D ...]
 //                                                [--host 127.0.0.1] [--port 0] [--timeout SECONDS]
 //   node tests/js/replicate-peer.mjs bee-seed [--keys N] [--batch B] [--cache DIR] [--host 127.0.0.1] [--port 0]
-//   node tests/js/replicate-peer.mjs bee-get --key HEX --connect HOST:PORT --get KEY [--get KEY ...]
-//                                            [--encoding utf-8|binary] [--timeout SECONDS]
+//   node tests/js/replicate-peer.mjs bee-get --key HEX --connect HOST:PORT [--get KEY ...] [--keys-file F]
+//                                            [--read-all] [--no-extension] [--settle-ms 150]
+//                                            [--encoding utf-8|binary]
+//                                            [--timeout SECONDS]
 //
 // Transport: plain TCP on loopback; every connection is `store.replicate(isInitiator)` (or
 // `core.replicate(...)` for a compat seed) piped both ways, i.e. Noise XX secret-stream + protomux
@@ -70,12 +72,13 @@
 // and serves like seed (same stdin commands except append/truncate).
 //
 // bee-get — a sparse JS reader: opens core --key in a fresh Corestore as a Hyperbee (wait on,
-// hyperbee's extension on, as a JS app has it), dials --connect, and gets every --get key in
-// order (utf-8 keys and values; with --encoding binary, keys and values are hex). After each get
-// it waits until no block has arrived for 150 ms (preloads land), so each get's count is its own.
-// Prints
+// hyperbee's extension on as a JS app has it, off with --no-extension), dials --connect, and gets every --get key and
+// every line of --keys-file in order (utf-8 keys and values; with --encoding binary, keys and
+// values are hex). After each get it waits until no block has arrived for --settle-ms (default
+// 150 ms; preloads land), so each get's count is its own. With --read-all it then reads every entry
+// in key order (createReadStream) into "range". Prints
 //   {"done":true,"mode":"bee-get","length":L,"results":[{"key","value"|null,"seq"|null,"blocks"}],
-//    "blocksDownloaded":TOTAL,"seconds":T}
+//    "range":[{"key","value","seq"}]|null,"blocksDownloaded":TOTAL,"seconds":T}
 // where blocks are counted with the core's `download` events (blocks stored from peers).
 //
 // Deterministic content (lib/testdata.mjs, identical to relay/src/testdata.rs):
@@ -122,7 +125,7 @@ function parseArgs(argv) {
   const mode = argv[0]
   const opts = { mode, connect: [], range: [], get: [] }
   const repeatable = new Set(['connect', 'range', 'get'])
-  const flags = new Set(['compat', 'live'])
+  const flags = new Set(['compat', 'live', 'read-all', 'no-extension'])
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]
     if (!a.startsWith('--')) fail('unexpected argument ' + a)
@@ -627,10 +630,16 @@ async function beeGet(opts) {
   const binary = opts.encoding === 'binary'
   if (opts.encoding && !binary && opts.encoding !== 'utf-8') fail('--encoding must be utf-8 or binary')
   const keys = [].concat(opts.get || [])
-  if (keys.length === 0) fail('--get KEY is required (repeatable)')
+  if (opts.keysFile) keys.push(...fs.readFileSync(opts.keysFile, 'utf8').split('\n').filter((l) => l.length > 0))
+  if (keys.length === 0 && !opts['read-all']) fail('--get KEY, --keys-file F or --read-all is required')
+  const settleMs = int(opts.settleMs, 'settle-ms', 150)
   const timeout = Number(opts.timeout || 0)
   const { core, started, downloaded, peerAdded, allClosed } = await openRemote(opts, 'bee-get')
-  const bee = new Hyperbee(core, { keyEncoding: binary ? 'binary' : 'utf-8', valueEncoding: binary ? 'binary' : 'utf-8' })
+  const bee = new Hyperbee(core, {
+    keyEncoding: binary ? 'binary' : 'utf-8',
+    valueEncoding: binary ? 'binary' : 'utf-8',
+    extension: !opts['no-extension']
+  })
   const work = async () => {
     await peerAdded
     await bee.ready()
@@ -639,7 +648,7 @@ async function beeGet(opts) {
     for (const k of keys) {
       const before = downloaded.blocks
       const node = await bee.get(binary ? unhex(k) : k)
-      await settle(downloaded, 150)
+      if (settleMs > 0) await settle(downloaded, settleMs)
       results.push({
         key: k,
         value: node === null ? null : binary ? hex(node.value) : node.value,
@@ -647,14 +656,22 @@ async function beeGet(opts) {
         blocks: downloaded.blocks - before
       })
     }
-    return results
+    let range = null
+    if (opts['read-all']) {
+      range = []
+      for await (const node of bee.createReadStream()) {
+        range.push({ key: binary ? hex(node.key) : node.key, value: binary ? hex(node.value) : node.value, seq: node.seq })
+      }
+    }
+    return { results, range }
   }
-  const results = await withTimeout(Promise.race([work(), allClosed]), timeout, 'bee-get')
+  const { results, range } = await withTimeout(Promise.race([work(), allClosed]), timeout, 'bee-get')
   out({
     done: true,
     mode: 'bee-get',
     length: core.length,
     results,
+    range,
     blocksDownloaded: downloaded.blocks,
     seconds: secondsSince(started)
   })
