@@ -77,14 +77,13 @@ impl<R: futures::io::AsyncRead + Unpin> futures::io::AsyncRead for Wire<R> {
 fn spawn_end(
     set: &Set,
     io: DuplexStream,
-    initiator: bool,
+    opts: ConnectionOptions,
     hangup: Option<oneshot::Receiver<()>>,
 ) -> JoinHandle<Outcome> {
     let (reader, writer) = tokio::io::split(io);
     let reader = Wire { inner: reader.compat(), hangup };
     let set = set.clone();
     let clock = TestClock(tokio::time::Instant::now());
-    let opts = ConnectionOptions::new(initiator);
     tokio::task::spawn_local(async move { replicate(&set, reader, writer.compat_write(), clock, opts).await })
 }
 
@@ -105,10 +104,14 @@ impl Conn {
     }
 }
 
-fn connect(a: &Set, b: &Set) -> Conn {
+fn connect_with(a: &Set, a_opts: ConnectionOptions, b: &Set, b_opts: ConnectionOptions) -> Conn {
     let (io_a, io_b) = tokio::io::duplex(64 << 10);
     let (tx, rx) = oneshot::channel();
-    Conn { hangup: Some(tx), a: spawn_end(a, io_a, true, Some(rx)), b: spawn_end(b, io_b, false, None) }
+    Conn { hangup: Some(tx), a: spawn_end(a, io_a, a_opts, Some(rx)), b: spawn_end(b, io_b, b_opts, None) }
+}
+
+fn connect(a: &Set, b: &Set) -> Conn {
+    connect_with(a, ConnectionOptions::new(true), b, ConnectionOptions::new(false))
 }
 
 fn block(i: u64) -> Vec<u8> {
@@ -270,6 +273,32 @@ fn fetch_of_a_block_no_peer_has_waits_and_is_withdrawn_on_drop() {
         let (down, _) = conn.close().await;
         assert!(down.peers_closed.is_empty(), "{:?}", down.peers_closed);
         full.close().await;
+    });
+}
+
+#[test]
+fn a_fetch_goes_before_the_blocks_of_a_running_download() {
+    run(async {
+        let (w_set, w) = writer_set(10, 1000).await;
+        let (r_set, r) = sparse_set(w.key()).await;
+        r.download(DownloadRange::range(0, 1000));
+        // Few requests in flight, so the range takes many round trips.
+        let mut opts = ConnectionOptions::new(true);
+        opts.replicator.max_inflight = 2;
+        let finding = r.finding_peers();
+        let conn = connect_with(&r_set, opts, &w_set, ConnectionOptions::new(false));
+        assert_eq!(r.update().await, 1000);
+        drop(finding);
+        let mut seen = 0;
+        while r.info().await.blocks_stored < 10 {
+            seen = r.changed(seen).await;
+        }
+        assert_eq!(r.fetch(990).await.unwrap(), Some(block(990)));
+        let stored = r.info().await.blocks_stored;
+        assert!(stored < 200, "block 990 waited behind the range: {stored} blocks stored first");
+        r.downloaded().await;
+        assert_eq!(r.info().await.contiguous_length, 1000);
+        conn.close().await;
     });
 }
 

@@ -473,6 +473,9 @@ impl<S: Storage> SharedCore<S> {
     /// The block is the one at `index` on the core's fork when it arrives; a caller pinned to
     /// a fork (a bee reader) checks the fork afterwards.
     pub async fn fetch(&self, index: u64) -> Result<Option<Vec<u8>>, HypercoreError> {
+        if index >= super::MAX_LENGTH {
+            return Ok(None); // no core gets this long (JS lengths are below 2^53)
+        }
         let mut seen = self.inner.version.load(Ordering::Acquire);
         let fork = {
             let core = self.lock().await;

@@ -805,7 +805,7 @@ fn sync_wants<S: Storage>(
     });
     for block in wanted {
         if !current.contains_key(&block) && !core.has(block) {
-            current.insert(block, replicator.download(core, DownloadRange::range(block, block + 1)));
+            current.insert(block, replicator.download_block(core, block));
         }
     }
 }

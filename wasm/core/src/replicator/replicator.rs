@@ -49,6 +49,9 @@ pub(super) struct Download {
     /// First block not known local.
     pub(super) start: u64,
     pub(super) end: Option<u64>,
+    /// A single block someone waits for: requested before the blocks of other ranges (JS
+    /// serves `get`s before ranges too).
+    pub(super) priority: bool,
 }
 
 /// Replication of one core with any number of peers, sans-IO (see the module docs).
@@ -210,13 +213,30 @@ impl Replicator {
     /// What to download: a range, `end: None` = everything, following appends (live).
     /// Returns an id for [`Replicator::cancel_download`].
     pub fn download(&mut self, core: &impl LocalCore, range: DownloadRange) -> u64 {
+        self.add_download(core, range, false)
+    }
+
+    /// Downloads block `index` ahead of every range (a read waits for it). Returns an id for
+    /// [`Replicator::cancel_download`].
+    pub fn download_block(&mut self, core: &impl LocalCore, index: u64) -> u64 {
+        let end = index.saturating_add(1).min(MAX_LENGTH);
+        self.add_download(core, DownloadRange::range(index, end), true)
+    }
+
+    fn add_download(&mut self, core: &impl LocalCore, range: DownloadRange, priority: bool) -> u64 {
         self.observe(core);
         let id = self.next_range;
         self.next_range += 1;
         if range.end.is_some_and(|end| end <= range.start) {
             return id;
         }
-        self.ranges.push(Download { id, user_start: range.start, start: range.start, end: range.end });
+        self.ranges.push(Download {
+            id,
+            user_start: range.start,
+            start: range.start,
+            end: range.end,
+            priority,
+        });
         self.clamp_ranges(core);
         self.update_all(core);
         id
