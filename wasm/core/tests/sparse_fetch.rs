@@ -13,7 +13,8 @@ use hyperwasm::bee::{BeeOptions, Hyperbee};
 use hyperwasm::core::{CreateOptions, Hypercore};
 use hyperwasm::crypto::{Hash, KeyPair};
 use hyperwasm::replicator::{
-    replicate, Clock, ConnectionError, ConnectionOptions, ConnectionStats, CoreSet, DownloadRange, SharedCore,
+    replicate, Clock, ConnectionError, ConnectionOptions, ConnectionStats, CoreSet, DownloadRange,
+    SharedCore, MAX_PREFETCH_WANTS,
 };
 use hyperwasm::storage::memory::MemoryStorage;
 use tokio::io::DuplexStream;
@@ -216,6 +217,35 @@ fn request_blocks_prefetches_without_waiting() {
         assert_eq!(r.fetch(20).await.unwrap(), Some(block(20)));
         let (down, _) = conn.close().await;
         assert_eq!(down.blocks_downloaded, 3);
+    });
+}
+
+#[test]
+fn thousands_of_prefetches_arrive_and_the_want_set_stays_bounded() {
+    run(async {
+        let (w_set, w) = writer_set(11, 5000).await;
+        let (r_set, r) = sparse_set(w.key()).await;
+        let wanted: Vec<u64> = (0..5000).step_by(2).collect();
+        r.request_blocks(&wanted);
+        assert_eq!(r.wanted_count(), 2500);
+        let started = std::time::Instant::now();
+        let conn = connect(&r_set, &w_set);
+        let mut seen = 0;
+        while r.wanted_count() > 0 {
+            seen = r.changed(seen).await;
+        }
+        assert_eq!(stored(&r).await, wanted);
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        conn.close().await;
+
+        // Nobody to ask: the oldest prefetches give way to newer ones.
+        let (_set, lonely) = sparse_set(w.key()).await;
+        for chunk in (0..3 * MAX_PREFETCH_WANTS as u64).collect::<Vec<_>>().chunks(100) {
+            lonely.request_blocks(chunk);
+            assert!(lonely.wanted_count() <= MAX_PREFETCH_WANTS);
+        }
+        let last = 3 * MAX_PREFETCH_WANTS as u64 - 1;
+        assert!(lonely.is_wanted(last) && !lonely.is_wanted(0));
     });
 }
 

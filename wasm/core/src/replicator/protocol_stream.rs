@@ -796,16 +796,21 @@ fn sync_wants<S: Storage>(
     shared.drop_local_wants(core);
     let wanted = shared.wanted_blocks();
     let keep: std::collections::HashSet<u64> = wanted.iter().copied().collect();
+    let mut cancel = Vec::new();
     current.retain(|block, id| {
         let keep = keep.contains(block) && !core.has(*block);
         if !keep {
-            replicator.cancel_download(core, *id);
+            cancel.push(*id);
         }
         keep
     });
-    for block in wanted {
-        if !current.contains_key(&block) && !core.has(block) {
-            current.insert(block, replicator.download_block(core, block));
+    if !cancel.is_empty() {
+        replicator.cancel_downloads(core, &cancel);
+    }
+    let new: Vec<u64> = wanted.into_iter().filter(|b| !current.contains_key(b) && !core.has(*b)).collect();
+    if !new.is_empty() {
+        for (block, id) in new.iter().zip(replicator.download_blocks(core, &new)) {
+            current.insert(*block, id);
         }
     }
 }

@@ -219,42 +219,71 @@ impl Replicator {
     /// Downloads block `index` ahead of every range (a read waits for it). Returns an id for
     /// [`Replicator::cancel_download`].
     pub fn download_block(&mut self, core: &impl LocalCore, index: u64) -> u64 {
-        let end = index.saturating_add(1).min(MAX_LENGTH);
-        self.add_download(core, DownloadRange::range(index, end), true)
+        self.download_blocks(core, &[index])[0]
+    }
+
+    /// [`Replicator::download_block`] for several blocks at once (one pass over the peers).
+    pub fn download_blocks(&mut self, core: &impl LocalCore, blocks: &[u64]) -> Vec<u64> {
+        self.observe(core);
+        let ids = blocks
+            .iter()
+            .map(|&index| {
+                let end = index.saturating_add(1).min(MAX_LENGTH);
+                self.push_download(DownloadRange::range(index, end), true)
+            })
+            .collect();
+        self.clamp_ranges(core);
+        self.update_all(core);
+        ids
     }
 
     fn add_download(&mut self, core: &impl LocalCore, range: DownloadRange, priority: bool) -> u64 {
         self.observe(core);
-        let id = self.next_range;
-        self.next_range += 1;
-        if range.end.is_some_and(|end| end <= range.start) {
-            return id;
-        }
-        self.ranges.push(Download {
-            id,
-            user_start: range.start,
-            start: range.start,
-            end: range.end,
-            priority,
-        });
+        let id = self.push_download(range, priority);
         self.clamp_ranges(core);
         self.update_all(core);
         id
     }
 
+    /// Registers a download range; its id.
+    fn push_download(&mut self, range: DownloadRange, priority: bool) -> u64 {
+        let id = self.next_range;
+        self.next_range += 1;
+        if range.end.is_none_or(|end| end > range.start) {
+            let (user_start, start, end) = (range.start, range.start, range.end);
+            self.ranges.push(Download { id, user_start, start, end, priority });
+        }
+        id
+    }
+
     /// Stops a download; requests only it needed are cancelled.
     pub fn cancel_download(&mut self, core: &impl LocalCore, id: u64) {
+        self.cancel_downloads(core, &[id]);
+    }
+
+    /// Stops several downloads at once; requests only they needed are cancelled.
+    pub fn cancel_downloads(&mut self, core: &impl LocalCore, ids: &[u64]) {
         self.observe(core);
-        let Some(i) = self.ranges.iter().position(|r| r.id == id) else { return };
-        self.ranges.swap_remove(i);
-        for p in self.peers.values_mut() {
-            p.cursors.retain(|(r, _)| *r != id);
+        let ids: std::collections::HashSet<u64> = ids.iter().copied().collect();
+        let before = self.ranges.len();
+        self.ranges.retain(|r| !ids.contains(&r.id));
+        if self.ranges.len() == before {
+            return;
         }
-        let ranges = &self.ranges;
+        for p in self.peers.values_mut() {
+            p.cursors.retain(|r, _| !ids.contains(r));
+        }
+        // A request is orphaned when no remaining range covers its block (single blocks
+        // looked up by index, the few wider ranges scanned).
+        let singles: std::collections::HashSet<u64> =
+            self.ranges.iter().filter(|r| r.end == Some(r.start + 1)).map(|r| r.start).collect();
+        let wide: Vec<&Download> = self.ranges.iter().filter(|r| r.end != Some(r.start + 1)).collect();
         let orphaned: Vec<u64> = self
             .block_requests
             .iter()
-            .filter(|(b, _)| !ranges.iter().any(|r| **b >= r.start && r.end.is_none_or(|e| **b < e)))
+            .filter(|(b, _)| {
+                !singles.contains(*b) && !wide.iter().any(|r| **b >= r.start && r.end.is_none_or(|e| **b < e))
+            })
             .map(|(_, id)| *id)
             .collect();
         for id in orphaned {
@@ -538,7 +567,7 @@ impl Replicator {
                 let id = r.id;
                 self.ranges.swap_remove(i);
                 for p in self.peers.values_mut() {
-                    p.cursors.retain(|(r, _)| *r != id);
+                    p.cursors.remove(&id);
                 }
             } else {
                 i += 1;
