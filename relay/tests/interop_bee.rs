@@ -309,5 +309,18 @@ fn js_sparse_reader_reads_a_rust_made_bee() {
     // And the seqs JS saw are the ones the Rust range printed.
     let seqs = |v: &[Value]| v.iter().map(|e| e["seq"].clone()).collect::<Vec<_>>();
     assert_eq!(seqs(js["range"].as_array().unwrap()), seqs(entries));
+
+    // A sparse Rust replica of the same served bee reads only a few blocks.
+    let sample: Vec<String> = [7, 31, 52, 599].iter().map(|&i| bee_key(i)).collect();
+    let replica = dir.path().join("replica");
+    let mut args =
+        vec!["bee", "get", "--dir", p(&replica), "--core", &key, "--connect", &addr, "--timeout", "60"];
+    args.extend(sample.iter().map(String::as_str));
+    let rust = ok(&relay(&args), "hyperwasm-relay bee get");
+    let values: Vec<Value> = rust["results"].as_array().unwrap().iter().map(|r| r["value"].clone()).collect();
+    let want_values: Vec<Value> = sample.iter().map(|k| json!(expected.get(k).cloned().flatten())).collect();
+    assert_eq!(values, want_values, "{rust}");
+    let total = rust["blocksDownloaded"].as_u64().unwrap();
+    assert!(total < (N + 35) / 2, "sparse: {total} blocks");
     drop(server);
 }
