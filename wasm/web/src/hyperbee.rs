@@ -174,8 +174,18 @@ impl Handle {
     }
 
     /// The Rust handle for a read with `opts.wait` (`wait: false` uses the no-wait twin).
-    async fn reader_bee(&self, opts: &JsValue) -> Result<Bee, JsValue> {
+    /// On a replica (a core we cannot write), a read of the live bee first waits until the
+    /// connections are caught up with their peers, as JS hyperbee's reads call
+    /// `core.update()`; `opts.update: false` skips that.
+    pub(crate) async fn reader_bee(&self, opts: &JsValue) -> Result<Bee, JsValue> {
         let bee = self.bee().await?;
+        if self.checkout.is_none()
+            && !self.root.core.head.borrow().writable
+            && field(opts, "update").as_bool() != Some(false)
+        {
+            bee.core().update().await;
+            self.root.refresh().await;
+        }
         let wait = field(opts, "wait");
         if wait.as_bool() != Some(false) || !bee.options().wait {
             return Ok(bee);
@@ -448,6 +458,19 @@ impl JsHyperbee {
         }
     }
 
+    /// Waits until the core's connections are caught up with their peers and resolves with the
+    /// bee's version (JS `db.update()`; reads of a replica do this by themselves).
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn update(&self) -> Promise {
+        let h = self.h.clone();
+        promise(async move {
+            let bee = h.bee().await?;
+            bee.core().update().await;
+            h.root.refresh().await;
+            Ok(JsValue::from_f64(h.version() as f64))
+        })
+    }
+
     /// Resolves once the bee is open (JS `db.ready()`).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn ready(&self) -> Promise {
@@ -608,7 +631,7 @@ impl JsHyperbee {
     pub fn get_header(&self) -> Promise {
         let h = self.h.clone();
         promise(async move {
-            let bee = h.bee().await?;
+            let bee = h.reader_bee(&JsValue::UNDEFINED).await?;
             match bee.header().await.map_err(|e| bee_error(&e))? {
                 Some(header) => Ok(header_object(&header)),
                 None => Ok(JsValue::NULL),

@@ -46,6 +46,7 @@ use crate::websocket::{self, Counters, WsControl, DEFAULT_OPEN_TIMEOUT_MS};
 struct ReplicateOptions {
     initiator: bool,
     live: bool,
+    sparse: bool,
     start: u64,
     end: Option<u64>,
     open_timeout_ms: u64,
@@ -80,12 +81,16 @@ impl ReplicateOptions {
         };
         let start = number("start")?.unwrap_or(0);
         let end = number("end")?;
+        if flag("sparse", false)? && (start != 0 || end.is_some()) {
+            return Err(bad_argument("sparse replication downloads no range: drop start/end"));
+        }
         if end.is_some_and(|end| end < start) {
             return Err(bad_argument("end must not be smaller than start"));
         }
         Ok(ReplicateOptions {
             initiator: flag("initiator", true)?,
             live: flag("live", false)?,
+            sparse: flag("sparse", false)?,
             start,
             end,
             open_timeout_ms: number("openTimeout")?.unwrap_or(DEFAULT_OPEN_TIMEOUT_MS),
@@ -130,6 +135,8 @@ pub(crate) struct ReplState {
     /// How it ended: final stats or the JS error `closed` rejected with.
     outcome: RefCell<Option<Result<ConnectionStats, JsValue>>>,
     ended: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Makes `update()` wait for this connection until it is registered (held while it runs).
+    finding_peers: RefCell<Option<hyperwasm::replicator::FindingPeers<IdbStorage>>>,
     /// `closed`, and its resolve/reject functions until it settles.
     closed: Promise,
     settle: RefCell<Option<(Function, Function)>>,
@@ -199,6 +206,7 @@ async fn run(core: Rc<Inner>, state: Rc<ReplState>, opts: ReplicateOptions, stop
     }
     core.replications.borrow_mut().retain(|r| !Rc::ptr_eq(r, &state));
     state.control.borrow_mut().take();
+    state.finding_peers.borrow_mut().take();
     let error = outcome.as_ref().err().cloned();
     *state.outcome.borrow_mut() = Some(outcome);
     if let Some((resolve, reject)) = state.settle.borrow_mut().take() {
@@ -308,10 +316,13 @@ impl JsHypercore {
     /// Replicates this core with the peer at the other end of the WebSocket `url`; returns at
     /// once with the [`Replication`] (the connection opens in the background).
     ///
-    /// `opts`: `{ initiator = true, live = false, start = 0, end, openTimeout = 10000,
-    /// keepAlive = 5000, timeout = 0 }`. A read-only core downloads `[start, end)` (no `end`:
-    /// every block the peer has, following its appends); `live: false` closes the connection
-    /// once that download is complete, `live: true` keeps it open. A writable core uploads
+    /// `opts`: `{ initiator = true, live = false, sparse = false, start = 0, end, openTimeout =
+    /// 10000, keepAlive = 5000, timeout = 0 }`. A read-only core downloads `[start, end)` (no
+    /// `end`: every block the peer has, following its appends); `live: false` closes the
+    /// connection once that download is complete, `live: true` keeps it open. `sparse: true`
+    /// downloads nothing by itself and stays open: blocks come when reads ask for them (a
+    /// `Hyperbee` on the core fetches the ~log n blocks of each get), `update()` learns the
+    /// peer's length. A writable core uploads
     /// what the peer asks for until either side closes. `initiator` is the Noise role (the
     /// side that dials, normally). `openTimeout` bounds the WebSocket opening, `timeout`
     /// (ms, 0 = none) ends a connection on which nothing arrives for that long.
@@ -324,7 +335,7 @@ impl JsHypercore {
         if inner.head.borrow().closed || inner.closed.get() {
             return Err(closed());
         }
-        let downloads = !inner.head.borrow().writable;
+        let downloads = !inner.head.borrow().writable && !opts.sparse;
         if downloads {
             inner.shared.download(DownloadRange { start: opts.start, end: opts.end });
         }
@@ -340,6 +351,7 @@ impl JsHypercore {
             counters: RefCell::new(None),
             outcome: RefCell::new(None),
             ended: RefCell::new(Vec::new()),
+            finding_peers: RefCell::new(Some(inner.shared.finding_peers())),
             closed: promise.clone(),
             settle: RefCell::new(fns),
         });
@@ -351,6 +363,24 @@ impl JsHypercore {
         ensure_watcher(inner);
         spawn_local(run(inner.clone(), state.clone(), opts, stop_rx));
         Ok(Replication { core: inner.clone(), state })
+    }
+
+    /// Resolves with the length once every connection with peers of this core is caught up
+    /// with them (JS `core.update()`): on a replica, the peers' length is known afterwards
+    /// (without downloading blocks). At once without connections.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn update(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            if inner.closed.get() {
+                return Err(closed());
+            }
+            let length = inner.shared.update().await;
+            if let Ok(c) = inner.lock_open().await {
+                inner.refresh(&c);
+            }
+            Ok(JsValue::from_f64(length as f64))
+        })
     }
 
     /// Resolves with the length once the core has at least `length` blocks (appended here
