@@ -108,7 +108,12 @@ impl JsHyperbeeBatch {
     /// Puts `key = value` in the batch. `opts`: `{ cas(prev, next), keyEncoding,
     /// valueEncoding }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn put(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+    pub fn put(
+        &self,
+        key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "any")] value: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeePutOptions")] opts: JsValue,
+    ) -> Promise {
         let st = self.st.clone();
         let op = st.ops.ticket();
         st.claim();
@@ -143,7 +148,11 @@ impl JsHyperbeeBatch {
 
     /// Deletes `key` in the batch. `opts`: `{ cas(prev, next), keyEncoding }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn del(&self, key: JsValue, opts: JsValue) -> Promise {
+    pub fn del(
+        &self,
+        key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeePutOptions")] opts: JsValue,
+    ) -> Promise {
         let st = self.st.clone();
         let op = st.ops.ticket();
         st.claim();
@@ -182,7 +191,11 @@ impl JsHyperbeeBatch {
 
     /// The entry for `key` as the batch sees it (its own writes included), or `null`.
     #[wasm_bindgen(unchecked_return_type = "Promise<{ seq: number, key: any, value: any } | null>")]
-    pub fn get(&self, key: JsValue, opts: JsValue) -> Promise {
+    pub fn get(
+        &self,
+        key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeEncodingOptions")] opts: JsValue,
+    ) -> Promise {
         let st = self.st.clone();
         let op = st.ops.ticket();
         future_to_promise(async move {

@@ -156,3 +156,28 @@ fn encoding_error(what: &str, e: &JsValue) -> JsValue {
 fn decoding_error(e: &JsValue) -> JsValue {
     crate::error::js_error("DECODING_ERROR", &format!("DECODING_ERROR: {}", message_of(e)))
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** A key or value encoding: a built-in name or a codec object. */
+export type HyperbeeEncoding =
+  | 'binary' | 'buffer' | 'utf-8' | 'utf8' | 'string' | 'json'
+  | { encode(value: any): Uint8Array | string, decode(bytes: Uint8Array): any };
+export interface HyperbeeEncodingOptions { keyEncoding?: HyperbeeEncoding, valueEncoding?: HyperbeeEncoding }
+export interface HyperbeeOptions extends HyperbeeEncodingOptions {
+  metadata?: { contentFeed?: Uint8Array | null, userData?: Uint8Array | null },
+  readonly?: boolean, sep?: Uint8Array | string, alwaysDuplicate?: boolean, wait?: boolean, cacheBytes?: number
+}
+/** `wait: false`: fail with BLOCK_NOT_AVAILABLE instead of fetching from peers; `update: false`: do not wait for a replica's connections to catch up first. */
+export interface HyperbeeGetOptions extends HyperbeeEncodingOptions { wait?: boolean, update?: boolean }
+export interface HyperbeeEntry { seq: number, key: any, value: any }
+export interface HyperbeePutOptions extends HyperbeeEncodingOptions {
+  cas?: (prev: HyperbeeEntry, next: HyperbeeEntry) => boolean
+}
+export interface HyperbeeSubOptions extends HyperbeeEncodingOptions { sep?: Uint8Array | string }
+export interface HyperbeeRange { gt?: any, gte?: any, lt?: any, lte?: any, reverse?: boolean, limit?: number }
+export interface HyperbeeHistoryOptions extends HyperbeeEncodingOptions {
+  gt?: number, gte?: number, lt?: number, lte?: number, since?: number, end?: number,
+  reverse?: boolean, limit?: number, live?: boolean
+}
+"#;

@@ -442,13 +442,19 @@ impl JsHyperbee {
     /// sep, alwaysDuplicate = true, wait = true, cacheBytes }`. Throws `BAD_ARGUMENT` for bad
     /// options, `SESSION_CLOSED` for a closed core.
     #[wasm_bindgen(constructor)]
-    pub fn new(core: &JsHypercore, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+    pub fn new(
+        core: &JsHypercore,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeOptions")] opts: JsValue,
+    ) -> Result<JsHyperbee, JsValue> {
         JsHyperbee::start(core, &opts)
     }
 
     /// `await Hyperbee.open(core, opts)`: `new Hyperbee(core, opts)` that resolves once ready.
     #[wasm_bindgen(unchecked_return_type = "Promise<Hyperbee>")]
-    pub fn open(core: &JsHypercore, opts: JsValue) -> Promise {
+    pub fn open(
+        core: &JsHypercore,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeOptions")] opts: JsValue,
+    ) -> Promise {
         match JsHyperbee::start(core, &opts) {
             Ok(db) => promise(async move {
                 db.h.bee().await?;
@@ -547,7 +553,11 @@ impl JsHyperbee {
     /// `opts`: `{ wait = true, keyEncoding, valueEncoding }`; `wait: false` fails with
     /// `BLOCK_NOT_AVAILABLE` instead of fetching a missing block from peers.
     #[wasm_bindgen(unchecked_return_type = "Promise<{ seq: number, key: any, value: any } | null>")]
-    pub fn get(&self, key: JsValue, opts: JsValue) -> Promise {
+    pub fn get(
+        &self,
+        key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeGetOptions")] opts: JsValue,
+    ) -> Promise {
         let h = self.h.clone();
         promise(async move {
             let codecs = h.codecs.with(&opts)?;
@@ -562,7 +572,11 @@ impl JsHyperbee {
 
     /// `{ key, value }` of the entry block `seq` wrote (a deletion has `value: null`).
     #[wasm_bindgen(js_name = getBySeq, unchecked_return_type = "Promise<{ key: any, value: any }>")]
-    pub fn get_by_seq(&self, seq: f64, opts: JsValue) -> Promise {
+    pub fn get_by_seq(
+        &self,
+        seq: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeGetOptions")] opts: JsValue,
+    ) -> Promise {
         let h = self.h.clone();
         promise(async move {
             let seq = uint(seq, "seq")?;
@@ -578,28 +592,44 @@ impl JsHyperbee {
     /// existing key is only replaced when it returns true. Concurrent calls are group-committed
     /// (see [`crate::bee_writer`]); call order is write order.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn put(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+    pub fn put(
+        &self,
+        key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "any")] value: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeePutOptions")] opts: JsValue,
+    ) -> Promise {
         self.queue_write(key, value, opts, false)
     }
 
     /// Deletes `key` (nothing is written when it is absent). `opts`: `{ cas(prev, next),
     /// keyEncoding }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn del(&self, key: JsValue, opts: JsValue) -> Promise {
+    pub fn del(
+        &self,
+        key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeePutOptions")] opts: JsValue,
+    ) -> Promise {
         self.queue_write(key, JsValue::NULL, opts, true)
     }
 
     /// A write batch (JS `db.batch()`): `put`/`del`/`get` on it, then `flush()` appends all its
     /// blocks at once (or `close()` drops them). It takes its turn in the write order at its
     /// first operation and holds it until `flush`/`close`.
-    pub fn batch(&self, opts: JsValue) -> Result<JsHyperbeeBatch, JsValue> {
+    pub fn batch(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeEncodingOptions")] opts: JsValue,
+    ) -> Result<JsHyperbeeBatch, JsValue> {
         let codecs = self.h.codecs.with(&opts)?;
         Ok(JsHyperbeeBatch::new(self.h.clone(), codecs))
     }
 
     /// A sub-database: keys `prefix ‖ name ‖ sep ‖ key` in the same tree. `opts`: `{ sep,
     /// keyEncoding, valueEncoding }` (inherited from this handle when not given).
-    pub fn sub(&self, name: JsValue, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+    pub fn sub(
+        &self,
+        name: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeSubOptions")] opts: JsValue,
+    ) -> Result<JsHyperbee, JsValue> {
         let name = bytes_or_string(&name, "sub name")?;
         let sep_v = field(&opts, "sep");
         let sep = if absent(&sep_v) { self.h.sep.clone() } else { bytes_or_string(&sep_v, "sep")? };
@@ -612,7 +642,11 @@ impl JsHyperbee {
 
     /// This bee as of `version` (a read-only view; 0 reads as 1). `opts`: `{ keyEncoding,
     /// valueEncoding }`.
-    pub fn checkout(&self, version: f64, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+    pub fn checkout(
+        &self,
+        version: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeEncodingOptions")] opts: JsValue,
+    ) -> Result<JsHyperbee, JsValue> {
         let version = uint(version, "version")?.max(1);
         let codecs = self.h.codecs.with(&opts)?;
         Ok(JsHyperbee::from_handle(self.h.derive(codecs, Some(version), self.h.sub, move |bee| {
@@ -621,7 +655,10 @@ impl JsHyperbee {
     }
 
     /// A checkout of the current version.
-    pub fn snapshot(&self, opts: JsValue) -> Result<JsHyperbee, JsValue> {
+    pub fn snapshot(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeEncodingOptions")] opts: JsValue,
+    ) -> Result<JsHyperbee, JsValue> {
         self.checkout(self.h.version() as f64, opts)
     }
 
