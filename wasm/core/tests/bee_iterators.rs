@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use futures::executor::block_on;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use hyperwasm::bee::{
     BeeOptions, DiffEntry, Entry, HistoryEntry, HistoryKind, HistoryOptions, Hyperbee, RangeOptions,
 };
@@ -445,4 +445,173 @@ fn checks_strategy() -> impl Strategy<Value = Checks> {
         proptest::collection::vec((history_strategy(), any::<u16>(), 0usize..3), 8),
         proptest::collection::vec((range_strategy(), any::<u16>(), any::<u16>(), 0usize..3), 8),
     )
+}
+
+// ---------------------------------------------------------------------------------------
+// checkouts across a truncation, watchers
+
+async fn bee_with(n: u8) -> Bee {
+    let bee = Hyperbee::open(new_core().await, BeeOptions::default()).await.unwrap();
+    for i in 0..n {
+        bee.put(&[b'a' + i], &[i]).await.unwrap();
+    }
+    bee
+}
+
+/// The output of a future that must be ready at once (a watcher that should have woken):
+/// fails instead of hanging.
+async fn now<F: std::future::Future + Unpin>(f: &mut F) -> F::Output {
+    match futures::poll!(f) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("not woken"),
+    }
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, hyperwasm::bee::BeeError>) -> &'static str {
+    r.unwrap_err().code()
+}
+
+#[test]
+fn checkout_reads_past_a_truncation_fail() {
+    block_on(async {
+        let bee = bee_with(10).await; // blocks 1..=10
+        let before = bee.checkout(11).await;
+        let low = bee.checkout(5).await;
+        bee.core().truncate(6).await.unwrap();
+        bee.put(b"new", b"x").await.unwrap();
+        // The live bee reads the new fork.
+        let live: Vec<Vec<u8>> =
+            bee.range(RangeOptions::default()).into_stream().map(|e| e.unwrap().key).collect().await;
+        assert_eq!(
+            live,
+            [b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec(), b"e".to_vec(), b"new".to_vec()]
+        );
+        // A checkout past the cut cannot be read any more.
+        assert_eq!(code(before.range(RangeOptions::default()).next().await), "SNAPSHOT_NOT_AVAILABLE");
+        assert_eq!(code(before.get(b"a").await), "SNAPSHOT_NOT_AVAILABLE");
+        assert_eq!(code(before.peek(RangeOptions::default()).await), "SNAPSHOT_NOT_AVAILABLE");
+        let mut h = before.history(HistoryOptions { gte: Some(7), ..HistoryOptions::default() });
+        assert_eq!(code(h.next().now_or_never().expect("ready at once")), "SNAPSHOT_NOT_AVAILABLE");
+        assert!(
+            h.next().now_or_never().expect("ready at once").unwrap().is_none(),
+            "finished after an error"
+        );
+        assert_eq!(code(before.diff(3, RangeOptions::default()).next().await), "SNAPSHOT_NOT_AVAILABLE");
+        // Below the cut, old checkouts still read.
+        let keys: Vec<Vec<u8>> =
+            low.range(RangeOptions::default()).into_stream().map(|e| e.unwrap().key).collect().await;
+        assert_eq!(keys, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+        let d =
+            low.diff(3, RangeOptions::default()).into_stream().map(|d| d.unwrap()).collect::<Vec<_>>().await;
+        assert_eq!(d.len(), 2);
+        assert!(d.iter().all(|d| d.right.is_none()));
+    });
+}
+
+#[test]
+fn live_history_follows_appends_and_truncations() {
+    block_on(async {
+        let bee = bee_with(3).await;
+        let mut h = bee.history(HistoryOptions { live: true, gte: Some(2), ..HistoryOptions::default() });
+        assert_eq!(h.next().now_or_never().expect("ready at once").unwrap().unwrap().seq, 2);
+        assert_eq!(h.next().now_or_never().expect("ready at once").unwrap().unwrap().seq, 3);
+        {
+            let mut next = std::pin::pin!(h.next());
+            assert!(futures::poll!(&mut next).is_pending());
+            bee.put(b"z", b"1").await.unwrap();
+            let e = now(&mut next).await.unwrap().unwrap();
+            assert_eq!((e.seq, e.key.as_slice(), e.kind), (4, &b"z"[..], HistoryKind::Put));
+        }
+        bee.core().truncate(3).await.unwrap();
+        bee.del(b"a").await.unwrap(); // seq 3 again
+        bee.put(b"y", b"2").await.unwrap(); // 4 again
+        bee.put(b"w", b"3").await.unwrap(); // 5: the next one the live history reads
+        let e = h.next().now_or_never().expect("ready at once").unwrap().unwrap();
+        assert_eq!((e.seq, e.key.as_slice()), (5, &b"w"[..]));
+        let mut rev = bee.history(HistoryOptions { live: true, reverse: true, ..HistoryOptions::default() });
+        assert_eq!(code(rev.next().now_or_never().expect("ready at once")), "BAD_ARGUMENT");
+    });
+}
+
+#[test]
+fn watcher_yields_on_changes_in_range_and_on_truncation() {
+    block_on(async {
+        let bee = bee_with(2).await; // a, b; version 3
+        let range =
+            RangeOptions { gte: Some(b"a".to_vec()), lt: Some(b"m".to_vec()), ..RangeOptions::default() };
+        let mut w = bee.watch(range);
+        assert_eq!(w.current().unwrap().version().await, 3);
+        bee.put(b"x", b"out of range").await.unwrap(); // 4
+        {
+            let mut next = std::pin::pin!(w.next());
+            assert!(futures::poll!(&mut next).is_pending(), "a change outside the range does not wake");
+            bee.put(b"c", b"in range").await.unwrap(); // 5
+            let (cur, prev) = now(&mut next).await.unwrap().unwrap();
+            assert_eq!((cur.version().await, prev.version().await), (5, 4));
+            assert!(cur.is_checkout() && prev.is_checkout());
+        }
+        // Changes made while nobody waits are not lost.
+        bee.del(b"a").await.unwrap(); // 6
+        let (cur, prev) = w.next().now_or_never().expect("ready at once").unwrap().unwrap();
+        assert_eq!((cur.version().await, prev.version().await), (6, 5));
+        // A truncation always yields, even if the range did not change.
+        bee.put(b"y", b"out").await.unwrap(); // 7
+        bee.core().truncate(6).await.unwrap();
+        let (cur, prev) = w.next().now_or_never().expect("ready at once").unwrap().unwrap();
+        assert_eq!((cur.version().await, prev.version().await), (6, 6));
+        w.close();
+        assert!(w.next().now_or_never().expect("ready at once").unwrap().is_none());
+        // Watching a checkout is refused.
+        let mut wc = bee.checkout(3).await.watch(RangeOptions::default());
+        assert_eq!(code(wc.next().now_or_never().expect("ready at once")), "BAD_ARGUMENT");
+        assert!(wc.next().now_or_never().expect("ready at once").unwrap().is_none());
+    });
+}
+
+#[test]
+fn watcher_on_a_sub_sees_only_the_sub() {
+    block_on(async {
+        let bee = bee_with(1).await;
+        let sub = bee.sub(b"s", None);
+        let mut w = sub.watch(RangeOptions::default());
+        w.ready().await.unwrap();
+        bee.put(b"s", b"main key s").await.unwrap();
+        let mut next = std::pin::pin!(w.next());
+        assert!(futures::poll!(&mut next).is_pending());
+        sub.put(b"k", b"v").await.unwrap();
+        let (cur, _) = now(&mut next).await.unwrap().unwrap();
+        assert_eq!(cur.get(b"k").await.unwrap().unwrap().value.unwrap(), b"v");
+    });
+}
+
+#[test]
+fn entry_watcher_wakes_when_its_entry_changes() {
+    block_on(async {
+        let bee = bee_with(2).await;
+        let mut ew = bee.get_and_watch(b"a").await.unwrap();
+        assert_eq!(ew.node().unwrap().seq, 1);
+        {
+            let mut changed = std::pin::pin!(ew.changed());
+            assert!(futures::poll!(&mut changed).is_pending());
+            bee.put(b"q", b"other").await.unwrap(); // 3
+            assert!(futures::poll!(&mut changed).is_pending(), "another key does not wake");
+            bee.put(b"a", b"again").await.unwrap(); // 4
+            assert_eq!(now(&mut changed).await.unwrap().unwrap().seq, 4);
+        }
+        bee.del(b"a").await.unwrap(); // 5
+        assert_eq!(ew.changed().now_or_never().expect("ready at once").unwrap(), None);
+        assert_eq!(ew.node(), None);
+        // A truncation forces an update even when the entry is the same (JS `_forceUpdate`).
+        bee.put(b"a", b"back").await.unwrap(); // 6
+        assert_eq!(ew.changed().now_or_never().expect("ready at once").unwrap().unwrap().seq, 6);
+        bee.put(b"zz", b"1").await.unwrap(); // 7
+        bee.core().truncate(7).await.unwrap();
+        assert_eq!(ew.changed().now_or_never().expect("ready at once").unwrap().unwrap().seq, 6);
+        // On a sub, keys are the sub's.
+        let sub = bee.sub(b"s", None);
+        sub.put(b"a", b"sub").await.unwrap();
+        let ew = sub.get_and_watch(b"a").await.unwrap();
+        assert_eq!(ew.node().unwrap().value.unwrap(), b"sub");
+        assert_eq!(code(bee.checkout(2).await.get_and_watch(b"a").await), "BAD_ARGUMENT");
+    });
 }
