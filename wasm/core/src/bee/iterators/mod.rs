@@ -13,6 +13,9 @@ pub mod diff;
 pub mod history;
 pub mod range;
 
+#[cfg(test)]
+mod quirk_tests;
+
 use std::cmp::Ordering;
 use std::sync::Arc;
 
