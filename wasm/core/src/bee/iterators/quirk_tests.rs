@@ -190,3 +190,26 @@ fn limit_zero_still_opens_the_walk() {
         assert!(items[0].is_err());
     });
 }
+
+/// The iterators and watchers work on multi-threaded runtimes (native): their futures are
+/// `Send`.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    block_on(async {
+        let bee = bee().await;
+        let mut r = bee.range(RangeOptions::default());
+        send(&r.next());
+        let mut h = bee.history(HistoryOptions::default());
+        send(&h.next());
+        let mut d = bee.diff(1, RangeOptions::default());
+        send(&d.next());
+        let mut w = bee.watch(RangeOptions::default());
+        send(&w.next());
+        send(&bee.peek(RangeOptions::default()));
+        let mut e = bee.get_and_watch(b"k").await.unwrap();
+        send(&e.changed());
+        send(&bee.range(RangeOptions::default()).into_stream());
+    });
+}
