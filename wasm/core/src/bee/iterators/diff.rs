@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use futures::Stream;
 
-use super::{key_block, DiffEntry, KeyOrder, RangeOptions};
+use super::{key_at, DiffEntry, KeyOrder, RangeOptions};
 use crate::bee::block::{BlockEntry, NodeRef, MAX_DEPTH};
 use crate::bee::encoding::EncodedRange;
 use crate::bee::errors::BeeError;
@@ -112,8 +112,7 @@ impl SubTree {
         let mut c = None;
         while s < e {
             let mid = (s + e) >> 1;
-            let block = key_block(reader, &self.node, mid).await?;
-            let cmp = key.cmp(block.key.as_slice());
+            let cmp = key.cmp(&*key_at(reader, &self.node, mid).await?);
             c = Some(cmp);
             match cmp {
                 Ordering::Equal => {
@@ -130,14 +129,14 @@ impl SubTree {
     }
 
     /// JS `key()`: the upper-bound key of this position (`None`: +∞).
-    async fn key<S: Storage>(&self, reader: &Reader<S>) -> Result<Option<Arc<BlockEntry>>, BeeError> {
+    async fn key<S: Storage>(&self, reader: &Reader<S>) -> Result<Option<Arc<[u8]>>, BeeError> {
         if self.n < self.node.keys().len() {
-            return key_block(reader, &self.node, self.n).await.map(Some);
+            return key_at(reader, &self.node, self.n).await.map(Some);
         }
         let mut up = self.up.as_ref();
         while let Some(link) = up {
             if link.n < link.node.keys().len() {
-                return key_block(reader, &link.node, link.n).await.map(Some);
+                return key_at(reader, &link.node, link.n).await.map(Some);
             }
             up = link.up.as_ref();
         }
@@ -146,12 +145,12 @@ impl SubTree {
 }
 
 /// JS `cmp` with `None` as +∞.
-fn cmp_keys(a: &Option<Arc<BlockEntry>>, b: &Option<Arc<BlockEntry>>) -> Ordering {
+fn cmp_keys(a: &Option<Arc<[u8]>>, b: &Option<Arc<[u8]>>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,
-        (Some(a), Some(b)) => a.key.cmp(&b.key),
+        (Some(a), Some(b)) => a.cmp(b),
     }
 }
 
@@ -258,7 +257,7 @@ impl<S: Storage> Side<S> {
             }
         };
         if let Some(lt) = &self.bounds.lt {
-            let c = block.key.as_slice().cmp(lt.as_slice());
+            let c = (*block.key).cmp(lt.as_slice());
             let inside = if self.bounds.lte { c != Ordering::Greater } else { c == Ordering::Less };
             if !inside {
                 self.stack.clear();
@@ -270,7 +269,7 @@ impl<S: Storage> Side<S> {
     }
 
     /// The top position's upper-bound key.
-    async fn top_key(&self) -> Result<Option<Arc<BlockEntry>>, BeeError> {
+    async fn top_key(&self) -> Result<Option<Arc<[u8]>>, BeeError> {
         match self.peek() {
             Some(t) => t.key(&self.reader).await,
             None => Ok(None),

@@ -102,6 +102,21 @@ pub struct DiffEntry {
     pub right: Option<Entry>,
 }
 
+/// The bytes of key `i` of `node` (remembered on the node once read, as JS keeps them on its
+/// `Key` objects).
+pub(crate) async fn key_at<S: Storage>(
+    reader: &Reader<S>,
+    node: &NodeRef,
+    i: usize,
+) -> Result<Arc<[u8]>, BeeError> {
+    if let Some(k) = node.known_key(i) {
+        return Ok(k);
+    }
+    let block = key_block(reader, node, i).await?;
+    node.cache_key(i, block.key.clone());
+    Ok(block.key.clone())
+}
+
 /// The block holding key `i` of `node` (its own block when the node's block wrote it).
 pub(crate) async fn key_block<S: Storage>(
     reader: &Reader<S>,
@@ -130,7 +145,7 @@ impl KeyOrder {
     pub(crate) fn check(&mut self, block: &Arc<BlockEntry>, reverse: bool) -> Result<(), BeeError> {
         if let Some(last) = &self.last {
             let want = if reverse { Ordering::Greater } else { Ordering::Less };
-            if last.key.as_slice().cmp(block.key.as_slice()) != want {
+            if (*last.key).cmp(&*block.key) != want {
                 return Err(BeeError::invalid(
                     block.seq,
                     format!("key of block {} is out of order after block {}", block.seq, last.seq),
@@ -152,7 +167,7 @@ mod tests {
     use super::*;
 
     fn block(seq: u64, key: &[u8]) -> Arc<BlockEntry> {
-        Arc::new(BlockEntry { seq, key: key.to_vec(), value: None, levels: vec![] })
+        Arc::new(BlockEntry::new(seq, key.into(), None, vec![]))
     }
 
     #[test]

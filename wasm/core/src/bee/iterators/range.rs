@@ -8,7 +8,7 @@
 
 use futures::Stream;
 
-use super::{key_block, KeyOrder, RangeOptions};
+use super::{key_at, key_block, KeyOrder, RangeOptions};
 use crate::bee::block::{NodeRef, MAX_DEPTH};
 use crate::bee::encoding::EncodedRange;
 use crate::bee::errors::BeeError;
@@ -155,7 +155,7 @@ impl<S: Storage> RangeIterator<S> {
             let node = top.node.clone();
             let block = key_block(reader, &node, n).await?;
             if let Some(end) = end {
-                let c = block.key.as_slice().cmp(end.as_slice());
+                let c = (*block.key).cmp(end.as_slice());
                 let past = match c {
                     std::cmp::Ordering::Equal => !incl,
                     std::cmp::Ordering::Less => reverse,
@@ -194,8 +194,8 @@ impl<S: Storage> RangeIterator<S> {
             let mut c = None;
             while s < e {
                 let mid = (s + e) >> 1;
-                let block = key_block(reader, &node, mid).await?;
-                let cmp = start.as_slice().cmp(block.key.as_slice());
+                let key = key_at(reader, &node, mid).await?;
+                let cmp = start.as_slice().cmp(&*key);
                 c = Some(cmp);
                 match cmp {
                     std::cmp::Ordering::Equal => {
