@@ -1,8 +1,24 @@
-//! Hyperbee (v1, JS `hyperbee` 2.27.3): the B-tree on top of a hypercore.
+//! Hyperbee (v1, JS `hyperbee` 2.27.3): the append-only B-tree on top of a hypercore,
+//! writing the blocks JS writes for the same operations (see `docs/hyperbee.md`).
 //!
-//! For now only the block codecs ([`messages`]): the header block (block 0) and the node
-//! blocks, byte-identical to the protobuf code JS hyperbee generates (`lib/messages.js`).
+//! Layers: [`messages`] (block codecs) → [`block`] (decoded blocks, checked tree-node views)
+//! → [`reader`] (a version-pinned view through the decoded-block [`cache`]) →
+//! [`hyperbee`] (the handle: get, put, del, sub, checkout) and [`batch`] (B-tree edits and
+//! block encoding); [`encoding`] turns strings and JSON into key/value bytes.
 
+pub mod batch;
+pub mod block;
+pub mod cache;
+pub mod encoding;
+pub mod errors;
+pub mod hyperbee;
 pub mod messages;
+pub mod reader;
 
+pub use batch::Batch;
+pub use block::{BlockEntry, NodeRef};
+pub use encoding::{Encoding, Value};
+pub use errors::BeeError;
+pub use hyperbee::{BeeOptions, Cas, CasFn, Entry, Hyperbee};
 pub use messages::{BeeDecodeError, Header, Level, Metadata, Node, YoloIndex};
+pub use reader::Reader;

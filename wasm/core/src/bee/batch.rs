@@ -1,0 +1,778 @@
+//! Writes (the write side of JS hyperbee's `Batch`, and `TreeNode`): B-tree insert with
+//! splits, delete with rebalancing, and the encoding of the rewritten nodes into blocks.
+//!
+//! Byte-identity with JS hyperbee 2.27.3 follows from doing what it does, in the same order:
+//! - A put walks root → leaf marking every internal node on the way as changed; an existing
+//!   key is replaced in place (in whichever node holds it); a new key goes into the leaf,
+//!   which splits at 9 keys into 4 | median | 4, medians going up, a new root on top.
+//! - A delete replaces an internal key by the nearest leaf key from the side whose edge leaf
+//!   holds more keys (the left on a tie), removes leaf keys, then rebalances bottom-up:
+//!   borrow from a left sibling with > 4 keys, else from a right one, else merge (into the
+//!   left sibling when there is one); an empty root with a child gives way to that child.
+//! - Each operation appends one block whose index lists the changed nodes in pre-order
+//!   (`indexChanges`): the root at offset 0, each changed child right after its parent's
+//!   earlier changed children. Unchanged subtrees keep their old `(seq, offset)` pointers.
+//! - Nodes are live objects for the whole batch, shared through child pointers that are
+//!   themselves shared between a parent and the block indexes that list the child (JS
+//!   `Child` objects): later operations re-point them, and `flush` (`toBlocks`) drops from
+//!   every block but the last its root and the entries re-owned by a later block, compacting
+//!   the rest by swap-with-last, which renumbers the shared pointers before the later blocks
+//!   are encoded. Hence the arena of nodes and of child pointers below.
+//! - Quirks kept on purpose: nodes marked changed by a put that was then vetoed (cas, or an
+//!   equal value with `always_duplicate: false`) stay marked, so the batch's next block
+//!   rewrites them too; a put on an empty core writes the header block first, on its own.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use futures::lock::OwnedMutexGuard;
+
+use super::block::{NodeRef, MAX_DEPTH};
+use super::encoding::{prefixed, strip_prefix};
+use super::errors::BeeError;
+use super::hyperbee::{lookup, Cas, Entry, Hyperbee};
+use super::messages::{Header, Level, Node, YoloIndex};
+use super::reader::Reader;
+use crate::storage::Storage;
+
+const MIN_KEYS: usize = 4;
+const MAX_CHILDREN: usize = 9;
+
+type NodeId = usize;
+type ChildId = usize;
+
+/// A key pointer of a node being rewritten: the seq of the block holding the key, and the
+/// key once it was read.
+#[derive(Debug, Clone)]
+struct Key {
+    seq: u64,
+    bytes: Option<Arc<[u8]>>,
+}
+
+/// A child pointer (JS `Child`): shared by the parent and by the block indexes listing it.
+#[derive(Debug, Clone)]
+struct Child {
+    seq: u64,
+    offset: u64,
+    node: Option<NodeId>,
+}
+
+/// A tree node being rewritten (JS `TreeNode`).
+#[derive(Debug, Clone)]
+struct TreeNode {
+    keys: Vec<Key>,
+    children: Vec<ChildId>,
+    changed: bool,
+    /// The stored block this node was read from, while it is not rewritten (for the "this
+    /// block wrote the key" shortcut of reads in the batch).
+    from_block: Option<NodeRef>,
+}
+
+/// One block of the batch, before encoding.
+#[derive(Debug)]
+struct Pending {
+    key: Arc<[u8]>,
+    value: Option<Vec<u8>>,
+    /// Index entries: child pointers of the nodes this block wrote (`None` only transiently).
+    index: Vec<Option<ChildId>>,
+}
+
+/// What inserting a key into a node did.
+enum Inserted {
+    /// Vetoed or skipped: nothing changed.
+    Skipped,
+    /// Inserted or replaced; `true` when the node now needs a split.
+    Done(bool),
+}
+
+/// A write batch (JS `db.batch()`): holds the bee's write lock until [`Batch::flush`] or
+/// drop; reads through it see its writes; flush appends all its blocks atomically.
+pub struct Batch<S> {
+    bee: Hyperbee<S>,
+    _guard: OwnedMutexGuard<()>,
+    /// Reader of the stored tree, set by the first operation (after the header).
+    reader: Option<Reader<S>>,
+    /// Core length when the first operation ran: seq of the batch's first block.
+    base: u64,
+    nodes: Vec<TreeNode>,
+    children: Vec<Child>,
+    /// The tree's root as this batch sees it, once loaded.
+    root: Option<NodeId>,
+    pending: Vec<Pending>,
+}
+
+impl<S> std::fmt::Debug for Batch<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("base", &self.base)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage> Batch<S> {
+    pub(crate) fn new(bee: Hyperbee<S>, guard: OwnedMutexGuard<()>) -> Self {
+        Batch {
+            bee,
+            _guard: guard,
+            reader: None,
+            base: 0,
+            nodes: Vec::new(),
+            children: Vec::new(),
+            root: None,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Number of operations waiting for `flush`.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no operation is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The version reads through this batch see: the stored version plus the batch's blocks.
+    pub async fn version(&self) -> u64 {
+        match &self.reader {
+            Some(_) => (self.base + self.pending.len() as u64).max(1),
+            None => self.bee.version().await,
+        }
+    }
+
+    /// Puts `key = value`.
+    pub async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), BeeError> {
+        self.put_with(key, Some(value), None).await.map(|_| ())
+    }
+
+    /// Deletes `key`; `Ok(false)` if absent.
+    pub async fn del(&mut self, key: &[u8]) -> Result<bool, BeeError> {
+        self.del_with(key, None).await
+    }
+
+    /// The entry for `key` as this batch sees it.
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, BeeError> {
+        let key = prefixed(&self.bee.prefix, key);
+        if self.root.is_none() && self.pending.is_empty() {
+            let reader = match &self.reader {
+                Some(r) => r.clone(),
+                None => self.bee.reader().await?,
+            };
+            return Ok(lookup(&reader, &key).await?.map(|b| self.bee.entry(&b)));
+        }
+        let Some(mut node) = self.root else { return Ok(None) };
+        for _ in 0..MAX_DEPTH {
+            if let Some(from) = &self.nodes[node].from_block {
+                if from.block.key == key {
+                    let block = from.block.clone();
+                    return Ok((!block.is_deletion()).then(|| self.bee.entry(&block)));
+                }
+            }
+            match self.search(node, &key).await? {
+                Ok(i) => {
+                    let seq = self.nodes[node].keys[i].seq;
+                    return self.entry_of(seq).await.map(Some);
+                }
+                Err(i) => {
+                    if self.nodes[node].children.is_empty() {
+                        return Ok(None);
+                    }
+                    node = self.child_node(node, i).await?;
+                }
+            }
+        }
+        Err(BeeError::invalid(self.base, "tree deeper than any real bee (a cycle?)"))
+    }
+
+    /// Puts `key` (optional value, optional compare-and-swap); `Ok(false)`: nothing written.
+    pub async fn put_with(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        cas: Option<Cas<'_>>,
+    ) -> Result<bool, BeeError> {
+        let user_key = key.to_vec();
+        let key: Arc<[u8]> = prefixed(&self.bee.prefix, key).into();
+        let value = value.map(<[u8]>::to_vec);
+        self.start().await?;
+        let seq = self.next_seq();
+        let next = Entry { seq, key: user_key, value: value.clone() };
+        let root = match self.load_root().await? {
+            Some(r) => r,
+            None => self.new_node(true),
+        };
+        let target = Key { seq, bytes: Some(key.clone()) };
+        let mut stack = Vec::new();
+        let mut node = root;
+        while !self.nodes[node].children.is_empty() {
+            if stack.len() >= MAX_DEPTH {
+                return Err(BeeError::invalid(seq, "tree deeper than any real bee (a cycle?)"));
+            }
+            stack.push(node);
+            self.nodes[node].changed = true;
+            match self.search(node, &key).await? {
+                Ok(mid) => {
+                    if !self.allowed(node, mid, &next, cas).await? {
+                        return Ok(false);
+                    }
+                    self.nodes[node].keys[mid] = target;
+                    self.nodes[node].changed = true;
+                    self.append(root, key, value);
+                    return Ok(true);
+                }
+                Err(i) => node = self.child_node(node, i).await?,
+            }
+        }
+
+        let mut needs_split = match self.insert_key(node, target, None, Some((&next, cas))).await? {
+            Inserted::Skipped => false,
+            Inserted::Done(split) => split,
+        };
+        if !self.nodes[node].changed {
+            return Ok(false);
+        }
+        let mut root = root;
+        while needs_split {
+            let parent = stack.pop();
+            let (median, right) = self.split(node);
+            match parent {
+                Some(p) => {
+                    needs_split = match self.insert_key(p, median, Some(right), None).await? {
+                        Inserted::Skipped => false,
+                        Inserted::Done(split) => split,
+                    };
+                    node = p;
+                }
+                None => {
+                    let new_root = self.new_node(true);
+                    let left_ptr = self.new_child(0, 0, Some(node));
+                    let right_ptr = self.new_child(0, 0, Some(right));
+                    let r = &mut self.nodes[new_root];
+                    r.keys.push(median);
+                    r.children.push(left_ptr);
+                    r.children.push(right_ptr);
+                    root = new_root;
+                    needs_split = false;
+                }
+            }
+        }
+        self.append(root, key, value);
+        Ok(true)
+    }
+
+    /// Deletes `key` if present and `cas` allows; `Ok(false)`: nothing written.
+    pub async fn del_with(&mut self, key: &[u8], cas: Option<Cas<'_>>) -> Result<bool, BeeError> {
+        let user_key = key.to_vec();
+        let key: Arc<[u8]> = prefixed(&self.bee.prefix, key).into();
+        self.start().await?;
+        let seq = self.next_seq();
+        let next = Entry { seq, key: user_key, value: None };
+        let Some(root) = self.load_root().await? else { return Ok(false) };
+        let mut stack = Vec::new();
+        let mut node = root;
+        loop {
+            if stack.len() >= MAX_DEPTH {
+                return Err(BeeError::invalid(seq, "tree deeper than any real bee (a cycle?)"));
+            }
+            stack.push(node);
+            match self.search(node, &key).await? {
+                Ok(mid) => {
+                    if let Some(cas) = cas {
+                        let prev = self.entry_of(self.nodes[node].keys[mid].seq).await?;
+                        if !cas(&prev, &next) {
+                            return Ok(false);
+                        }
+                    }
+                    if self.nodes[node].children.is_empty() {
+                        self.remove_key(node, mid);
+                    } else {
+                        self.set_key_to_nearest_leaf(node, mid, &mut stack).await?;
+                    }
+                    // Marked late, so a miss rewrites nothing.
+                    for &n in &stack {
+                        self.nodes[n].changed = true;
+                    }
+                    let root = self.rebalance(stack).await?;
+                    self.append(root, key, None);
+                    return Ok(true);
+                }
+                Err(i) => {
+                    if self.nodes[node].children.is_empty() {
+                        return Ok(false);
+                    }
+                    node = self.child_node(node, i).await?;
+                }
+            }
+        }
+    }
+
+    /// Appends every block of the batch in one core append (nothing if empty).
+    pub async fn flush(mut self) -> Result<(), BeeError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let blocks = self.encode_blocks();
+        let core = self.bee.shared.core.clone();
+        let mut guard = core.lock().await;
+        if guard.length() != self.base {
+            return Err(BeeError::BadArgument(format!(
+                "the core was appended to outside this batch (length {} ≠ {})",
+                guard.length(),
+                self.base
+            )));
+        }
+        let length = guard.append_batch(&blocks).await?;
+        drop(guard);
+        core.notify(crate::replicator::LocalChange::Appended { length }, 0);
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // setup
+
+    /// Writes the header on an empty core (JS `getRoot(true)`), then pins the reader.
+    async fn start(&mut self) -> Result<(), BeeError> {
+        if self.reader.is_some() {
+            return Ok(());
+        }
+        let shared = self.bee.shared.clone();
+        let mut core = shared.core.lock().await;
+        if core.length() == 0 {
+            if !core.writable() {
+                return Err(BeeError::ReadOnly);
+            }
+            let header = Header { protocol: "hyperbee".into(), metadata: shared.opts.metadata.clone() };
+            let length = core.append(&header.encode()).await?;
+            drop(core);
+            shared.core.notify(crate::replicator::LocalChange::Appended { length }, 0);
+        } else {
+            drop(core);
+        }
+        let reader = self.bee.reader().await?;
+        // The core holds at least the header now, so the version is the length.
+        self.base = reader.version();
+        self.reader = Some(reader);
+        Ok(())
+    }
+
+    fn reader(&self) -> &Reader<S> {
+        // `start` runs before every tree access.
+        self.reader.as_ref().expect("batch reader is set by start()")
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.base + self.pending.len() as u64
+    }
+
+    /// The batch's root (loading the stored one the first time); `None` for an empty tree.
+    async fn load_root(&mut self) -> Result<Option<NodeId>, BeeError> {
+        if let Some(r) = self.root {
+            return Ok(Some(r));
+        }
+        let Some(stored) = self.reader().root().await? else { return Ok(None) };
+        let id = self.adopt(stored);
+        self.root = Some(id);
+        Ok(Some(id))
+    }
+
+    /// A node read from a stored block, as a live node.
+    fn adopt(&mut self, node: NodeRef) -> NodeId {
+        let keys = node.keys().iter().map(|&seq| Key { seq, bytes: None }).collect();
+        let children = (0..node.child_count())
+            .filter_map(|i| node.child(i))
+            .map(|(seq, offset)| self.new_child(seq, offset, None))
+            .collect();
+        self.nodes.push(TreeNode { keys, children, changed: false, from_block: Some(node) });
+        self.nodes.len() - 1
+    }
+
+    fn new_node(&mut self, changed: bool) -> NodeId {
+        self.nodes.push(TreeNode { keys: Vec::new(), children: Vec::new(), changed, from_block: None });
+        self.nodes.len() - 1
+    }
+
+    fn new_child(&mut self, seq: u64, offset: u64, node: Option<NodeId>) -> ChildId {
+        self.children.push(Child { seq, offset, node });
+        self.children.len() - 1
+    }
+
+    // -----------------------------------------------------------------------------------
+    // reads inside the batch
+
+    /// Child `i` of `node`, loading it from its block the first time (JS `getChildNode`).
+    async fn child_node(&mut self, node: NodeId, i: usize) -> Result<NodeId, BeeError> {
+        let cid = *self.nodes[node]
+            .children
+            .get(i)
+            .ok_or_else(|| BeeError::invalid(self.base, format!("node has no child {i}")))?;
+        if let Some(n) = self.children[cid].node {
+            return Ok(n);
+        }
+        let Child { seq, offset, .. } = self.children[cid];
+        if seq >= self.base {
+            // Pointers into the batch always carry their node.
+            return Err(BeeError::invalid(seq, "child pointer into the unflushed batch without its node"));
+        }
+        let block = match &self.nodes[node].from_block {
+            Some(from) if from.seq() == seq => from.block.clone(),
+            _ => self.reader().block(seq).await?,
+        };
+        let stored = block.node(offset)?;
+        let id = self.adopt(stored);
+        self.children[cid].node = Some(id);
+        Ok(id)
+    }
+
+    /// The key bytes of block `seq` (a stored block or one of the batch).
+    async fn key_bytes(&self, seq: u64) -> Result<Arc<[u8]>, BeeError> {
+        if seq >= self.base {
+            let p = self
+                .pending
+                .get((seq - self.base) as usize)
+                .ok_or_else(|| BeeError::invalid(seq, "key pointer beyond the batch"))?;
+            return Ok(p.key.clone());
+        }
+        Ok(self.reader().block(seq).await?.key.as_slice().into())
+    }
+
+    /// Key `i` of `node`, read once and kept.
+    async fn key_at(&mut self, node: NodeId, i: usize) -> Result<Arc<[u8]>, BeeError> {
+        let k = &self.nodes[node].keys[i];
+        if let Some(b) = &k.bytes {
+            return Ok(b.clone());
+        }
+        let seq = k.seq;
+        let bytes = match &self.nodes[node].from_block {
+            Some(from) if from.seq() == seq => from.block.key.as_slice().into(),
+            _ => self.key_bytes(seq).await?,
+        };
+        self.nodes[node].keys[i].bytes = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Binary search (JS's loop): `Ok(index)` when found, else `Err(insertion point)`.
+    async fn search(&mut self, node: NodeId, key: &[u8]) -> Result<Result<usize, usize>, BeeError> {
+        let (mut s, mut e) = (0usize, self.nodes[node].keys.len());
+        while s < e {
+            let mid = (s + e) >> 1;
+            match key.cmp(&self.key_at(node, mid).await?) {
+                Ordering::Equal => return Ok(Ok(mid)),
+                Ordering::Less => e = mid,
+                Ordering::Greater => s = mid + 1,
+            }
+        }
+        Ok(Err(s))
+    }
+
+    /// The entry of block `seq` as reads return it.
+    async fn entry_of(&self, seq: u64) -> Result<Entry, BeeError> {
+        let prefix = &self.bee.prefix;
+        if seq >= self.base {
+            let p = self
+                .pending
+                .get((seq - self.base) as usize)
+                .ok_or_else(|| BeeError::invalid(seq, "key pointer beyond the batch"))?;
+            return Ok(Entry { seq, key: strip_prefix(prefix, &p.key).to_vec(), value: p.value.clone() });
+        }
+        let block = self.reader().block(seq).await?;
+        Ok(self.bee.entry(&block))
+    }
+
+    /// The cas / `always_duplicate` gate of an overwrite of key `i` of `node`.
+    async fn allowed(
+        &mut self,
+        node: NodeId,
+        i: usize,
+        next: &Entry,
+        cas: Option<Cas<'_>>,
+    ) -> Result<bool, BeeError> {
+        let always = self.bee.shared.opts.always_duplicate;
+        if cas.is_none() && always {
+            return Ok(true);
+        }
+        let prev = self.entry_of(self.nodes[node].keys[i].seq).await?;
+        if let Some(cas) = cas {
+            if !cas(&prev, next) {
+                return Ok(false);
+            }
+        }
+        Ok(always || prev.value != next.value)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // tree edits (JS TreeNode)
+
+    /// JS `insertKey`: replaces an equal key (after the gate) or inserts, with `child` as the
+    /// new right neighbour of the inserted key. `gate`: the put's next entry and cas (leaf
+    /// insertion of the user's key); `None` for medians.
+    async fn insert_key(
+        &mut self,
+        node: NodeId,
+        key: Key,
+        child: Option<NodeId>,
+        gate: Option<(&Entry, Option<Cas<'_>>)>,
+    ) -> Result<Inserted, BeeError> {
+        let bytes = match &key.bytes {
+            Some(b) => b.clone(),
+            None => self.key_bytes(key.seq).await?,
+        };
+        match self.search(node, &bytes).await? {
+            Ok(mid) => {
+                if let Some((next, cas)) = gate {
+                    if !self.allowed(node, mid, next, cas).await? {
+                        return Ok(Inserted::Skipped);
+                    }
+                } else if !self.bee.shared.opts.always_duplicate {
+                    // A median never equals a key of its parent in a valid tree.
+                    return Ok(Inserted::Skipped);
+                }
+                let n = &mut self.nodes[node];
+                n.changed = true;
+                n.keys[mid] = key;
+                Ok(Inserted::Done(false))
+            }
+            Err(i) => {
+                let ptr = child.map(|c| self.new_child(0, 0, Some(c)));
+                let n = &mut self.nodes[node];
+                n.keys.insert(i, key);
+                if let Some(ptr) = ptr {
+                    n.children.insert((i + 1).min(n.children.len()), ptr);
+                }
+                n.changed = true;
+                Ok(Inserted::Done(n.keys.len() >= MAX_CHILDREN))
+            }
+        }
+    }
+
+    /// JS `removeKey`: the key and its right child pointer (marked freed).
+    fn remove_key(&mut self, node: NodeId, i: usize) {
+        let n = &mut self.nodes[node];
+        n.keys.remove(i);
+        if !n.children.is_empty() && i + 1 < n.children.len() {
+            let freed = n.children.remove(i + 1);
+            self.children[freed].seq = 0;
+        }
+        self.nodes[node].changed = true;
+    }
+
+    /// JS `split`: the last `len/2` keys (and `len/2 + 1` children) move to a new right node,
+    /// the key before them is the median.
+    fn split(&mut self, node: NodeId) -> (Key, NodeId) {
+        let right = self.new_node(true);
+        let n = &mut self.nodes[node];
+        let len = n.keys.len() >> 1;
+        let right_keys = n.keys.split_off(n.keys.len() - len);
+        let median = n.keys.pop().unwrap_or(Key { seq: 0, bytes: None });
+        let right_children = if n.children.is_empty() {
+            Vec::new()
+        } else {
+            n.children.split_off(n.children.len().saturating_sub(len + 1))
+        };
+        n.changed = true;
+        let r = &mut self.nodes[right];
+        r.keys = right_keys;
+        r.children = right_children;
+        (median, right)
+    }
+
+    /// JS `leafSize`: keys in the edge leaf under `node` (leftmost or rightmost path).
+    async fn leaf_size(&mut self, mut node: NodeId, go_left: bool) -> Result<usize, BeeError> {
+        for _ in 0..MAX_DEPTH {
+            let n = &self.nodes[node];
+            if n.children.is_empty() {
+                return Ok(n.keys.len());
+            }
+            let i = if go_left { 0 } else { n.children.len() - 1 };
+            node = self.child_node(node, i).await?;
+        }
+        Err(BeeError::invalid(self.base, "tree deeper than any real bee (a cycle?)"))
+    }
+
+    /// JS `setKeyToNearestLeaf`: replaces internal key `index` of `node` by its neighbour
+    /// from the edge leaf with more keys, pushing the path to that leaf on `stack`.
+    async fn set_key_to_nearest_leaf(
+        &mut self,
+        node: NodeId,
+        index: usize,
+        stack: &mut Vec<NodeId>,
+    ) -> Result<(), BeeError> {
+        let left = self.child_node(node, index).await?;
+        let right = self.child_node(node, index + 1).await?;
+        let ls = self.leaf_size(left, false).await?;
+        let rs = self.leaf_size(right, true).await?;
+        let key = if ls < rs {
+            let mut n = right;
+            stack.push(n);
+            while !self.nodes[n].children.is_empty() {
+                n = self.child_node(n, 0).await?;
+                stack.push(n);
+            }
+            if self.nodes[n].keys.is_empty() {
+                return Err(BeeError::invalid(self.base, "empty leaf in a stored tree"));
+            }
+            self.nodes[n].keys.remove(0)
+        } else {
+            let mut n = left;
+            stack.push(n);
+            while !self.nodes[n].children.is_empty() {
+                let last = self.nodes[n].children.len() - 1;
+                n = self.child_node(n, last).await?;
+                stack.push(n);
+            }
+            self.nodes[n]
+                .keys
+                .pop()
+                .ok_or_else(|| BeeError::invalid(self.base, "empty leaf in a stored tree"))?
+        };
+        self.nodes[node].keys[index] = key;
+        Ok(())
+    }
+
+    /// JS `rebalance`: fixes underfull nodes bottom-up along `stack`; returns the new root.
+    async fn rebalance(&mut self, mut stack: Vec<NodeId>) -> Result<NodeId, BeeError> {
+        let root = stack[0];
+        while stack.len() > 1 {
+            let node = stack.pop().unwrap_or(root);
+            let parent = stack[stack.len() - 1];
+            if self.nodes[node].keys.len() >= MIN_KEYS {
+                return Ok(root);
+            }
+            let pos = self.nodes[parent]
+                .children
+                .iter()
+                .position(|&c| self.children[c].node == Some(node))
+                .ok_or_else(|| BeeError::invalid(self.base, "node is not a child of its parent"))?;
+            let count = self.nodes[parent].children.len();
+            let left = if pos > 0 { Some(self.child_node(parent, pos - 1).await?) } else { None };
+            let right = if pos + 1 < count { Some(self.child_node(parent, pos + 1).await?) } else { None };
+
+            if let Some(l) = left.filter(|&l| self.nodes[l].keys.len() > MIN_KEYS) {
+                self.nodes[l].changed = true;
+                let sep = self.nodes[parent].keys[pos - 1].clone();
+                self.nodes[node].keys.insert(0, sep);
+                if let Some(c) = self.nodes[l].children.pop() {
+                    self.nodes[node].children.insert(0, c);
+                }
+                let up = self.nodes[l].keys.pop().unwrap_or(Key { seq: 0, bytes: None });
+                self.nodes[parent].keys[pos - 1] = up;
+                return Ok(root);
+            }
+            if let Some(r) = right.filter(|&r| self.nodes[r].keys.len() > MIN_KEYS) {
+                self.nodes[r].changed = true;
+                let sep = self.nodes[parent].keys[pos].clone();
+                self.nodes[node].keys.push(sep);
+                if !self.nodes[r].children.is_empty() {
+                    let c = self.nodes[r].children.remove(0);
+                    self.nodes[node].children.push(c);
+                }
+                let up = self.nodes[r].keys.remove(0);
+                self.nodes[parent].keys[pos] = up;
+                return Ok(root);
+            }
+            let (into, from, index) = match (left, right) {
+                (Some(l), _) => (l, node, pos - 1),
+                (None, Some(r)) => (node, r, pos),
+                (None, None) => return Err(BeeError::invalid(self.base, "underfull node without siblings")),
+            };
+            let median = self.nodes[parent].keys[index].clone();
+            // JS leaves the merged node's arrays in place (it is unreachable from now on).
+            let from_keys = self.nodes[from].keys.clone();
+            let from_children = self.nodes[from].children.clone();
+            let n = &mut self.nodes[into];
+            n.changed = true;
+            n.keys.push(median);
+            n.keys.extend(from_keys);
+            n.children.extend(from_children);
+            self.remove_key(parent, index);
+        }
+        if self.nodes[root].keys.is_empty() && !self.nodes[root].children.is_empty() {
+            return self.child_node(root, 0).await;
+        }
+        Ok(root)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // blocks
+
+    /// JS `_append`: indexes the changed nodes under `root` for a new block.
+    fn append(&mut self, root: NodeId, key: Arc<[u8]>, value: Option<Vec<u8>>) {
+        let seq = self.next_seq();
+        let mut index = Vec::new();
+        self.index_changes(root, &mut index, seq);
+        let root_ptr = self.new_child(seq, 0, Some(root));
+        index[0] = Some(root_ptr);
+        self.pending.push(Pending { key, value, index });
+        self.root = Some(root);
+    }
+
+    /// JS `indexChanges`: pre-order over changed nodes; returns `node`'s offset.
+    fn index_changes(&mut self, node: NodeId, index: &mut Vec<Option<ChildId>>, seq: u64) -> u64 {
+        let offset = index.len() as u64;
+        index.push(None);
+        self.nodes[node].changed = false;
+        self.nodes[node].from_block = None;
+        for ci in 0..self.nodes[node].children.len() {
+            let cid = self.nodes[node].children[ci];
+            let Some(child) = self.children[cid].node else { continue };
+            if !self.nodes[child].changed {
+                continue;
+            }
+            self.children[cid].seq = seq;
+            let off = self.index_changes(child, index, seq);
+            self.children[cid].offset = off;
+            index[off as usize] = Some(cid);
+        }
+        offset
+    }
+
+    /// JS `toBlocks`: encodes the batch's blocks, compacting every block but the last.
+    fn encode_blocks(&mut self) -> Vec<Vec<u8>> {
+        let n = self.pending.len();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let seq = self.base + i as u64;
+            let mut index = std::mem::take(&mut self.pending[i].index);
+            if i + 1 < n {
+                index[0] = None;
+                let mut j = 0;
+                while j < index.len() {
+                    if let Some(cid) = index[j] {
+                        if self.children[cid].seq == seq {
+                            self.children[cid].offset = j as u64;
+                            j += 1;
+                            continue;
+                        }
+                    }
+                    let last = index.pop().flatten();
+                    if j < index.len() {
+                        index[j] = last;
+                    }
+                }
+            }
+            let levels = index.iter().map(|entry| self.level_of(*entry)).collect();
+            let p = &self.pending[i];
+            let node =
+                Node { index: YoloIndex { levels }.encode(), key: p.key.to_vec(), value: p.value.clone() };
+            out.push(node.encode());
+            self.pending[i].index = index;
+        }
+        out
+    }
+
+    /// JS `deflate` of one index entry: the node's key seqs and child pointers as they are
+    /// now.
+    fn level_of(&self, entry: Option<ChildId>) -> Level {
+        let Some(node) = entry.and_then(|cid| self.children[cid].node) else { return Level::default() };
+        let n = &self.nodes[node];
+        Level {
+            keys: n.keys.iter().map(|k| k.seq).collect(),
+            children: n
+                .children
+                .iter()
+                .flat_map(|&c| [self.children[c].seq, self.children[c].offset])
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The decoded-block cache of a bee (JS hyperbee's `_nodeCache` / `_keyCache`): blocks are
+//! immutable for a fork, so decoded entries are shared by every reader of that fork and
+//! dropped when the fork changes (a truncation or reorg).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use super::block::BlockEntry;
+
+/// Default bound on cached bytes (decoded keys, values and indexes).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+struct Inner {
+    fork: u64,
+    map: HashMap<u64, Arc<BlockEntry>>,
+    /// Insertion order, for eviction (oldest first). May hold seqs already evicted.
+    order: VecDeque<u64>,
+    bytes: usize,
+}
+
+/// Decoded blocks of one fork, bounded by bytes, evicting the oldest first.
+pub struct NodeCache {
+    inner: Mutex<Inner>,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for NodeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCache").field("max_bytes", &self.max_bytes).finish_non_exhaustive()
+    }
+}
+
+impl NodeCache {
+    /// An empty cache holding up to `max_bytes` of decoded blocks.
+    pub fn new(max_bytes: usize) -> Self {
+        NodeCache {
+            inner: Mutex::new(Inner { fork: 0, map: HashMap::new(), order: VecDeque::new(), bytes: 0 }),
+            max_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached block `seq` of fork `fork`.
+    pub fn get(&self, fork: u64, seq: u64) -> Option<Arc<BlockEntry>> {
+        let inner = self.lock();
+        if inner.fork != fork {
+            return None;
+        }
+        inner.map.get(&seq).cloned()
+    }
+
+    /// Caches `block` for `fork` (a newer fork replaces everything cached).
+    pub fn insert(&self, fork: u64, block: Arc<BlockEntry>) {
+        let weight = block.weight();
+        if weight > self.max_bytes / 4 {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.fork != fork {
+            if fork < inner.fork {
+                return; // a reader of an old fork: do not evict the current one
+            }
+            inner.map.clear();
+            inner.order.clear();
+            inner.bytes = 0;
+            inner.fork = fork;
+        }
+        let seq = block.seq;
+        if let Some(old) = inner.map.insert(seq, block) {
+            inner.bytes -= old.weight();
+        } else {
+            inner.order.push_back(seq);
+        }
+        inner.bytes += weight;
+        while inner.bytes > self.max_bytes {
+            let Some(old) = inner.order.pop_front() else { break };
+            if let Some(b) = inner.map.remove(&old) {
+                inner.bytes -= b.weight();
+            }
+        }
+    }
+
+    /// Drops everything (a truncation of this fork's blocks).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.map.clear();
+        inner.order.clear();
+        inner.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, size: usize) -> Arc<BlockEntry> {
+        Arc::new(BlockEntry { seq, key: vec![0; size], value: None, levels: vec![] })
+    }
+
+    #[test]
+    fn bounded_and_fork_scoped() {
+        let c = NodeCache::new(4000);
+        for seq in 1..100 {
+            c.insert(0, entry(seq, 100));
+        }
+        assert!(c.get(0, 1).is_none());
+        assert!(c.get(0, 99).is_some());
+        assert!(c.get(1, 99).is_none());
+        c.insert(1, entry(5, 10));
+        assert!(c.get(0, 99).is_none());
+        assert!(c.get(1, 5).is_some());
+        c.insert(0, entry(6, 10));
+        assert!(c.get(0, 6).is_none());
+    }
+}
