@@ -283,6 +283,20 @@ scenario('always-duplicate-false', { alwaysDuplicate: false }, ['same-value-inte
   }
 })
 
+// JS quirk: `sub()` does not pass `alwaysDuplicate` on, so a sub of an alwaysDuplicate: false
+// bee appends same-value puts (its own `alwaysDuplicate` is the default, true).
+scenario('always-duplicate-false-sub', { alwaysDuplicate: false }, [], null, async (ctx) => {
+  await ctx.run(put(K('k'), V('v')))
+  await ctx.run(put(K('k'), V('v'))) // skipped on the main bee
+  await ctx.run({ op: 'sub', path: [{ name: K('s') }] })
+  await ctx.run(put(K('k'), V('v')))
+  await ctx.run(put(K('k'), V('v'))) // appended in the sub
+  await ctx.run(put(K('n')))
+  await ctx.run(put(K('n'))) // appended in the sub
+  await ctx.run({ op: 'batch', ops: [put(K('k'), V('v')), put(K('k'), V('v'))] })
+  assert(ctx.core.length === 8, 'alwaysDuplicate in a sub: ' + ctx.core.length)
+})
+
 scenario('metadata-content-feed', { metadata: { contentFeed: hex(b4a.alloc(32, 0xab)), userData: V('hello') } }, [], 'full', async (ctx) => {
   for (let i = 0; i < 20; i++) await ctx.run(put(kn(i), V('m' + i)))
   await ctx.run(del(kn(3)))
