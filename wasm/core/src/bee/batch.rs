@@ -165,7 +165,7 @@ impl<S: Storage> Batch<S> {
         let Some(mut node) = self.root else { return Ok(None) };
         for _ in 0..MAX_DEPTH {
             if let Some(from) = &self.nodes[node].from_block {
-                if from.block.key == key {
+                if *from.block.key == *key {
                     let block = from.block.clone();
                     return Ok((!block.is_deletion()).then(|| self.bee.entry(&block)));
                 }
@@ -379,7 +379,8 @@ impl<S: Storage> Batch<S> {
 
     /// A node read from a stored block, as a live node.
     fn adopt(&mut self, node: NodeRef) -> NodeId {
-        let keys = node.keys().iter().map(|&seq| Key { seq, bytes: None }).collect();
+        let keys =
+            node.keys().iter().enumerate().map(|(i, &seq)| Key { seq, bytes: node.cached_key(i) }).collect();
         let children = (0..node.child_count())
             .filter_map(|i| node.child(i))
             .map(|(seq, offset)| self.new_child(seq, offset, None))
@@ -434,7 +435,7 @@ impl<S: Storage> Batch<S> {
                 .ok_or_else(|| BeeError::invalid(seq, "key pointer beyond the batch"))?;
             return Ok(p.key.clone());
         }
-        Ok(self.reader().block(seq).await?.key.as_slice().into())
+        Ok(self.reader().block(seq).await?.key.clone())
     }
 
     /// Key `i` of `node`, read once and kept.
@@ -445,9 +446,15 @@ impl<S: Storage> Batch<S> {
         }
         let seq = k.seq;
         let bytes = match &self.nodes[node].from_block {
-            Some(from) if from.seq() == seq => from.block.key.as_slice().into(),
+            Some(from) if from.seq() == seq => from.block.key.clone(),
             _ => self.key_bytes(seq).await?,
         };
+        // Keep it for later walks of the stored node too (a stored node's keys are fixed).
+        if let Some(from) = &self.nodes[node].from_block {
+            if from.keys().get(i) == Some(&seq) {
+                from.cache_key(i, bytes.clone());
+            }
+        }
         self.nodes[node].keys[i].bytes = Some(bytes.clone());
         Ok(bytes)
     }

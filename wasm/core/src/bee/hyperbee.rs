@@ -300,7 +300,7 @@ pub(crate) async fn lookup<S: Storage>(
         reader.prefetch(&node);
         // The block that wrote this node wrote `key` itself: it is the answer (a deletion
         // record means the key is gone).
-        if node.block.key == key {
+        if *node.block.key == *key {
             let block = node.block.clone();
             return Ok((!block.is_deletion()).then_some(block));
         }
@@ -327,10 +327,23 @@ pub(crate) async fn search<S: Storage>(
     let (mut s, mut e) = (0usize, keys.len());
     while s < e {
         let mid = (s + e) >> 1;
-        let seq = keys[mid];
-        let block = if seq == node.seq() { node.block.clone() } else { reader.block(seq).await? };
-        match key.cmp(block.key.as_slice()) {
-            std::cmp::Ordering::Equal => return Ok(Ok(block)),
+        let bytes = match node.known_key(mid) {
+            Some(k) => k,
+            None => {
+                let k = reader.block(keys[mid]).await?.key.clone();
+                node.cache_key(mid, k.clone());
+                k
+            }
+        };
+        match key.cmp(&bytes) {
+            std::cmp::Ordering::Equal => {
+                let block = if keys[mid] == node.seq() {
+                    node.block.clone()
+                } else {
+                    reader.block(keys[mid]).await?
+                };
+                return Ok(Ok(block));
+            }
             std::cmp::Ordering::Less => e = mid,
             std::cmp::Ordering::Greater => s = mid + 1,
         }
