@@ -171,7 +171,9 @@ const plan = {
       gets: uniq([...touched[i], newKey()]),
       ranges: [{}, { reverse: true }, ...Array.from({ length: 8 }, () => range(touched[i]))],
       peeks: [{}, { reverse: true }],
-      diffs: someVersions(2).map((v) => ({ version: v }))
+      diffs: someVersions(2).map((v) => ({ version: v })),
+      getBySeq: uniq(Array.from({ length: Math.min(5, length - 1) }, () => 1 + rnd.int(length - 1))),
+      history: [history(length)]
     }
   }))
 }

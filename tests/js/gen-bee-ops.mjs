@@ -441,11 +441,17 @@ async function readPlan(sc, run, rnd) {
         gets: [...keys, ...missingNear(keys, rnd, 4)],
         ranges: [{}, { reverse: true }, ...rangesOver(keys, rnd, 10, 6)],
         peeks: [{}, { reverse: true }, { gt: keys[0] }],
-        diffs: versions.slice(2, 5).map((v) => ({ version: v, range: {} }))
+        diffs: versions.slice(2, 5).map((v) => ({ version: v, range: {} })),
+        // keys of every block, sliced by the prefix length (JS prefixEncoding.decode)
+        getBySeq: sample(seqs, 10),
+        history: [{ limit: 30 }, { reverse: true, limit: 10 }]
       }
     })
     plan.subs = run.subPaths.map((p) => subPlan(p, uniq(run.subKeys.get(JSON.stringify(p)))))
-    plan.checkouts.push({ version: at(0.5), plan: { subs: plan.subs.slice(0, 3) } })
+    // (getBySeq at a checkout: only seqs below its version; JS reads any block of the core there)
+    const v = at(0.5)
+    const atV = (sp) => ({ ...sp, plan: { ...sp.plan, getBySeq: sp.plan.getBySeq.filter((s) => s < v) } })
+    plan.checkouts.push({ version: v, plan: { subs: plan.subs.slice(0, 3).map(atV) } })
   }
   return plan
 }

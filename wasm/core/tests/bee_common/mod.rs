@@ -420,8 +420,9 @@ pub fn run_plan<'a>(bee: &'a Bee, plan: &'a Value) -> BoxFut<'a, Value> {
 
 /// The first place where `got` differs from `want` (a JSON path), with both values.
 pub fn first_difference(want: &Value, got: &Value, plan: &Value, path: &str) -> Option<String> {
+    let is_error = |v: &Value| v.get("error").is_some();
     match (want, got) {
-        (Value::Object(a), Value::Object(b)) => {
+        (Value::Object(a), Value::Object(b)) if !is_error(want) && !is_error(got) => {
             for (k, va) in a {
                 let Some(vb) = b.get(k) else {
                     if iterators::PENDING.contains(&k.as_str()) {
