@@ -97,6 +97,9 @@ pub enum RelayError {
     /// `--timeout` expired.
     #[error("timed out after {0} s")]
     Timeout(u64),
+    /// A Hyperbee operation failed (message with the JS error code).
+    #[error("hyperbee: {0}")]
+    Bee(String),
     /// `--verify` found a block that is missing or does not match its tree hash.
     #[error("verification failed: {0}")]
     Verify(String),

@@ -202,3 +202,47 @@ fn serve_prints_ready_and_shuts_down_on_ctrl_c() {
     let last = rest.last().expect("shutdown line");
     assert_eq!((last["shutdown"].as_bool(), last["connections"].as_u64()), (Some(true), Some(1)));
 }
+
+#[test]
+fn bee_put_range_get_locally() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bee");
+    let input = "{\"key\":\"b\",\"value\":\"2\"}\n\n{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"c\"}\n";
+    let put = relay_stdin(&["bee", "put", p(&dir)], input.as_bytes()).ok_json();
+    assert_eq!(
+        (put["length"].as_u64(), put["puts"].as_u64(), put["created"].as_bool()),
+        (Some(4), Some(3), Some(true))
+    );
+    let put = relay_stdin(&["bee", "put", p(&dir)], b"{\"key\":\"b\",\"del\":true}\n").ok_json();
+    assert_eq!(
+        (put["length"].as_u64(), put["dels"].as_u64(), put["created"].as_bool()),
+        (Some(5), Some(1), Some(false))
+    );
+
+    let range = relay(&["bee", "range", p(&dir)]);
+    assert!(range.status.success(), "{}", range.stderr);
+    let lines: Vec<serde_json::Value> =
+        range.stdout_str().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let keys: Vec<&str> = lines[..lines.len() - 1].iter().map(|l| l["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["a", "c"]);
+    assert_eq!(lines[0]["value"], "1");
+    assert!(lines[1]["value"].is_null(), "a put without value");
+    assert_eq!(lines[2]["count"], 2);
+    let bounded = relay(&["bee", "range", p(&dir), "--gt", "a"]).stdout_str();
+    assert_eq!(bounded.lines().count(), 2, "{bounded}");
+
+    let got = relay(&["bee", "get", "a", "b", "--dir", p(&dir)]).ok_json();
+    assert_eq!(got["results"][0]["value"], "1");
+    assert!(got["results"][1]["value"].is_null() && got["results"][1]["seq"].is_null());
+    assert_eq!((got["version"].as_u64(), got["blocksDownloaded"].as_u64()), (Some(5), Some(0)));
+    let hex_key = hex::encode("a");
+    let got = relay(&["bee", "get", &hex_key, "--dir", p(&dir), "--encoding", "binary"]).ok_json();
+    assert_eq!(got["results"][0]["value"], hex::encode("1"));
+
+    // Bad input: one error line, nothing written.
+    let bad = relay_stdin(&["bee", "put", p(&dir)], b"{\"key\":\"x\",\"value\":\"y\"}\nnot json\n");
+    assert!(assert_clean_failure(&bad).contains("line 2"));
+    assert_eq!(relay(&["info", p(&dir)]).ok_json()["length"], 5);
+    let missing = relay(&["bee", "range", p(&tmp.path().join("nope"))]);
+    assert_clean_failure(&missing);
+}

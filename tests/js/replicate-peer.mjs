@@ -8,6 +8,11 @@
 //                                          [--expect-digest HEX] [--timeout SECONDS]
 //   node tests/js/replicate-peer.mjs sparse-seed --key HEX --connect HOST:PORT --range A:B [--range C:D ...]
 //                                                [--host 127.0.0.1] [--port 0] [--timeout SECONDS]
+//   node tests/js/replicate-peer.mjs bee-seed [--keys N] [--batch B] [--cache DIR] [--host 127.0.0.1] [--port 0]
+//   node tests/js/replicate-peer.mjs bee-get --key HEX --connect HOST:PORT [--get KEY ...] [--keys-file F]
+//                                            [--read-all] [--no-extension] [--settle-ms 150]
+//                                            [--encoding utf-8|binary]
+//                                            [--timeout SECONDS]
 //
 // Transport: plain TCP on loopback; every connection is `store.replicate(isInitiator)` (or
 // `core.replicate(...)` for a compat seed) piped both ways, i.e. Noise XX secret-stream + protomux
@@ -50,6 +55,32 @@
 //    "ranges":[[A,B],...],"contiguousLength":C}
 // and accepts the same stdin commands as seed except append/truncate (it is not writable).
 //
+// bee-seed — a Hyperbee (hyperbee 2.27.3, keyEncoding/valueEncoding utf-8) on a Corestore core
+// named 'bee' holding --keys N (default 100000) deterministic entries, put in order i = 0..N-1
+// with one `bee.batch()` per --batch B (default 1000) puts:
+//   beeKey(i)   = 'key-' ‖ 8 lowercase hex digits of (i · 2654435761) mod 2^32
+//                 (multiplying by an odd constant permutes u32, so keys are distinct and arrive
+//                  in scattered order, which gives the tree the shape of random inserts)
+//   beeValue(i) = 'value-' ‖ decimal i
+// (exported below; relay/tests/interop_bee.rs computes the same). Building 100k keys takes
+// ~20 s, so the bee's blocks (which do not depend on the core holding them) are cached in
+// <--cache, default <repo>/target/bee-seed-cache>/keys-N-batch-B-v1.blocks; each run appends
+// them to a fresh temp Corestore whose primary key is fixed (0x42 × 32), so the core key is the
+// same on every run and parallel runs share nothing but the read-only cache file. Prints
+//   {"ready":true,"mode":"bee-seed","port":P,"key":HEX,"discoveryKey":HEX,"length":L,"keys":N,
+//    "batch":B,"cached":BOOL,"buildSeconds":S}
+// and serves like seed (same stdin commands except append/truncate).
+//
+// bee-get — a sparse JS reader: opens core --key in a fresh Corestore as a Hyperbee (wait on,
+// hyperbee's extension on as a JS app has it, off with --no-extension), dials --connect, and gets every --get key and
+// every line of --keys-file in order (utf-8 keys and values; with --encoding binary, keys and
+// values are hex). After each get it waits until no block has arrived for --settle-ms (default
+// 150 ms; preloads land), so each get's count is its own. With --read-all it then reads every entry
+// in key order (createReadStream) into "range". Prints
+//   {"done":true,"mode":"bee-get","length":L,"results":[{"key","value"|null,"seq"|null,"blocks"}],
+//    "range":[{"key","value","seq"}]|null,"blocksDownloaded":TOTAL,"seconds":T}
+// where blocks are counted with the core's `download` events (blocks stored from peers).
+//
 // Deterministic content (lib/testdata.mjs, identical to relay/src/testdata.rs):
 //   block(gen, i, size) = the first `size` bytes of H ‖ H ‖ H ‖ …,
 //     H = BLAKE2b-256("hyperwasm-testdata" ‖ uint64LE(gen) ‖ uint64LE(i))
@@ -66,6 +97,15 @@ import { require, Hypercore, hex, unhex } from './lib/common.mjs'
 import { testBlock, Digest } from './lib/testdata.mjs'
 
 const Corestore = require('corestore')
+const Hyperbee = require('hyperbee')
+
+// The bee-seed entries (see the header).
+export function beeKey(i) {
+  return 'key-' + (Math.imul(i, 2654435761) >>> 0).toString(16).padStart(8, '0')
+}
+export function beeValue(i) {
+  return 'value-' + i
+}
 
 // Digest of the local blocks [start, end) of `core`; fails if one is missing.
 async function coreDigest(core, start, end) {
@@ -83,9 +123,9 @@ async function coreDigest(core, start, end) {
 // ---------------------------------------------------------------- arguments and output
 function parseArgs(argv) {
   const mode = argv[0]
-  const opts = { mode, connect: [], range: [] }
-  const repeatable = new Set(['connect', 'range'])
-  const flags = new Set(['compat', 'live'])
+  const opts = { mode, connect: [], range: [], get: [] }
+  const repeatable = new Set(['connect', 'range', 'get'])
+  const flags = new Set(['compat', 'live', 'read-all', 'no-extension'])
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]
     if (!a.startsWith('--')) fail('unexpected argument ' + a)
@@ -481,6 +521,165 @@ async function sparseSeed(opts) {
   })
 }
 
+// ---------------------------------------------------------------- bee-seed / bee-get
+const repoRoot = () => path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..')
+
+// The blocks of the bee-seed bee: read from the cache file, or built (in a temp Corestore with
+// hyperbee) and cached. A bee's blocks do not depend on the core they are in, so the cache holds
+// only them: u32le length ‖ bytes, block after block.
+async function beeBlocks(keys, batchSize, cacheRoot) {
+  const file = path.join(cacheRoot, 'keys-' + keys + '-batch-' + batchSize + '-v1.blocks')
+  if (fs.existsSync(file)) {
+    const buf = fs.readFileSync(file)
+    const blocks = []
+    for (let at = 0; at < buf.length; ) {
+      const len = buf.readUInt32LE(at)
+      blocks.push(buf.subarray(at + 4, at + 4 + len))
+      at += 4 + len
+    }
+    return { blocks, cached: true, buildSeconds: 0 }
+  }
+  const started = process.hrtime.bigint()
+  const dir = tmpStorage('bee-build')
+  const store = new Corestore(dir)
+  const core = store.get({ name: 'bee' })
+  const bee = new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'utf-8' })
+  await bee.ready()
+  for (let i = 0; i < keys; ) {
+    const b = bee.batch()
+    const end = Math.min(keys, i + batchSize)
+    for (; i < end; i++) await b.put(beeKey(i), beeValue(i))
+    await b.flush()
+  }
+  const blocks = []
+  for (let i = 0; i < core.length; i += 1000) {
+    const n = Math.min(1000, core.length - i)
+    blocks.push(...(await Promise.all(Array.from({ length: n }, (_, k) => core.get(i + k)))))
+  }
+  await bee.close()
+  await store.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+  const parts = []
+  for (const b of blocks) {
+    const len = Buffer.alloc(4)
+    len.writeUInt32LE(b.length)
+    parts.push(len, b)
+  }
+  fs.mkdirSync(cacheRoot, { recursive: true })
+  const tmp = file + '.' + process.pid + '.tmp'
+  fs.writeFileSync(tmp, Buffer.concat(parts))
+  fs.renameSync(tmp, file) // atomic: a parallel run sees the whole file or none
+  return { blocks, cached: false, buildSeconds: secondsSince(started) }
+}
+
+// The bee-seed store's primary key, fixed so the core key is the same on every run and machine.
+const BEE_SEED_PRIMARY_KEY = Buffer.alloc(32, 0x42)
+
+async function beeSeed(opts) {
+  const keys = int(opts.keys, 'keys', 100000)
+  const batchSize = Math.max(1, int(opts.batch, 'batch', 1000))
+  const cacheRoot = opts.cache ? path.resolve(opts.cache) : path.join(repoRoot(), 'target', 'bee-seed-cache')
+  const { blocks, cached, buildSeconds } = await beeBlocks(keys, batchSize, cacheRoot)
+  const dir = tmpStorage('bee-seed')
+  const store = new Corestore(dir, { primaryKey: BEE_SEED_PRIMARY_KEY, unsafe: true })
+  const core = store.get({ name: 'bee' })
+  await core.ready()
+  for (let i = 0; i < blocks.length; i += 10000) await core.append(blocks.slice(i, i + 10000))
+  const bee = new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'utf-8' })
+  await bee.ready()
+  cleanup = async () => {
+    await bee.close().catch(() => {})
+    await store.close().catch(() => {})
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  const uploaded = uploadCounter(core)
+  const server = await listen(store, opts.host || '127.0.0.1', int(opts.port, 'port', 0))
+  out({
+    ready: true,
+    mode: 'bee-seed',
+    port: server.port,
+    key: hex(core.key),
+    discoveryKey: hex(core.discoveryKey),
+    length: core.length,
+    keys,
+    batch: batchSize,
+    cached,
+    buildSeconds
+  })
+  commandLoop({ digest: (range) => digestHandler(core, range) }, async () => {
+    out({ exit: true, uploadedBlocks: uploaded.blocks, uploadedBytes: uploaded.bytes })
+    await server.close()
+    await cleanup()
+  })
+}
+
+// Resolves once no block arrived for `quietMs` (checked every 25 ms).
+async function settle(downloaded, quietMs) {
+  let last = downloaded.blocks
+  let quietSince = Date.now()
+  while (Date.now() - quietSince < quietMs) {
+    await sleep(25)
+    if (downloaded.blocks !== last) {
+      last = downloaded.blocks
+      quietSince = Date.now()
+    }
+  }
+}
+
+async function beeGet(opts) {
+  const binary = opts.encoding === 'binary'
+  if (opts.encoding && !binary && opts.encoding !== 'utf-8') fail('--encoding must be utf-8 or binary')
+  const keys = [].concat(opts.get || [])
+  if (opts.keysFile) keys.push(...fs.readFileSync(opts.keysFile, 'utf8').split('\n').filter((l) => l.length > 0))
+  if (keys.length === 0 && !opts['read-all']) fail('--get KEY, --keys-file F or --read-all is required')
+  const settleMs = int(opts.settleMs, 'settle-ms', 150)
+  const timeout = Number(opts.timeout || 0)
+  const { core, started, downloaded, peerAdded, allClosed } = await openRemote(opts, 'bee-get')
+  const bee = new Hyperbee(core, {
+    keyEncoding: binary ? 'binary' : 'utf-8',
+    valueEncoding: binary ? 'binary' : 'utf-8',
+    extension: !opts['no-extension']
+  })
+  const work = async () => {
+    await peerAdded
+    await bee.ready()
+    await core.update({ wait: true })
+    const results = []
+    for (const k of keys) {
+      const before = downloaded.blocks
+      const node = await bee.get(binary ? unhex(k) : k)
+      if (settleMs > 0) await settle(downloaded, settleMs)
+      results.push({
+        key: k,
+        value: node === null ? null : binary ? hex(node.value) : node.value,
+        seq: node === null ? null : node.seq,
+        blocks: downloaded.blocks - before
+      })
+    }
+    let range = null
+    if (opts['read-all']) {
+      range = []
+      for await (const node of bee.createReadStream()) {
+        range.push({ key: binary ? hex(node.key) : node.key, value: binary ? hex(node.value) : node.value, seq: node.seq })
+      }
+    }
+    return { results, range }
+  }
+  const { results, range } = await withTimeout(Promise.race([work(), allClosed]), timeout, 'bee-get')
+  out({
+    done: true,
+    mode: 'bee-get',
+    length: core.length,
+    results,
+    range,
+    blocksDownloaded: downloaded.blocks,
+    seconds: secondsSince(started)
+  })
+  await bee.close().catch(() => {})
+  await cleanup()
+  process.exit(0)
+}
+
 // ---------------------------------------------------------------- main
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)
 if (isMain) {
@@ -494,9 +693,9 @@ if (isMain) {
   process.on('unhandledRejection', onError)
   try {
     const opts = parseArgs(process.argv.slice(2))
-    const modes = { seed, fetch: fetchMode, 'sparse-seed': sparseSeed }
+    const modes = { seed, fetch: fetchMode, 'sparse-seed': sparseSeed, 'bee-seed': beeSeed, 'bee-get': beeGet }
     const run = modes[opts.mode]
-    if (!run) fail('usage: replicate-peer.mjs seed|fetch|sparse-seed [options] (see the header of this file)')
+    if (!run) fail('usage: replicate-peer.mjs seed|fetch|sparse-seed|bee-seed|bee-get [options] (see the header of this file)')
     run(opts).catch(onError)
   } catch (err) {
     onError(err)

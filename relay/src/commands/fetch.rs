@@ -57,7 +57,7 @@ pub struct FetchArgs {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PeerOutcome {
+pub(crate) struct PeerOutcome {
     peer: String,
     /// `None` while still connected when the download finished.
     error: Option<String>,
@@ -84,8 +84,8 @@ struct Fetched {
     peers: Vec<PeerOutcome>,
 }
 
-/// The replication connections of one fetch, one task each.
-struct Connections {
+/// The replication connections of one fetch (or `bee get`), one task each.
+pub(crate) struct Connections {
     tasks: JoinSet<Result<ConnectionReport, RelayError>>,
     peers: HashMap<Id, String>,
     outcomes: Vec<PeerOutcome>,
@@ -93,7 +93,7 @@ struct Connections {
 
 impl Connections {
     /// Dials every address; fails only if none could be reached.
-    async fn dial(addrs: &[String], cores: &CoreSet) -> Result<Self, RelayError> {
+    pub(crate) async fn dial(addrs: &[String], cores: &CoreSet) -> Result<Self, RelayError> {
         let mut conns = Connections { tasks: JoinSet::new(), peers: HashMap::new(), outcomes: Vec::new() };
         let mut first_error = None;
         for addr in addrs {
@@ -116,7 +116,7 @@ impl Connections {
     }
 
     /// Waits until every connection ended; returns why the download cannot go on.
-    async fn all_ended(&mut self) -> RelayError {
+    pub(crate) async fn all_ended(&mut self) -> RelayError {
         let mut errors = Vec::new();
         while let Some(joined) = self.tasks.join_next_with_id().await {
             let (id, result) = match joined {
@@ -143,7 +143,7 @@ impl Connections {
     }
 
     /// Ends the connections still open.
-    async fn close(mut self) -> Vec<PeerOutcome> {
+    pub(crate) async fn close(mut self) -> Vec<PeerOutcome> {
         self.tasks.abort_all();
         while let Some(joined) = self.tasks.join_next_with_id().await {
             let (id, outcome) = match joined {

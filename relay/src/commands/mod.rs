@@ -1,6 +1,7 @@
 //! The subcommands, one module each; [`Command`] is what `main` parses.
 
 pub mod append;
+pub mod bee;
 pub mod cat;
 pub mod create;
 pub mod fetch;
@@ -26,6 +27,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Download a core (or a range of it) from peers over TCP.
     Fetch(fetch::FetchArgs),
+    /// Hyperbee reads and writes: get (sparse from peers, or local), put, range.
+    Bee(bee::BeeArgs),
     /// Write deterministic test blocks to stdout (see `testdata`).
     #[command(hide = true)]
     GenBlocks(testdata::GenBlocksArgs),
@@ -43,6 +46,7 @@ pub async fn run(command: Command) -> Result<(), RelayError> {
         Command::Cat(args) => cat::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Fetch(args) => fetch::run(args).await,
+        Command::Bee(args) => bee::run(args).await,
         Command::GenBlocks(args) => testdata::gen_blocks(args),
         Command::Digest(args) => testdata::digest(args).await,
     }

@@ -495,7 +495,7 @@ impl<S: Storage> Batch<S> {
         next: &Entry,
         cas: Option<Cas<'_>>,
     ) -> Result<bool, BeeError> {
-        let always = self.bee.shared.opts.always_duplicate;
+        let always = self.bee.always_duplicate;
         if cas.is_none() && always {
             return Ok(true);
         }
@@ -531,7 +531,7 @@ impl<S: Storage> Batch<S> {
                     if !self.allowed(node, mid, next, cas).await? {
                         return Ok(Inserted::Skipped);
                     }
-                } else if !self.bee.shared.opts.always_duplicate {
+                } else if !self.bee.always_duplicate {
                     // A median never equals a key of its parent in a valid tree.
                     return Ok(Inserted::Skipped);
                 }

@@ -87,11 +87,19 @@ pub struct Hyperbee<S> {
     pub(crate) shared: Arc<Shared<S>>,
     pub(crate) prefix: Vec<u8>,
     pub(crate) checkout: Option<Checkout>,
+    /// `BeeOptions::always_duplicate` for the main bee; always `true` for a sub-database, as
+    /// in JS (its `sub()` does not pass the option on).
+    pub(crate) always_duplicate: bool,
 }
 
 impl<S> Clone for Hyperbee<S> {
     fn clone(&self) -> Self {
-        Hyperbee { shared: self.shared.clone(), prefix: self.prefix.clone(), checkout: self.checkout.clone() }
+        Hyperbee {
+            shared: self.shared.clone(),
+            prefix: self.prefix.clone(),
+            checkout: self.checkout.clone(),
+            always_duplicate: self.always_duplicate,
+        }
     }
 }
 
@@ -109,8 +117,9 @@ impl<S: Storage> Hyperbee<S> {
     /// block first when the core is empty, as JS does).
     pub async fn open(core: SharedCore<S>, opts: BeeOptions) -> Result<Self, BeeError> {
         let cache = Arc::new(NodeCache::new(opts.cache_bytes));
+        let always_duplicate = opts.always_duplicate;
         let shared = Shared { core, cache, write_lock: Arc::new(Mutex::new(())), opts };
-        Ok(Hyperbee { shared: Arc::new(shared), prefix: Vec::new(), checkout: None })
+        Ok(Hyperbee { shared: Arc::new(shared), prefix: Vec::new(), checkout: None, always_duplicate })
     }
 
     /// The core underneath.
@@ -163,24 +172,23 @@ impl<S: Storage> Hyperbee<S> {
         })
     }
 
-    /// The header (block 0), `None` if the core is empty.
+    /// The header (block 0), `None` if the core is empty. On a sparse replica it is fetched
+    /// from peers unless the bee was opened with `wait: false`.
     pub async fn header(&self) -> Result<Option<Header>, BeeError> {
-        let core = self.shared.core.lock().await;
-        if core.length() == 0 {
+        if self.shared.core.lock().await.length() == 0 {
             return Ok(None);
         }
-        let block = core.get(0).await?.ok_or(BeeError::BlockNotAvailable(0))?;
-        drop(core);
+        let block = block_zero(&self.shared.core, self.shared.opts.wait).await?;
         Header::decode(&block).map(Some).map_err(|source| BeeError::Decode { seq: 0, source })
     }
 
-    /// Whether block 0 of `core` is a hyperbee header (JS `Hyperbee.isHyperbee`).
+    /// Whether block 0 of `core` is a hyperbee header (JS `Hyperbee.isHyperbee`; fetched from
+    /// peers when not local). An empty core has no block 0: `BLOCK_NOT_AVAILABLE`.
     pub async fn is_hyperbee(core: &SharedCore<S>) -> Result<bool, BeeError> {
-        let core = core.lock().await;
-        if core.length() == 0 {
+        if core.lock().await.length() == 0 {
             return Err(BeeError::BlockNotAvailable(0));
         }
-        let block = core.get(0).await?.ok_or(BeeError::BlockNotAvailable(0))?;
+        let block = block_zero(core, true).await?;
         Ok(Header::decode(&block).is_ok_and(|h| h.protocol == "hyperbee"))
     }
 
@@ -191,9 +199,20 @@ impl<S: Storage> Hyperbee<S> {
         Ok(lookup(&reader, &key).await?.map(|b| self.entry(&b)))
     }
 
-    /// The entry written by block `seq` (a put or a deletion record).
+    /// The entry written by block `seq` (a put or a deletion record). A checkout reads any
+    /// block its snapshot holds, also past its version, as JS does.
     pub async fn get_by_seq(&self, seq: u64) -> Result<Entry, BeeError> {
-        let reader = self.reader().await?;
+        let reader = match &self.checkout {
+            Some(Checkout { version, fork, snapshot: Some(snap) }) if snap.length > *version => Reader::new(
+                self.shared.core.clone(),
+                self.shared.cache.clone(),
+                snap.length,
+                *fork,
+                Some(snap.clone()),
+                self.shared.opts.wait,
+            ),
+            _ => self.reader().await?,
+        };
         let block = reader.block(seq).await?;
         Ok(self.entry(&block))
     }
@@ -250,6 +269,7 @@ impl<S: Storage> Hyperbee<S> {
             shared: self.shared.clone(),
             prefix: sub_prefix(&self.prefix, name, sep),
             checkout: self.checkout.clone(),
+            always_duplicate: true,
         }
     }
 
@@ -266,6 +286,7 @@ impl<S: Storage> Hyperbee<S> {
             shared: self.shared.clone(),
             prefix: self.prefix.clone(),
             checkout: Some(Checkout { version, fork, snapshot }),
+            always_duplicate: self.always_duplicate,
         }
     }
 
@@ -288,6 +309,17 @@ impl<S: Storage> Hyperbee<S> {
             value: block.value.clone(),
         }
     }
+}
+
+/// Block 0 of `core`, from peers when not local and `wait`.
+async fn block_zero<S: Storage>(core: &SharedCore<S>, wait: bool) -> Result<Vec<u8>, BeeError> {
+    let local = core.get(0).await?;
+    let block = match local {
+        Some(b) => Some(b),
+        None if wait => core.fetch(0).await?,
+        None => None,
+    };
+    block.ok_or(BeeError::BlockNotAvailable(0))
 }
 
 /// The block holding `key` in the tree `reader` sees (JS `Batch._get`), `None` if absent.

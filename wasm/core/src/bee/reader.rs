@@ -104,20 +104,29 @@ impl<S: Storage> Reader<S> {
         Ok(block)
     }
 
-    /// Raw block `seq` from the core, on this reader's fork.
+    /// Raw block `seq` from the core, on this reader's fork; with `wait`, a block that is not
+    /// stored is fetched from peers ([`SharedCore::fetch`]).
     async fn load(&self, seq: u64) -> Result<Vec<u8>, BeeError> {
-        let core = self.core.lock().await;
-        let found = if core.fork() == self.fork {
-            core.get(seq).await?
-        } else if let Some(snapshot) = &self.snapshot {
-            core.get_at(snapshot, seq).await?
-        } else {
-            return Err(BeeError::SnapshotNotAvailable(self.version));
-        };
-        drop(core);
-        match found {
-            Some(bytes) => Ok(bytes),
-            None => Err(BeeError::BlockNotAvailable(seq)),
+        loop {
+            let core = self.core.lock().await;
+            let found = if core.fork() == self.fork {
+                core.get(seq).await?
+            } else if let Some(snapshot) = &self.snapshot {
+                // The core left our fork: only what the snapshot still reaches, never fetched.
+                return core.get_at(snapshot, seq).await?.ok_or(BeeError::BlockNotAvailable(seq));
+            } else {
+                return Err(BeeError::SnapshotNotAvailable(self.version));
+            };
+            drop(core);
+            match found {
+                Some(bytes) => return Ok(bytes),
+                None if !self.wait => return Err(BeeError::BlockNotAvailable(seq)),
+                // Stored now: read it again under the lock, on our fork.
+                None => match self.core.fetch(seq).await? {
+                    Some(_) => continue,
+                    None => return Err(BeeError::SnapshotNotAvailable(self.version)),
+                },
+            }
         }
     }
 
@@ -143,9 +152,27 @@ impl<S: Storage> Reader<S> {
         self.block(seq).await
     }
 
-    /// Asks peers for the key and child blocks of `node` that are not local (JS
-    /// `TreeNode.preload`), so walking it costs one round trip. A no-op on a local core.
+    /// Asks peers for the key and child blocks of `node` that are neither cached nor local, in
+    /// one go (JS `TreeNode.preload`), so walking it costs one round trip. Nothing happens on a
+    /// local core or without `wait`.
     pub fn prefetch(&self, node: &NodeRef) {
-        let _ = node;
+        if !self.wait {
+            return;
+        }
+        // Keys whose bytes the node already holds need no block (JS skips loaded keys too).
+        let keys =
+            node.keys().iter().enumerate().filter(|(i, _)| node.cached_key(*i).is_none()).map(|(_, k)| *k);
+        let children = (0..node.child_count()).filter_map(|i| node.child(i)).map(|(seq, _)| seq);
+        let mut blocks: Vec<u64> = keys
+            .chain(children)
+            .filter(|&seq| {
+                seq != node.seq() && seq < self.version && self.cache.get(self.fork, seq).is_none()
+            })
+            .collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        if !blocks.is_empty() {
+            self.core.request_blocks(&blocks);
+        }
     }
 }

@@ -311,29 +311,32 @@ impl Replicator {
         }
     }
 
-    /// Requests the next block some download range needs from `peer`; false when none.
+    /// Requests the next block some download range needs from `peer`, single blocks someone
+    /// waits for first; false when none.
     fn request_block(&mut self, core: &impl LocalCore, peer: PeerId) -> bool {
         let length = core.length();
-        for i in 0..self.ranges.len() {
-            let r = self.ranges[i];
-            let Some(p) = self.peers.get(&peer) else { return false };
-            let end = r.end.unwrap_or(u64::MAX).min(length).min(p.remote_length);
-            let from = p.cursor(r.id).max(r.start);
-            if from >= end {
-                continue;
-            }
-            let search = find_block(core, p, &self.pending, from, end);
-            self.want(core, peer, &search.want);
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.set_cursor(r.id, search.cursor);
-            }
-            if let Some((index, nodes)) = search.found {
-                self.send_request(
-                    core,
-                    peer,
-                    Ask { block: Some(RequestIndex { index, nodes }), upgrade: None, reorg: false },
-                );
-                return true;
+        for priority in [true, false] {
+            for i in 0..self.ranges.len() {
+                let r = self.ranges[i];
+                if r.priority != priority {
+                    continue;
+                }
+                let Some(p) = self.peers.get(&peer) else { return false };
+                let end = r.end.unwrap_or(u64::MAX).min(length).min(p.remote_length);
+                let from = p.cursor(r.id).max(r.start);
+                if from >= end {
+                    continue;
+                }
+                let search = find_block(core, p, &self.pending, from, end);
+                self.want(core, peer, &search.want);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.set_cursor(r.id, search.cursor);
+                }
+                if let Some((index, nodes)) = search.found {
+                    let block = Some(RequestIndex { index, nodes });
+                    self.send_request(core, peer, Ask { block, upgrade: None, reorg: false });
+                    return true;
+                }
             }
         }
         false

@@ -31,7 +31,7 @@ mod serve;
 mod user_channels;
 mod wants;
 
-pub use core_set::{CoreSet, SharedCore};
+pub use core_set::{CoreSet, FindingPeers, SharedCore, MAX_PREFETCH_WANTS};
 pub use errors::ReplicatorError;
 pub use peer::PeerStats;
 pub use protocol_stream::{replicate, Clock, ConnectionError, ConnectionOptions, ConnectionStats};

@@ -49,7 +49,7 @@ pub(crate) struct Peer {
     /// Our requests to it awaiting an answer.
     pub(crate) inflight: usize,
     /// Per download range: where the next block search starts.
-    pub(crate) cursors: Vec<(u64, u64)>,
+    pub(crate) cursors: HashMap<u64, u64>,
     /// Its requests awaiting our proof, by id.
     pub(crate) serving: HashMap<u64, Request>,
     /// Ids we cancelled, with the cancel counter when cancelled.
@@ -92,7 +92,7 @@ impl Peer {
             remote_wants: RemoteWants::default(),
             wants: LocalWants::default(),
             inflight: 0,
-            cursors: Vec::new(),
+            cursors: HashMap::new(),
             serving: HashMap::new(),
             cancelled: VecDeque::new(),
             cancel_tick: 0,
@@ -174,20 +174,17 @@ impl Peer {
 
     /// Where the search of download range `range` starts.
     pub(crate) fn cursor(&self, range: u64) -> u64 {
-        self.cursors.iter().find(|(r, _)| *r == range).map_or(0, |(_, c)| *c)
+        self.cursors.get(&range).copied().unwrap_or(0)
     }
 
     /// Moves the search cursor of download range `range`.
     pub(crate) fn set_cursor(&mut self, range: u64, at: u64) {
-        match self.cursors.iter_mut().find(|(r, _)| *r == range) {
-            Some((_, c)) => *c = at,
-            None => self.cursors.push((range, at)),
-        }
+        self.cursors.insert(range, at);
     }
 
     /// Makes every search look at blocks from `index` again.
     pub(crate) fn rewind(&mut self, index: u64) {
-        for (_, c) in &mut self.cursors {
+        for c in self.cursors.values_mut() {
             *c = (*c).min(index);
         }
     }

@@ -65,6 +65,40 @@ struct CoreSession<S> {
     channel: Option<ChannelId>,
     /// The replicator's id of the download intent it follows, and that intent.
     download: Option<(u64, DownloadRange)>,
+    /// The core's wanted blocks this connection follows: block → the replicator's download id.
+    wants: HashMap<u64, u64>,
+}
+
+impl<S: Storage> CoreSession<S> {
+    /// Tells the core what this connection finds: whether it satisfies the download intent
+    /// (see [`is_done`]) and whether the core is as long as this connection's peers. A
+    /// session without peers has no say in either.
+    fn report(&self, connection: u64, core: &crate::core::Hypercore<S>) -> Report {
+        let has_peers = self.replicator.peers().next().is_some();
+        Report {
+            done: is_done(&self.replicator, self.download, core),
+            caught_up: has_peers.then(|| self.replicator.is_caught_up(core)),
+            connection,
+        }
+    }
+}
+
+/// What a session found, told to its core once the core's lock is released.
+#[must_use]
+struct Report {
+    done: Option<bool>,
+    caught_up: Option<bool>,
+    connection: u64,
+}
+
+impl Report {
+    fn send<S: Storage>(self, shared: &SharedCore<S>) {
+        match self.done {
+            Some(done) => shared.set_done(self.connection, done),
+            None => shared.forget_connection(self.connection),
+        }
+        shared.set_caught_up(self.connection, self.caught_up);
+    }
 }
 
 struct Connection<S, C> {
@@ -355,6 +389,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             shared,
             replicator: Replicator::with_options(options),
             download: None,
+            wants: HashMap::new(),
             channel: None,
         });
         session.channel = Some(channel);
@@ -413,9 +448,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                             if let Some(session) = self.sessions.get_mut(&discovery_key) {
                                 let core = session.shared.lock().await;
                                 session.replicator.on_message(&*core, peer, message);
-                                let done = is_done(&session.replicator, session.download, &*core);
+                                let report = session.report(self.id, &core);
                                 drop(core);
-                                report_done(&session.shared, self.id, done);
+                                report.send(&session.shared);
                             }
                         }
                         Err(e) => {
@@ -442,6 +477,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                         if let Some(peer) = peer {
                             let core = session.shared.lock().await;
                             session.replicator.remove_peer(&*core, peer);
+                            let report = session.report(self.id, &core);
+                            drop(core);
+                            report.send(&session.shared);
                         }
                         session.channel = None;
                     }
@@ -484,6 +522,10 @@ impl<S: Storage, C: Clock> Connection<S, C> {
         let core = session.shared.lock().await;
         session.replicator.add_peer(&*core, peer, &remote);
         sync_intent(&mut session.replicator, &mut session.download, session.shared.download_intent(), &*core);
+        sync_wants(&mut session.replicator, &mut session.wants, &session.shared, &core);
+        let report = session.report(self.id, &core);
+        drop(core);
+        report.send(&session.shared);
         Ok(())
     }
 
@@ -493,7 +535,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             if let Some(session) = self.sessions.get_mut(&discovery_key) {
                 let core = session.shared.lock().await;
                 session.replicator.remove_peer(&*core, peer);
+                let report = session.report(self.id, &core);
                 drop(core);
+                report.send(&session.shared);
                 session.channel = None;
             }
             self.channels.remove(&channel);
@@ -607,7 +651,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             }
             session.replicator.on_applied(&*core, *peer, data.request, result);
         }
-        let done = is_done(&session.replicator, session.download, &*core);
+        let report = session.report(self.id, &core);
         drop(core);
         self.stats.blocks_downloaded += blocks.len() as u64;
         if after != before {
@@ -628,7 +672,7 @@ impl<S: Storage, C: Clock> Connection<S, C> {
             }
             session.shared.notify(LocalChange::Downloaded { start, end }, self.id);
         }
-        report_done(&session.shared, self.id, done);
+        report.send(&session.shared);
     }
 
     async fn serve(&mut self, discovery_key: Hash, peer: PeerId, request: super::messages::Request) {
@@ -656,9 +700,9 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                 if let Some(session) = self.sessions.get_mut(&discovery_key) {
                     let core = session.shared.lock().await;
                     session.replicator.on_local_change(&*core, change);
-                    let done = is_done(&session.replicator, session.download, &*core);
+                    let report = session.report(self.id, &core);
                     drop(core);
-                    report_done(&session.shared, self.id, done);
+                    report.send(&session.shared);
                 }
             }
             SetEvent::Download(discovery_key) => {
@@ -666,9 +710,18 @@ impl<S: Storage, C: Clock> Connection<S, C> {
                     let core = session.shared.lock().await;
                     let intent = session.shared.download_intent();
                     sync_intent(&mut session.replicator, &mut session.download, intent, &*core);
-                    let done = is_done(&session.replicator, session.download, &*core);
+                    let report = session.report(self.id, &core);
                     drop(core);
-                    report_done(&session.shared, self.id, done);
+                    report.send(&session.shared);
+                }
+            }
+            SetEvent::Wants(discovery_key) => {
+                if let Some(session) = self.sessions.get_mut(&discovery_key) {
+                    let core = session.shared.lock().await;
+                    sync_wants(&mut session.replicator, &mut session.wants, &session.shared, &core);
+                    let report = session.report(self.id, &core);
+                    drop(core);
+                    report.send(&session.shared);
                 }
             }
         }
@@ -731,26 +784,49 @@ fn sync_intent<S: Storage>(
     }
 }
 
+/// Makes the replicator follow the core's want set: one single-block download per wanted
+/// block it does not hold; downloads of blocks no longer wanted are cancelled (their
+/// requests with them).
+fn sync_wants<S: Storage>(
+    replicator: &mut Replicator,
+    current: &mut HashMap<u64, u64>,
+    shared: &SharedCore<S>,
+    core: &crate::core::Hypercore<S>,
+) {
+    shared.drop_local_wants(core);
+    let wanted = shared.wanted_blocks();
+    let keep: std::collections::HashSet<u64> = wanted.iter().copied().collect();
+    let mut cancel = Vec::new();
+    current.retain(|block, id| {
+        let keep = keep.contains(block) && !core.has(*block);
+        if !keep {
+            cancel.push(*id);
+        }
+        keep
+    });
+    if !cancel.is_empty() {
+        replicator.cancel_downloads(core, &cancel);
+    }
+    let new: Vec<u64> = wanted.into_iter().filter(|b| !current.contains_key(b) && !core.has(*b)).collect();
+    if !new.is_empty() {
+        for (block, id) in new.iter().zip(replicator.download_blocks(core, &new)) {
+            current.insert(*block, id);
+        }
+    }
+}
+
 /// Whether this connection satisfies the core's download intent (`None`: it has no peers of
 /// the core, so no say): a finite range is fully local; a whole-core intent also needs a
-/// peer that told us its length.
+/// peer that told us its length. Wanted blocks do not count.
 fn is_done<S: Storage>(
     replicator: &Replicator,
     download: Option<(u64, DownloadRange)>,
     core: &crate::core::Hypercore<S>,
 ) -> Option<bool> {
     replicator.peers().next()?;
-    let Some((_, range)) = download else { return Some(false) };
+    let Some((id, range)) = download else { return Some(false) };
     Some(
-        replicator.is_done(core)
+        replicator.is_download_done(core, id)
             && (range.end.is_some() || replicator.peers().any(|p| replicator.peer_length(p).is_some())),
     )
-}
-
-/// Tells the core what this connection found (see [`is_done`]).
-fn report_done<S: Storage>(shared: &SharedCore<S>, connection: u64, done: Option<bool>) {
-    match done {
-        Some(done) => shared.set_done(connection, done),
-        None => shared.forget_connection(connection),
-    }
 }

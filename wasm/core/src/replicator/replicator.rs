@@ -49,6 +49,9 @@ pub(super) struct Download {
     /// First block not known local.
     pub(super) start: u64,
     pub(super) end: Option<u64>,
+    /// A single block someone waits for: requested before the blocks of other ranges (JS
+    /// serves `get`s before ranges too).
+    pub(super) priority: bool,
 }
 
 /// Replication of one core with any number of peers, sans-IO (see the module docs).
@@ -210,31 +213,77 @@ impl Replicator {
     /// What to download: a range, `end: None` = everything, following appends (live).
     /// Returns an id for [`Replicator::cancel_download`].
     pub fn download(&mut self, core: &impl LocalCore, range: DownloadRange) -> u64 {
+        self.add_download(core, range, false)
+    }
+
+    /// Downloads block `index` ahead of every range (a read waits for it). Returns an id for
+    /// [`Replicator::cancel_download`].
+    pub fn download_block(&mut self, core: &impl LocalCore, index: u64) -> u64 {
+        self.download_blocks(core, &[index])[0]
+    }
+
+    /// [`Replicator::download_block`] for several blocks at once (one pass over the peers).
+    pub fn download_blocks(&mut self, core: &impl LocalCore, blocks: &[u64]) -> Vec<u64> {
         self.observe(core);
-        let id = self.next_range;
-        self.next_range += 1;
-        if range.end.is_some_and(|end| end <= range.start) {
-            return id;
-        }
-        self.ranges.push(Download { id, user_start: range.start, start: range.start, end: range.end });
+        let ids = blocks
+            .iter()
+            .map(|&index| {
+                let end = index.saturating_add(1).min(MAX_LENGTH);
+                self.push_download(DownloadRange::range(index, end), true)
+            })
+            .collect();
+        self.clamp_ranges(core);
+        self.update_all(core);
+        ids
+    }
+
+    fn add_download(&mut self, core: &impl LocalCore, range: DownloadRange, priority: bool) -> u64 {
+        self.observe(core);
+        let id = self.push_download(range, priority);
         self.clamp_ranges(core);
         self.update_all(core);
         id
     }
 
+    /// Registers a download range; its id.
+    fn push_download(&mut self, range: DownloadRange, priority: bool) -> u64 {
+        let id = self.next_range;
+        self.next_range += 1;
+        if range.end.is_none_or(|end| end > range.start) {
+            let (user_start, start, end) = (range.start, range.start, range.end);
+            self.ranges.push(Download { id, user_start, start, end, priority });
+        }
+        id
+    }
+
     /// Stops a download; requests only it needed are cancelled.
     pub fn cancel_download(&mut self, core: &impl LocalCore, id: u64) {
+        self.cancel_downloads(core, &[id]);
+    }
+
+    /// Stops several downloads at once; requests only they needed are cancelled.
+    pub fn cancel_downloads(&mut self, core: &impl LocalCore, ids: &[u64]) {
         self.observe(core);
-        let Some(i) = self.ranges.iter().position(|r| r.id == id) else { return };
-        self.ranges.swap_remove(i);
-        for p in self.peers.values_mut() {
-            p.cursors.retain(|(r, _)| *r != id);
+        let ids: std::collections::HashSet<u64> = ids.iter().copied().collect();
+        let before = self.ranges.len();
+        self.ranges.retain(|r| !ids.contains(&r.id));
+        if self.ranges.len() == before {
+            return;
         }
-        let ranges = &self.ranges;
+        for p in self.peers.values_mut() {
+            p.cursors.retain(|r, _| !ids.contains(r));
+        }
+        // A request is orphaned when no remaining range covers its block (single blocks
+        // looked up by index, the few wider ranges scanned).
+        let singles: std::collections::HashSet<u64> =
+            self.ranges.iter().filter(|r| r.end == Some(r.start + 1)).map(|r| r.start).collect();
+        let wide: Vec<&Download> = self.ranges.iter().filter(|r| r.end != Some(r.start + 1)).collect();
         let orphaned: Vec<u64> = self
             .block_requests
             .iter()
-            .filter(|(b, _)| !ranges.iter().any(|r| **b >= r.start && r.end.is_none_or(|e| **b < e)))
+            .filter(|(b, _)| {
+                !singles.contains(*b) && !wide.iter().any(|r| **b >= r.start && r.end.is_none_or(|e| **b < e))
+            })
             .map(|(_, id)| *id)
             .collect();
         for id in orphaned {
@@ -283,42 +332,59 @@ impl Replicator {
     /// download is done when we are as long as every synced peer on our fork that can
     /// upgrade us, no peer proves a higher fork, and nothing is in flight.
     pub fn is_done(&self, core: &impl LocalCore) -> bool {
-        if self.upgrade.is_some() || self.reorg.is_some() {
-            return false;
-        }
-        let (fork, length) = (core.fork(), core.length());
-        for r in &self.ranges {
-            let start = core.first_missing(r.start);
-            match r.end {
-                Some(end) if start < end => return false,
-                Some(_) => {}
-                None => {
-                    if start < length || self.processing > 0 || self.peers.values().any(|p| p.inflight > 0) {
-                        return false;
-                    }
-                    for p in self.peers.values() {
-                        if p.paused || !p.remote_uploading {
-                            continue;
-                        }
-                        if !p.synced {
-                            return false;
-                        }
-                        let behind = p.remote_fork == fork
-                            && p.remote_length > length
-                            && p.remote_can_upgrade
-                            && p.upgrade_refused != Some((fork, length, p.remote_length));
-                        let forked = self.opts.allow_fork
-                            && p.remote_fork > fork
-                            && p.remote_length > 0
-                            && p.reorg_refused != Some((p.remote_fork, p.remote_length));
-                        if behind || forked {
-                            return false;
-                        }
-                    }
-                }
+        self.upgrade.is_none() && self.reorg.is_none() && self.ranges.iter().all(|r| self.range_done(core, r))
+    }
+
+    /// [`Replicator::is_done`] for download `id` alone (other downloads may go on). A download
+    /// that is gone (finished or cancelled) is done.
+    pub fn is_download_done(&self, core: &impl LocalCore, id: u64) -> bool {
+        self.upgrade.is_none()
+            && self.reorg.is_none()
+            && self.ranges.iter().find(|r| r.id == id).is_none_or(|r| self.range_done(core, r))
+    }
+
+    /// We are as long as every synced peer that could upgrade us and we would follow (every
+    /// one with [`ReplicatorOptions::eager_upgrade`], else only while a download reaches
+    /// beyond our length), no peer proves a higher fork we would move to, every uploading
+    /// peer told us its length, and no upgrade or fork proof is in flight (JS `update()`).
+    pub fn is_caught_up(&self, core: &impl LocalCore) -> bool {
+        let length = core.length();
+        let follow = self.opts.eager_upgrade || self.ranges.iter().any(|r| r.end.is_none_or(|e| e > length));
+        self.upgrade.is_none() && self.reorg.is_none() && self.peers_caught_up(core, follow)
+    }
+
+    fn range_done(&self, core: &impl LocalCore, r: &Download) -> bool {
+        let start = core.first_missing(r.start);
+        match r.end {
+            Some(end) => start >= end,
+            None => {
+                start >= core.length()
+                    && self.processing == 0
+                    && self.peers.values().all(|p| p.inflight == 0)
+                    && self.peers_caught_up(core, true)
             }
         }
-        true
+    }
+
+    /// No synced peer is longer on our fork (and can prove it) while `follow`, none proves a
+    /// higher fork, and every uploading peer has synced.
+    fn peers_caught_up(&self, core: &impl LocalCore, follow: bool) -> bool {
+        let (fork, length) = (core.fork(), core.length());
+        self.peers.values().filter(|p| !p.paused && p.remote_uploading).all(|p| {
+            if !p.synced {
+                return false;
+            }
+            let behind = follow
+                && p.remote_fork == fork
+                && p.remote_length > length
+                && p.remote_can_upgrade
+                && p.upgrade_refused != Some((fork, length, p.remote_length));
+            let forked = self.opts.allow_fork
+                && p.remote_fork > fork
+                && p.remote_length > 0
+                && p.reorg_refused != Some((p.remote_fork, p.remote_length));
+            !behind && !forked
+        })
     }
 
     /// Queues a message.
@@ -501,7 +567,7 @@ impl Replicator {
                 let id = r.id;
                 self.ranges.swap_remove(i);
                 for p in self.peers.values_mut() {
-                    p.cursors.retain(|(r, _)| *r != id);
+                    p.cursors.remove(&id);
                 }
             } else {
                 i += 1;
