@@ -1,6 +1,6 @@
 // A random Hyperbee operation script run on a real JS Hyperbee, for the live differential test
 // (wasm/core/tests/interop_bee.rs).
-// Usage: node tests/js/bee-random.mjs --seed S [--ops N] [--avoid sub-always-duplicate]   (N default 300)
+// Usage: node tests/js/bee-random.mjs --seed S [--ops N]   (N default 300)
 //
 // Prints one JSON object: {seed, options, ops, lengths, blocks, plan, reads}
 //   options  the bee's options ({metadata?, alwaysDuplicate?})
@@ -20,9 +20,6 @@ function arg(name, dflt) {
   return i === -1 ? dflt : process.argv[i + 1]
 }
 const seed = Number(arg('seed', NaN))
-// --avoid sub-always-duplicate: with alwaysDuplicate: false, stay out of subs (a known
-// difference of the Rust bee, see oracle_bee_ops.rs `always_duplicate_false_sub`).
-const avoid = new Set(process.argv.flatMap((a, i) => (process.argv[i - 1] === '--avoid' ? [a] : [])))
 const nOps = Number(arg('ops', 300))
 if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32 || !Number.isInteger(nOps)) {
   console.error('usage: node tests/js/bee-random.mjs --seed S [--ops N]   (0 <= S < 2^32)')
@@ -86,7 +83,6 @@ for (let i = 0; i < nOps; i++) {
   const r = rnd.next()
   if (r < 0.06) {
     sub = rnd.int(SUBS.length)
-    if (avoid.has('sub-always-duplicate') && options.alwaysDuplicate === false) sub = 0
     steps.push({ op: 'sub', path: SUBS[sub] })
   } else if (r < 0.14) {
     const n = rnd.chance(0.1) ? 0 : 1 + rnd.int(rnd.chance(0.2) ? 60 : 12)

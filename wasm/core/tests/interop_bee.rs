@@ -35,11 +35,6 @@ fn seeds() -> Vec<u32> {
     (0..n).map(|i| (RandomState::new().build_hasher().finish() ^ i) as u32).collect()
 }
 
-/// Known differences the random scripts stay away from until the bee is fixed (each one has
-/// an ignored, reported case in `oracle_bee_ops.rs`): with `alwaysDuplicate: false`, JS subs
-/// still append same-value puts (`always_duplicate_false_sub`).
-const AVOID: &[&str] = &["--avoid", "sub-always-duplicate"];
-
 fn ops_count() -> String {
     env_u64("BEE_OPS").unwrap_or(300).to_string()
 }
@@ -73,11 +68,7 @@ fn random_scripts_match_js() {
             "seed {seed} (reproduce: BEE_SEED={seed} BEE_OPS={n} cargo test -p hyperwasm --test interop_bee)"
         );
         let seed_arg = seed.to_string();
-        let args: Vec<&str> = ["--seed", seed_arg.as_str(), "--ops", n.as_str()]
-            .into_iter()
-            .chain(AVOID.iter().copied())
-            .collect();
-        let js = node_json("bee-random.mjs", &args);
+        let js = node_json("bee-random.mjs", &["--seed", &seed_arg, "--ops", &n]);
         assert_eq!(js["seed"], json!(seed));
         let steps = arr(&js["ops"]);
         assert_eq!(steps.len().to_string(), n, "{repro}: script length");
@@ -159,11 +150,9 @@ fn js_reads_rust_made_bees() {
     }
 }
 
-/// MISMATCH (reported): JS `checkout(v).getBySeq(seq)` with `seq >= v` returns block `seq` of
-/// the core (JS `getBySeq` never looks at the version); Rust fails (`Reader::block`: seq ≥
-/// version is an error). Minimal case: 20 puts, `checkout(5).getBySeq(10)`.
+/// JS `checkout(v).getBySeq(seq)` with `seq >= v` returns block `seq` of the core (JS
+/// `getBySeq` never looks at the version). 20 puts, `checkout(5).getBySeq(3 | 10 | 20)`.
 #[test]
-#[ignore = "known mismatch: Rust refuses getBySeq at or past a checkout's version, JS reads the block"]
 fn get_by_seq_past_a_checkout_version() {
     let plan = json!({ "checkouts": [{ "version": 5, "plan": { "getBySeq": [3, 10, 20] } }] });
     let steps: Vec<Value> = (0..20)

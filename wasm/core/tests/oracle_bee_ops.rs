@@ -121,9 +121,7 @@ scenarios! {
     subs: "subs" reads subs_reads;
     always_duplicate_false: "always-duplicate-false" reads always_duplicate_false_reads;
     metadata_content_feed: "metadata-content-feed" reads metadata_content_feed_reads;
-    // MISMATCH (reported): JS subs ignore the bee's `alwaysDuplicate: false` (JS `sub()` does
-    // not pass the option on), so same-value puts through a sub are appended; Rust skips them.
-    #[ignore = "known mismatch: Rust applies alwaysDuplicate: false in subs, JS does not"]
+    // JS subs ignore the bee's `alwaysDuplicate: false` (JS `sub()` does not pass it on)
     always_duplicate_false_sub: "always-duplicate-false-sub";
     metadata_user_data: "metadata-user-data";
     metadata_empty: "metadata-empty";
