@@ -131,7 +131,7 @@ mod native {
             }
             {
                 let t = Instant::now();
-                let mut stream = bee.range(Default::default()).into_stream();
+                let mut stream = std::pin::pin!(bee.range(Default::default()).into_stream());
                 let mut n = 0;
                 while let Some(e) = stream.next().await {
                     e.expect("entry");
