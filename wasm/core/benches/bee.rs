@@ -23,6 +23,7 @@ fn main() {}
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use futures::executor::block_on;
+    use futures::StreamExt;
     use hyperwasm::bee::{BeeOptions, Hyperbee};
     use hyperwasm::core::{CreateOptions, Hypercore};
     use hyperwasm::replicator::CoreSet;
@@ -127,6 +128,17 @@ mod native {
                     assert_eq!(e.value.as_deref().map(<[u8]>::len), Some(64));
                 }
                 report("bee_get_random_native", n_get, t.elapsed().as_secs_f64(), "ops/s");
+            }
+            {
+                let t = Instant::now();
+                let mut stream = std::pin::pin!(bee.range(Default::default()).into_stream());
+                let mut n = 0;
+                while let Some(e) = stream.next().await {
+                    e.expect("entry");
+                    n += 1;
+                }
+                assert_eq!(n, n_keys, "scan saw every key");
+                report("bee_range_all_native", n, t.elapsed().as_secs_f64(), "entries/s");
             }
         });
     }

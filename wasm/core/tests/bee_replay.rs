@@ -63,3 +63,26 @@ fn replays_js_bee_byte_for_byte() {
         assert!(bee.get(b"s3").await.unwrap().is_none());
     });
 }
+
+/// A checkout read after a truncation never serves a cut block from the decoded cache.
+#[test]
+fn checkout_after_truncate_never_serves_cut_blocks() {
+    block_on(async {
+        let core = Hypercore::create(MemoryStorage::new(), CreateOptions::default()).await.unwrap();
+        let core = CoreSet::new().insert(core);
+        let bee = Hyperbee::open(core.clone(), BeeOptions::default()).await.unwrap();
+        for i in 0..10u8 {
+            bee.put(&[b'a' + i], &[i]).await.unwrap(); // blocks 1..=10
+        }
+        let c = bee.checkout(11).await;
+        assert_eq!(c.get(b"j").await.unwrap().unwrap().seq, 10); // cached on fork 0
+        core.truncate(6).await.unwrap();
+        let err = c.get(b"j").await.unwrap_err();
+        assert_eq!(err.code(), "SNAPSHOT_NOT_AVAILABLE", "{err}");
+        // Blocks below the cut are still readable through the checkout's snapshot…
+        assert_eq!(c.get_by_seq(3).await.unwrap().key, b"c");
+        // …and the live bee sees the shorter tree.
+        assert_eq!(bee.get(b"e").await.unwrap().unwrap().seq, 5);
+        assert!(bee.get(b"j").await.unwrap().is_none());
+    });
+}

@@ -95,12 +95,19 @@ impl<S: Storage> Reader<S> {
                 self.version
             )));
         }
-        if let Some(b) = self.cache.get(self.fork, seq) {
-            return Ok(b);
+        // The cache holds blocks of our fork; once the core left it, a cached block may have
+        // been truncated away, so reads go through the snapshot (which knows the cut).
+        let current_fork = self.core.announced_fork() == self.fork;
+        if current_fork {
+            if let Some(b) = self.cache.get(self.fork, seq) {
+                return Ok(b);
+            }
         }
         let bytes = self.load(seq).await?;
         let block = Arc::new(BlockEntry::decode(seq, &bytes)?);
-        self.cache.insert(self.fork, block.clone());
+        if current_fork {
+            self.cache.insert(self.fork, block.clone());
+        }
         Ok(block)
     }
 

@@ -104,8 +104,10 @@ impl<S: Storage> CoreSet<S> {
         if let Some(existing) = cores.get(&discovery_key) {
             return existing.clone();
         }
+        let fork = core.fork();
         let shared = SharedCore {
             inner: Arc::new(CoreInner {
+                fork: AtomicU64::new(fork),
                 key: *core.key(),
                 discovery_key,
                 core: Mutex::new(core),
@@ -159,6 +161,9 @@ struct CoreInner<S> {
     caught_up: SyncMutex<HashMap<u64, bool>>,
     /// Live [`FindingPeers`] handles.
     finding_peers: AtomicUsize,
+    /// The core's fork as last announced (set at insert and by truncation notices), so
+    /// readers pinned to a fork can tell cheaply that it is gone.
+    fork: AtomicU64,
 }
 
 /// One wanted block.
@@ -580,6 +585,12 @@ impl<S: Storage> SharedCore<S> {
         })
     }
 
+    /// The core's fork as last announced (through [`SharedCore::truncate`], a reorg by a
+    /// connection, or [`SharedCore::notify`]); no lock taken.
+    pub fn announced_fork(&self) -> u64 {
+        self.inner.fork.load(Ordering::Acquire)
+    }
+
     /// Announces a change made through [`SharedCore::lock`] (by the application, origin 0,
     /// or by connection `origin`).
     pub fn notify(&self, change: LocalChange, origin: u64) {
@@ -588,7 +599,10 @@ impl<S: Storage> SharedCore<S> {
                 lock(&self.inner.wants).arrived(start, end);
                 false
             }
-            LocalChange::Truncated { length, .. } => lock(&self.inner.wants).truncated(length),
+            LocalChange::Truncated { length, fork } => {
+                self.inner.fork.fetch_max(fork, Ordering::AcqRel);
+                lock(&self.inner.wants).truncated(length)
+            }
             LocalChange::Appended { .. } | LocalChange::Cleared { .. } => false,
         };
         self.bump();
