@@ -144,6 +144,13 @@ impl Root {
         }
     }
 
+    /// Registers a watcher's stop signal (fired by `close()`), forgetting ended ones.
+    pub(crate) fn add_watcher(&self, stop: oneshot::Sender<()>) {
+        let mut w = self.watchers.borrow_mut();
+        w.retain(|s| !s.is_canceled());
+        w.push(stop);
+    }
+
     /// Copies the core's head into the JS `Hypercore` getters after a write.
     pub(crate) async fn refresh(&self) {
         if let Ok(core) = self.core.lock_open().await {

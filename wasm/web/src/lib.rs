@@ -8,7 +8,8 @@
 //! - [`hypercore`]: `class Hypercore` for JS (IndexedDB-backed core with group commit).
 //! - [`hyperbee`]: `class Hyperbee` for JS (the Rust Hyperbee on a JS `Hypercore`);
 //!   [`bee_batch`]: `class HyperbeeBatch`; [`bee_iterators`]: `class HyperbeeIterator` (the
-//!   async iterator of its streams); [`bee_writer`]: its write queue (call order, group
+//!   async iterator of its streams, opened by [`bee_streams`]); [`bee_watch`]: `watch`,
+//!   `getAndWatch`; [`bee_writer`]: its write queue (call order, group
 //!   commit); [`bee_codec`]: key/value encodings as JS `codecs`.
 //! - [`replication`]: `Hypercore.openRemote`, `core.replicate(url)` and `class Replication`
 //!   (replication with a peer over a WebSocket).
@@ -27,6 +28,10 @@ pub mod bee_batch;
 pub mod bee_codec;
 #[cfg(target_arch = "wasm32")]
 pub mod bee_iterators;
+#[cfg(target_arch = "wasm32")]
+pub mod bee_streams;
+#[cfg(target_arch = "wasm32")]
+pub mod bee_watch;
 #[cfg(target_arch = "wasm32")]
 pub mod bee_writer;
 #[cfg(target_arch = "wasm32")]
