@@ -144,13 +144,13 @@ impl JsBeeEntryWatcher {
 
     /// `on('update', fn)`: `fn()` after `.node` changed; `on('error', fn)`: `fn(err)` when a
     /// read failed. Returns the watcher.
-    pub fn on(this: &JsBeeEntryWatcher, event: String, f: Function) -> Result<JsBeeEntryWatcher, JsValue> {
+    pub fn on(&self, event: String, f: Function) -> Result<JsBeeEntryWatcher, JsValue> {
         match event.as_str() {
-            "update" => this.st.listeners.borrow_mut().push(f),
-            "error" => this.st.error_listeners.borrow_mut().push(f),
+            "update" => self.st.listeners.borrow_mut().push(f),
+            "error" => self.st.error_listeners.borrow_mut().push(f),
             other => return Err(bad_argument(&format!("no event '{other}' (update, error)"))),
         }
-        Ok(JsBeeEntryWatcher { st: this.st.clone() })
+        Ok(JsBeeEntryWatcher { st: self.st.clone() })
     }
 
     /// Removes a listener added with `on`.

@@ -404,3 +404,138 @@ async fn encodings_subs_batches_cas_checkouts_and_errors() {
     assert_eq!(code_of(db.put(s("j"), JsValue::from(1), JsValue::UNDEFINED)).await, "SESSION_CLOSED");
     JsHypercore::delete_storage(n).await.unwrap();
 }
+
+/// Calls method `name` of a JS object.
+fn call(o: &JsValue, name: &str, args: &[JsValue]) -> JsValue {
+    let f: Function = get(o, name).dyn_into().unwrap_or_else(|_| panic!("no method {name}"));
+    f.apply(o, &args.iter().collect::<Array>()).unwrap_or_else(|e| panic!("{name} threw {e:?}"))
+}
+
+async fn next_of(it: &JsValue) -> JsValue {
+    ok(call(it, "next", &[]).dyn_into().unwrap()).await
+}
+
+/// Resolves after `ms` milliseconds.
+async fn sleep(ms: i32) {
+    let p = Promise::new(&mut |resolve, _| {
+        let set_timeout: Function = get(&js_sys::global(), "setTimeout").dyn_into().unwrap();
+        set_timeout.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from(ms)).unwrap();
+    });
+    JsFuture::from(p).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn streams_watchers_and_iterator_protocol() {
+    let n = name("streams");
+    JsHypercore::delete_storage(n.clone()).await.unwrap();
+    let core = JsHypercore::create(n.clone(), JsValue::UNDEFINED).await.unwrap();
+    let db =
+        JsHyperbee::new(&core, obj(&[("keyEncoding", s("utf-8")), ("valueEncoding", s("utf-8"))])).unwrap();
+    for k in ["b", "a", "d", "c"] {
+        ok(db.put(s(k), s(&k.to_uppercase()), JsValue::UNDEFINED)).await;
+    }
+    ok(db.del(s("d"), JsValue::UNDEFINED)).await;
+
+    // A read stream is an async iterator: Symbol.asyncIterator returns itself; next/return.
+    let it = db.create_read_stream(obj(&[("gt", s("a"))]), JsValue::UNDEFINED).unwrap();
+    let sym = js_sys::Symbol::async_iterator();
+    let iter_fn: Function = Reflect::get(&it, &sym).unwrap().dyn_into().unwrap();
+    assert_eq!(iter_fn.call0(&it).unwrap(), it);
+    let first = next_of(&it).await;
+    assert_eq!(get(&first, "done").as_bool(), Some(false));
+    assert_eq!(get(&get(&first, "value"), "key").as_string().unwrap(), "b");
+    ok(call(&it, "return", &[JsValue::UNDEFINED]).dyn_into().unwrap()).await;
+    assert_eq!(get(&next_of(&it).await, "done").as_bool(), Some(true));
+
+    let keys = |arr: JsValue| -> Vec<String> {
+        Array::from(&arr).iter().map(|e| get(&e, "key").as_string().unwrap()).collect()
+    };
+    let all = db.create_read_stream(obj(&[("reverse", JsValue::TRUE)]), JsValue::UNDEFINED).unwrap();
+    assert_eq!(keys(ok(call(&all, "toArray", &[]).dyn_into().unwrap()).await), ["c", "b", "a"]);
+    assert_eq!(
+        get(&ok(db.peek(obj(&[("gte", s("b"))]), JsValue::UNDEFINED)).await, "value").as_string().unwrap(),
+        "B"
+    );
+
+    // History: puts and the deletion, by seq; negative bounds count from the version.
+    let h = db.create_history_stream(obj(&[("gte", JsValue::from(-2))])).unwrap();
+    let h = Array::from(&ok(call(&h, "toArray", &[]).dyn_into().unwrap()).await);
+    let kinds: Vec<(String, String)> = h
+        .iter()
+        .map(|e| (get(&e, "type").as_string().unwrap(), get(&e, "key").as_string().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("put".to_string(), "c".to_string()), ("del".to_string(), "d".to_string())]);
+
+    // Diff against an older version, by number and by handle.
+    let old = db.checkout(3.0, JsValue::UNDEFINED).unwrap();
+    for other in [JsValue::from(3), JsValue::from(old)] {
+        let d = db.create_diff_stream(other, JsValue::UNDEFINED, JsValue::UNDEFINED).unwrap();
+        let d = Array::from(&ok(call(&d, "toArray", &[]).dyn_into().unwrap()).await);
+        // Version 3 had b and a; now c was added (d was added and deleted since).
+        assert_eq!(d.length(), 1, "{d:?}");
+        let e = d.get(0);
+        assert_eq!(get(&get(&e, "left"), "key").as_string().unwrap(), "c");
+        assert!(get(&e, "right").is_null());
+    }
+
+    // A live history stream yields appends as they come.
+    let live = db.create_history_stream(obj(&[("live", JsValue::TRUE), ("gte", JsValue::from(-1))])).unwrap();
+    // gte -1: from the last block on (the deletion of d).
+    assert_eq!(get(&get(&next_of(&live).await, "value"), "key").as_string().unwrap(), "d");
+    let pending = call(&live, "next", &[]).dyn_into::<Promise>().unwrap();
+    ok(db.put(s("e"), s("E"), JsValue::UNDEFINED)).await;
+    assert_eq!(get(&get(&ok(pending).await, "value"), "key").as_string().unwrap(), "e");
+    ok(call(&live, "return", &[JsValue::UNDEFINED]).dyn_into().unwrap()).await;
+
+    // watch(range): [current, previous] snapshots when the range changed, not otherwise.
+    let w = db.watch(obj(&[("gte", s("m")), ("lt", s("n"))]), JsValue::UNDEFINED).unwrap();
+    let change = call(&w, "next", &[]).dyn_into::<Promise>().unwrap();
+    ok(db.put(s("z"), s("outside"), JsValue::UNDEFINED)).await;
+    ok(db.put(s("m1"), s("inside"), JsValue::UNDEFINED)).await;
+    let step = ok(change).await;
+    let pair = Array::from(&get(&step, "value"));
+    let (current, previous) = (pair.get(0), pair.get(1));
+    assert!(get(&current, "version").as_f64().unwrap() > get(&previous, "version").as_f64().unwrap());
+    let cur_db: JsValue = current.clone();
+    let got = ok(call(&cur_db, "get", &[s("m1")]).dyn_into().unwrap()).await;
+    assert_eq!(get(&got, "value").as_string().unwrap(), "inside");
+    let prev_got = ok(call(&previous, "get", &[s("m1")]).dyn_into().unwrap()).await;
+    assert!(prev_got.is_null());
+    // close() ends a waiting next() with done.
+    let waiting = call(&w, "next", &[]).dyn_into::<Promise>().unwrap();
+    ok(call(&w, "close", &[]).dyn_into().unwrap()).await;
+    assert_eq!(get(&ok(waiting).await, "done").as_bool(), Some(true));
+
+    // getAndWatch(key): .node follows the key; 'update' listeners hear each change.
+    let ew = ok(db.get_and_watch(s("k"), JsValue::UNDEFINED)).await;
+    assert!(get(&ew, "node").is_null());
+    let count = Array::new();
+    let listener = Function::new_with_args("", "this.push(1)").bind0(&count);
+    call(&ew, "on", &[s("update"), listener.into()]);
+    ok(db.put(s("k"), s("v1"), JsValue::UNDEFINED)).await;
+    ok(db.put(s("other"), s("x"), JsValue::UNDEFINED)).await;
+    for _ in 0..100 {
+        if !get(&ew, "node").is_null() {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert_eq!(get(&get(&ew, "node"), "value").as_string().unwrap(), "v1");
+    ok(db.del(s("k"), JsValue::UNDEFINED)).await;
+    for _ in 0..100 {
+        if get(&ew, "node").is_null() {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert!(get(&ew, "node").is_null());
+    assert_eq!(count.length(), 2, "one update per change of k");
+    ok(call(&ew, "close", &[]).dyn_into().unwrap()).await;
+
+    // Watching a checkout fails like JS.
+    let cw =
+        db.checkout(2.0, JsValue::UNDEFINED).unwrap().watch(JsValue::UNDEFINED, JsValue::UNDEFINED).unwrap();
+    assert!(JsFuture::from(call(&cw, "next", &[]).dyn_into::<Promise>().unwrap()).await.is_err());
+    ok(db.close()).await;
+    JsHypercore::delete_storage(n).await.unwrap();
+}
