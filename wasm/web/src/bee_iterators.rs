@@ -21,12 +21,11 @@ use std::rc::Rc;
 
 use futures::stream::LocalBoxStream;
 use futures::{FutureExt, StreamExt};
-use js_sys::{Object, Promise};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::hyperbee::Fifo;
-use crate::hypercore::set;
 
 /// Entries collected ahead by one `next()` that had to wait.
 pub const PREFETCH: usize = 256;
@@ -65,10 +64,7 @@ struct State {
 
 /// `{ value, done }`.
 pub(crate) fn step(value: &JsValue, done: bool) -> JsValue {
-    let o = Object::new();
-    set(&o, "value", value.clone());
-    set(&o, "done", JsValue::from_bool(done));
-    o.into()
+    crate::hyperbee::js::step(value, done)
 }
 
 /// An async iterator over a bee stream (JS: `HyperbeeIterator`).

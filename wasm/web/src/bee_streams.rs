@@ -12,7 +12,6 @@ use crate::bee_codec::{absent, field, Codec, Codecs};
 use crate::bee_iterators::{JsBeeIterator, JsStream};
 use crate::error::bad_argument;
 use crate::hyperbee::{bee_error, encode_bound, entry_object, Handle, JsHyperbee};
-use crate::hypercore::set;
 
 /// JS `{ ...opts, ...range }` (range fields win), as hyperbee merges its two arguments.
 pub(crate) fn merge(range: &JsValue, opts: &JsValue) -> JsValue {
@@ -73,20 +72,15 @@ fn history_options(opts: &JsValue) -> Result<HistoryOptions, JsValue> {
 }
 
 fn history_object(e: &HistoryEntry, codecs: &Codecs) -> Result<JsValue, JsValue> {
-    let o = Object::new();
     let kind = match e.kind {
         HistoryKind::Put => "put",
         HistoryKind::Del => "del",
     };
-    set(&o, "type", JsValue::from_str(kind));
-    set(&o, "seq", JsValue::from_f64(e.seq as f64));
-    set(&o, "key", codecs.key.decode(&e.key)?);
     let value = match &e.value {
         Some(v) => codecs.value.decode(v)?,
         None => JsValue::NULL,
     };
-    set(&o, "value", value);
-    Ok(o.into())
+    Ok(crate::hyperbee::js::history(kind, e.seq as f64, &codecs.key.decode(&e.key)?, &value))
 }
 
 fn diff_object(e: &DiffEntry, codecs: &Codecs) -> Result<JsValue, JsValue> {
@@ -94,10 +88,7 @@ fn diff_object(e: &DiffEntry, codecs: &Codecs) -> Result<JsValue, JsValue> {
         Some(e) => entry_object(e, codecs, true),
         None => Ok(JsValue::NULL),
     };
-    let o = Object::new();
-    set(&o, "left", side(&e.left)?);
-    set(&o, "right", side(&e.right)?);
-    Ok(o.into())
+    Ok(crate::hyperbee::js::diff(&side(&e.left)?, &side(&e.right)?))
 }
 
 impl JsHyperbee {

@@ -246,17 +246,43 @@ impl Handle {
 
 /// `{ seq?, key, value }` (`value` null when absent).
 pub(crate) fn entry_object(e: &Entry, codecs: &Codecs, with_seq: bool) -> Result<JsValue, JsValue> {
-    let o = Object::new();
-    if with_seq {
-        set(&o, "seq", JsValue::from_f64(e.seq as f64));
-    }
-    set(&o, "key", codecs.key.decode(&e.key)?);
+    let key = codecs.key.decode(&e.key)?;
     let value = match &e.value {
         Some(v) => codecs.value.decode(v)?,
         None => JsValue::NULL,
     };
-    set(&o, "value", value);
-    Ok(o.into())
+    // One call into JS per object (an object literal there) instead of one per property.
+    Ok(if with_seq { js::entry(e.seq as f64, &key, &value) } else { js::key_value(&key, &value) })
+}
+
+/// Object literals built in JS: much cheaper than `Reflect.set` per property from wasm (each
+/// property name would be a new JS string), which matters for streams of many entries.
+pub(crate) mod js {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(inline_js = "\
+export function hwEntry(seq, key, value) { return { seq, key, value } }\
+export function hwKeyValue(key, value) { return { key, value } }\
+export function hwHistory(type, seq, key, value) { return { type, seq, key, value } }\
+export function hwDiff(left, right) { return { left, right } }\
+export function hwStep(value, done) { return { value, done } }")]
+    extern "C" {
+        /// `{ seq, key, value }`.
+        #[wasm_bindgen(js_name = hwEntry)]
+        pub fn entry(seq: f64, key: &JsValue, value: &JsValue) -> JsValue;
+        /// `{ key, value }`.
+        #[wasm_bindgen(js_name = hwKeyValue)]
+        pub fn key_value(key: &JsValue, value: &JsValue) -> JsValue;
+        /// `{ type, seq, key, value }`.
+        #[wasm_bindgen(js_name = hwHistory)]
+        pub fn history(kind: &str, seq: f64, key: &JsValue, value: &JsValue) -> JsValue;
+        /// `{ left, right }`.
+        #[wasm_bindgen(js_name = hwDiff)]
+        pub fn diff(left: &JsValue, right: &JsValue) -> JsValue;
+        /// `{ value, done }` (an iterator result).
+        #[wasm_bindgen(js_name = hwStep)]
+        pub fn step(value: &JsValue, done: bool) -> JsValue;
+    }
 }
 
 /// The JS `cas(prev, next)` of `opts`, if any.
