@@ -16,7 +16,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use futures::future::{select, Either};
+use futures::future::{select, Either, LocalBoxFuture};
+use futures::FutureExt;
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
@@ -35,8 +36,10 @@ struct WatchState {
     h: Handle,
     codecs: Codecs,
     watcher: RefCell<Option<RustWatcher>>,
-    /// Fired by `close()` (or the bee's `close()`) to end a waiting `next()`.
-    stop: RefCell<Option<oneshot::Receiver<()>>>,
+    /// Resolves when `close()` (or the bee's `close()`) is called: ends a waiting `next()`.
+    stop: RefCell<Option<LocalBoxFuture<'static, ()>>>,
+    /// Fires `stop` (this watcher's `close()`).
+    close: RefCell<Option<oneshot::Sender<()>>>,
     closed: std::cell::Cell<bool>,
     /// Opening failed (watching a checkout): the first `next()` rejects with it.
     failed: RefCell<Option<JsValue>>,
@@ -53,7 +56,9 @@ impl JsBeeWatcher {
     fn end(&self) {
         self.st.closed.set(true);
         self.st.watcher.borrow_mut().take();
-        self.st.stop.borrow_mut().take();
+        if let Some(close) = self.st.close.borrow_mut().take() {
+            let _ = close.send(());
+        }
     }
 }
 
@@ -225,13 +230,19 @@ impl JsHyperbee {
         let opts = crate::bee_streams::merge(&range, &opts);
         let codecs = self.h.codecs.with(&opts)?;
         let ro = range_options(&codecs.key, &opts)?;
-        let (tx, rx) = oneshot::channel();
-        self.h.root.add_watcher(tx);
+        let (bee_tx, bee_rx) = oneshot::channel();
+        self.h.root.add_watcher(bee_tx);
+        let (close_tx, close_rx) = oneshot::channel::<()>();
+        let stop = async move {
+            let _ = select(bee_rx, close_rx).await;
+        }
+        .boxed_local();
         let st = Rc::new(WatchState {
             h: self.h.clone(),
             codecs,
             watcher: RefCell::new(None),
-            stop: RefCell::new(Some(rx)),
+            stop: RefCell::new(Some(stop)),
+            close: RefCell::new(Some(close_tx)),
             closed: std::cell::Cell::new(false),
             failed: RefCell::new(None),
             ops: Fifo::default(),

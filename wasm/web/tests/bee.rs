@@ -503,6 +503,7 @@ async fn streams_watchers_and_iterator_protocol() {
     assert!(prev_got.is_null());
     // close() ends a waiting next() with done.
     let waiting = call(&w, "next", &[]).dyn_into::<Promise>().unwrap();
+    sleep(20).await; // next() is waiting for a change by now
     ok(call(&w, "close", &[]).dyn_into().unwrap()).await;
     assert_eq!(get(&ok(waiting).await, "done").as_bool(), Some(true));
 
