@@ -180,10 +180,13 @@ test('Hyperbee in the page: the JS API on IndexedDB, and a JS hyperbee replicate
         window.beeRepl = core.replicate(wsUrl, { sparse: true })
         const db = new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'json' })
         window.beeReplica = { core, db }
+        // Nothing is local yet: a read that may not wait fails at once.
+        const noWait = await window.rejection(db.get(probes[0], { wait: false }))
         const gets = []
         for (const k of probes) gets.push(await db.get(k))
         const afterGets = (await core.info()).blocksStored
         return {
+          noWait,
           length: core.length,
           version: db.version,
           gets,
@@ -196,6 +199,7 @@ test('Hyperbee in the page: the JS API on IndexedDB, and a JS hyperbee replicate
           stored: (await core.info()).blocksStored
         }
       }, [seeded.key, wsUrl, probes.map(beeKey), beeKey(10), beeKey(14)]), 'sparse bee')
+      assert.equal(res.noWait.code, 'BLOCK_NOT_AVAILABLE')
       assert.equal(res.length, seeded.length)
       assert.equal(res.version, seeded.version)
       assert.deepEqual(res.gets.map((e) => [e.key, e.value]), probes.map((i) => [beeKey(i), beeValue(i)]))
