@@ -11,7 +11,7 @@ use crate::core_dir::{self, Core};
 use crate::cores::{CoreSet, SharedCore};
 use crate::error::RelayError;
 use clap::{Args, Subcommand, ValueEnum};
-use hyperwasm::bee::{BeeError, BeeOptions, Encoding, Entry, Hyperbee, NodeRef, Reader, Value};
+use hyperwasm::bee::{BeeError, BeeOptions, Encoding, Entry, Hyperbee, RangeOptions, Value};
 use hyperwasm::storage::FileStorage;
 use serde::Serialize;
 use serde_json::json;
@@ -363,59 +363,6 @@ async fn put(args: PutArgs) -> Result<(), RelayError> {
 // range
 // ---------------------------------------------------------------------------------------------
 
-/// Key bounds of a range, encoded.
-struct Bounds {
-    gt: Option<Vec<u8>>,
-    gte: Option<Vec<u8>>,
-    lt: Option<Vec<u8>>,
-    lte: Option<Vec<u8>>,
-}
-
-impl Bounds {
-    fn below(&self, key: &[u8]) -> bool {
-        self.gt.as_deref().is_some_and(|b| key <= b) || self.gte.as_deref().is_some_and(|b| key < b)
-    }
-
-    fn above(&self, key: &[u8]) -> bool {
-        self.lt.as_deref().is_some_and(|b| key >= b) || self.lte.as_deref().is_some_and(|b| key > b)
-    }
-}
-
-/// Walks the subtree of `node` in key order, calling `each` for entries within `bounds`;
-/// false once `each` wants no more.
-async fn walk(
-    reader: &Reader<FileStorage>,
-    node: NodeRef,
-    bounds: &Bounds,
-    depth: usize,
-    each: &mut dyn FnMut(&Entry) -> Result<bool, RelayError>,
-) -> Result<bool, RelayError> {
-    if depth > hyperwasm::bee::block::MAX_DEPTH {
-        return Err(RelayError::Bee("tree deeper than any real bee (a cycle?)".into()));
-    }
-    let keys = node.keys().to_vec();
-    for i in 0..=keys.len() {
-        if !node.is_leaf() {
-            let child = reader.child(&node, i).await.map_err(bee_error)?;
-            if !Box::pin(walk(reader, child, bounds, depth + 1, each)).await? {
-                return Ok(false);
-            }
-        }
-        let Some(&seq) = keys.get(i) else { break };
-        let block = reader.block(seq).await.map_err(bee_error)?;
-        if bounds.above(&block.key) {
-            return Ok(false);
-        }
-        if !bounds.below(&block.key) {
-            let entry = Entry { seq, key: block.key.to_vec(), value: block.value.clone() };
-            if !each(&entry)? {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
-}
-
 /// Prints one JSON line `{"seq","key","value"}` per entry in key order, then
 /// `{"done":true,"count":n,"version":v}`.
 async fn range(args: RangeArgs) -> Result<(), RelayError> {
@@ -426,24 +373,21 @@ async fn range(args: RangeArgs) -> Result<(), RelayError> {
     let bee = Hyperbee::open(shared, opts).await.map_err(bee_error)?;
     let enc = args.encoding;
     let bound = |s: &Option<String>| s.as_deref().map(|s| enc.arg(s)).transpose();
-    let bounds =
-        Bounds { gt: bound(&args.gt)?, gte: bound(&args.gte)?, lt: bound(&args.lt)?, lte: bound(&args.lte)? };
-    let reader = bee.reader().await.map_err(bee_error)?;
-    let limit = args.limit.unwrap_or(usize::MAX);
+    let opts = RangeOptions {
+        gt: bound(&args.gt)?,
+        gte: bound(&args.gte)?,
+        lt: bound(&args.lt)?,
+        lte: bound(&args.lte)?,
+        reverse: false,
+        limit: args.limit,
+    };
+    let version = bee.version().await;
+    let mut entries = bee.range(opts);
     let mut count = 0usize;
-    let mut each = |e: &Entry| -> Result<bool, RelayError> {
-        if count >= limit {
-            return Ok(false);
-        }
+    while let Some(e) = entries.next().await.map_err(bee_error)? {
         let value = e.value.as_deref().map_or(serde_json::Value::Null, |v| enc.output(v));
         crate::print_json(&json!({ "seq": e.seq, "key": enc.output(&e.key), "value": value }))?;
         count += 1;
-        Ok(count < limit)
-    };
-    if limit > 0 {
-        if let Some(root) = reader.root().await.map_err(bee_error)? {
-            walk(&reader, root, &bounds, 0, &mut each).await?;
-        }
     }
-    crate::print_json(&json!({ "done": true, "count": count, "version": reader.version() }))
+    crate::print_json(&json!({ "done": true, "count": count, "version": version }))
 }

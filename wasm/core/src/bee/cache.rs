@@ -32,9 +32,43 @@ impl Hasher for SeqHasher {
 
 type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
+/// Seqs per page: blocks are looked up by seq in pages of consecutive seqs, so the page map
+/// stays small and hot and a lookup touches one slot array instead of a large hash table.
+const PAGE: u64 = 256;
+
+/// Cached blocks by seq, paged.
+#[derive(Default)]
+struct Pages {
+    pages: SeqMap<Box<[Option<Arc<BlockEntry>>]>>,
+}
+
+impl Pages {
+    fn get(&self, seq: u64) -> Option<&Arc<BlockEntry>> {
+        self.pages.get(&(seq / PAGE))?[(seq % PAGE) as usize].as_ref()
+    }
+
+    fn insert(&mut self, seq: u64, block: Arc<BlockEntry>) -> Option<Arc<BlockEntry>> {
+        let page = self.pages.entry(seq / PAGE).or_insert_with(|| vec![None; PAGE as usize].into_boxed_slice());
+        page[(seq % PAGE) as usize].replace(block)
+    }
+
+    fn remove(&mut self, seq: u64) -> Option<Arc<BlockEntry>> {
+        let page = self.pages.get_mut(&(seq / PAGE))?;
+        let old = page[(seq % PAGE) as usize].take();
+        if page.iter().all(Option::is_none) {
+            self.pages.remove(&(seq / PAGE));
+        }
+        old
+    }
+
+    fn clear(&mut self) {
+        self.pages.clear();
+    }
+}
+
 struct Inner {
     fork: u64,
-    map: SeqMap<Arc<BlockEntry>>,
+    map: Pages,
     /// Insertion order, for eviction (oldest first). May hold seqs already evicted.
     order: VecDeque<u64>,
     bytes: usize,
@@ -56,7 +90,7 @@ impl NodeCache {
     /// An empty cache holding up to `max_bytes` of decoded blocks.
     pub fn new(max_bytes: usize) -> Self {
         NodeCache {
-            inner: Mutex::new(Inner { fork: 0, map: SeqMap::default(), order: VecDeque::new(), bytes: 0 }),
+            inner: Mutex::new(Inner { fork: 0, map: Pages::default(), order: VecDeque::new(), bytes: 0 }),
             max_bytes,
         }
     }
@@ -71,7 +105,7 @@ impl NodeCache {
         if inner.fork != fork {
             return None;
         }
-        inner.map.get(&seq).cloned()
+        inner.map.get(seq).cloned()
     }
 
     /// Caches `block` for `fork` (a newer fork replaces everything cached).
@@ -99,7 +133,7 @@ impl NodeCache {
         inner.bytes += weight;
         while inner.bytes > self.max_bytes {
             let Some(old) = inner.order.pop_front() else { break };
-            if let Some(b) = inner.map.remove(&old) {
+            if let Some(b) = inner.map.remove(old) {
                 inner.bytes -= b.weight();
             }
         }

@@ -91,6 +91,3 @@ pub(super) async fn reads(bee: &Bee, plan: &Value, out: &mut Map<String, Value>)
         out.insert("diffs".into(), Value::Array(v));
     }
 }
-
-/// Plan keys not produced by Rust yet.
-pub(super) const PENDING: &[&str] = &[];

@@ -425,9 +425,6 @@ pub fn first_difference(want: &Value, got: &Value, plan: &Value, path: &str) -> 
         (Value::Object(a), Value::Object(b)) if !is_error(want) && !is_error(got) => {
             for (k, va) in a {
                 let Some(vb) = b.get(k) else {
-                    if iterators::PENDING.contains(&k.as_str()) {
-                        continue;
-                    }
                     return Some(format!("{path}.{k}: missing in Rust's results"));
                 };
                 if let Some(d) =
@@ -453,11 +450,10 @@ pub fn first_difference(want: &Value, got: &Value, plan: &Value, path: &str) -> 
             (a.len() != b.len()).then(|| {
                 let extra = if a.len() > b.len() { &a[b.len()] } else { &b[a.len()] };
                 format!(
-                    "{path}: JS has {} items, Rust {}; first extra item: {}\n  for {}",
+                    "{path}: JS has {} items, Rust {}; first extra item: {}",
                     a.len(),
                     b.len(),
-                    op_desc(extra),
-                    op_desc(plan)
+                    op_desc(extra)
                 )
             })
         }
