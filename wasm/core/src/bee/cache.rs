@@ -48,7 +48,8 @@ impl Pages {
     }
 
     fn insert(&mut self, seq: u64, block: Arc<BlockEntry>) -> Option<Arc<BlockEntry>> {
-        let page = self.pages.entry(seq / PAGE).or_insert_with(|| vec![None; PAGE as usize].into_boxed_slice());
+        let page =
+            self.pages.entry(seq / PAGE).or_insert_with(|| vec![None; PAGE as usize].into_boxed_slice());
         page[(seq % PAGE) as usize].replace(block)
     }
 
