@@ -71,6 +71,18 @@ impl BlockEntry {
         BlockEntry { seq, key, value, levels, invalid, key_bytes }
     }
 
+    /// Fills the key-bytes cache of each level with what the writer knew (`known[level][i]`
+    /// = bytes of key `i` of that level, if known).
+    pub(crate) fn remember_keys(&self, known: Vec<Vec<Option<Arc<[u8]>>>>) {
+        for (slots, known) in self.key_bytes.iter().zip(known) {
+            for (slot, bytes) in slots.iter().zip(known) {
+                if let Some(bytes) = bytes {
+                    let _ = slot.set(bytes);
+                }
+            }
+        }
+    }
+
     /// Whether this block records a deletion: no value, and its own index does not hold its
     /// own key (a put without value does; JS `BlockEntry.isDeletion`).
     pub fn is_deletion(&self) -> bool {
