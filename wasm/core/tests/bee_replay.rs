@@ -86,3 +86,35 @@ fn checkout_after_truncate_never_serves_cut_blocks() {
         assert!(bee.get(b"j").await.unwrap().is_none());
     });
 }
+
+/// A batch operation that fails half-way (a block it needs is gone) poisons the batch: later
+/// operations and `flush` refuse, and nothing is written.
+#[test]
+fn a_failed_batch_operation_discards_the_batch() {
+    block_on(async {
+        let core = Hypercore::create(MemoryStorage::new(), CreateOptions::default()).await.unwrap();
+        let core = CoreSet::new().insert(core);
+        let bee = Hyperbee::open(core.clone(), BeeOptions::default()).await.unwrap();
+        for i in 0..40u8 {
+            bee.put(&[i], &[i]).await.unwrap();
+        }
+        let length = core.info().await.length;
+        core.clear(1, 20).await.unwrap(); // blocks holding keys the tree still points at
+                                          // A fresh handle: nothing in its decoded cache.
+        let bee =
+            Hyperbee::open(core.clone(), BeeOptions { wait: false, ..BeeOptions::default() }).await.unwrap();
+        let mut batch = bee.batch().await.unwrap();
+        let mut failed = None;
+        for i in 0..40u8 {
+            if let Err(e) = batch.del(&[i]).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        let err = failed.expect("some delete needs a cleared block");
+        assert_eq!(err.code(), "BLOCK_NOT_AVAILABLE", "{err}");
+        assert_eq!(batch.put(b"x", b"y").await.unwrap_err().code(), "INVALID_OPERATION");
+        assert_eq!(batch.flush().await.unwrap_err().code(), "INVALID_OPERATION");
+        assert_eq!(core.info().await.length, length, "nothing written");
+    });
+}

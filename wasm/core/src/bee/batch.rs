@@ -102,6 +102,8 @@ pub struct Batch<S> {
     /// The tree's root as this batch sees it, once loaded.
     root: Option<NodeId>,
     pending: Vec<Pending>,
+    /// An operation failed half-way: refuse everything (see [`BeeError::BatchFailed`]).
+    poisoned: bool,
     /// Encode every block as its operation runs (see [`Batch::separate_blocks`]).
     separate: bool,
 }
@@ -126,6 +128,7 @@ impl<S: Storage> Batch<S> {
             children: Vec::new(),
             root: None,
             pending: Vec::new(),
+            poisoned: false,
             separate: false,
         }
     }
@@ -212,6 +215,34 @@ impl<S: Storage> Batch<S> {
         value: Option<&[u8]>,
         cas: Option<Cas<'_>>,
     ) -> Result<bool, BeeError> {
+        self.check()?;
+        let r = self.put_inner(key, value, cas).await;
+        self.poisoned |= r.is_err();
+        r
+    }
+
+    /// Deletes `key` if present and `cas` allows; `Ok(false)`: nothing written.
+    pub async fn del_with(&mut self, key: &[u8], cas: Option<Cas<'_>>) -> Result<bool, BeeError> {
+        self.check()?;
+        let r = self.del_inner(key, cas).await;
+        self.poisoned |= r.is_err();
+        r
+    }
+
+    /// Refuses to go on after an operation failed half-way.
+    fn check(&self) -> Result<(), BeeError> {
+        if self.poisoned {
+            return Err(BeeError::BatchFailed);
+        }
+        Ok(())
+    }
+
+    async fn put_inner(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        cas: Option<Cas<'_>>,
+    ) -> Result<bool, BeeError> {
         let user_key = key.to_vec();
         let key: Arc<[u8]> = prefixed(&self.bee.prefix, key).into();
         let value = value.map(<[u8]>::to_vec);
@@ -281,8 +312,7 @@ impl<S: Storage> Batch<S> {
         Ok(true)
     }
 
-    /// Deletes `key` if present and `cas` allows; `Ok(false)`: nothing written.
-    pub async fn del_with(&mut self, key: &[u8], cas: Option<Cas<'_>>) -> Result<bool, BeeError> {
+    async fn del_inner(&mut self, key: &[u8], cas: Option<Cas<'_>>) -> Result<bool, BeeError> {
         let user_key = key.to_vec();
         let key: Arc<[u8]> = prefixed(&self.bee.prefix, key).into();
         self.start().await?;
@@ -329,6 +359,7 @@ impl<S: Storage> Batch<S> {
 
     /// Appends every block of the batch in one core append (nothing if empty).
     pub async fn flush(mut self) -> Result<(), BeeError> {
+        self.check()?;
         if self.pending.is_empty() {
             return Ok(());
         }

@@ -43,6 +43,11 @@ pub enum BeeError {
     /// An argument out of range (a seq beyond the version, version 0 history bounds…).
     #[error("bad argument: {0}")]
     BadArgument(String),
+    /// An earlier operation of this batch failed half-way (e.g. a block it needed could not be
+    /// read), so the batch's tree may be half-edited: it refuses further operations and
+    /// `flush`, and writes nothing.
+    #[error("an earlier operation of this batch failed; the batch was discarded")]
+    BatchFailed,
 }
 
 impl BeeError {
@@ -58,6 +63,7 @@ impl BeeError {
             BeeError::ReadOnly => "SESSION_NOT_WRITABLE",
             BeeError::Encoding(_) => "DECODING_ERROR",
             BeeError::BadArgument(_) => "BAD_ARGUMENT",
+            BeeError::BatchFailed => "INVALID_OPERATION",
         }
     }
 
