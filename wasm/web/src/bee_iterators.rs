@@ -94,6 +94,7 @@ impl State {
     async fn fill(&self) {
         let Some(mut stream) = self.stream.borrow_mut().take() else { return };
         let mut first = true;
+        let mut last = false;
         loop {
             let item = if first {
                 first = false;
@@ -101,14 +102,21 @@ impl State {
             } else {
                 match stream.next().now_or_never() {
                     Some(item) => item,
-                    None => break,
+                    // A read that had to wait (storage or network) is already under way inside
+                    // the stream, possibly holding the core's lock: finish it now rather than
+                    // park it until JS asks again (a parked read would block every write,
+                    // e.g. a `for await` loop body writing to the same core).
+                    None => {
+                        last = true;
+                        stream.next().await
+                    }
                 }
             };
             match item {
                 Some(Ok(v)) => {
                     let mut ready = self.ready.borrow_mut();
                     ready.push_back(v);
-                    if ready.len() >= PREFETCH {
+                    if ready.len() >= PREFETCH || last {
                         break;
                     }
                 }

@@ -180,21 +180,30 @@ impl JsHyperbee {
         #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeRange")] range: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "HyperbeeGetOptions")] opts: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let version = match other.as_f64() {
-            Some(v) => v,
-            None => field(&other, "version")
-                .as_f64()
-                .ok_or_else(|| bad_argument("createDiffStream needs a version number or a Hyperbee"))?,
-        };
-        let version = crate::hypercore::uint(version, "version")?.max(1);
         let opts = merge(&range, &opts);
         let codecs = self.h.codecs.with(&opts)?;
         let ro = range_options(&codecs.key, &opts)?;
-        Ok(Self::stream_of(&self.h, opts, move |bee| {
-            bee.diff(version, ro)
-                .into_stream()
-                .map(move |r| r.map_err(|e| bee_error(&e)).and_then(|e| diff_object(&e, &codecs)))
-                .boxed_local()
-        }))
+        let to_js = move |r: Result<DiffEntry, hyperwasm::bee::BeeError>| {
+            r.map_err(|e| bee_error(&e)).and_then(|e| diff_object(&e, &codecs))
+        };
+        if let Some(v) = other.as_f64() {
+            let version = crate::hypercore::uint(v, "version")?.max(1);
+            return Ok(Self::stream_of(&self.h, opts, move |bee| {
+                bee.diff(version, ro).into_stream().map(to_js).boxed_local()
+            }));
+        }
+        // Another Hyperbee: diff against that very handle (its version on its fork, as JS
+        // `createDiffStream(otherBee)`), not a new checkout of its version.
+        let other = crate::hyperbee::opening_of(&other)
+            .ok_or_else(|| bad_argument("createDiffStream needs a version number or a Hyperbee"))?;
+        let h = self.h.clone();
+        let stream = async move {
+            let bee = h.reader_bee(&opts).await?;
+            let other = other.await?;
+            Ok::<_, JsValue>(bee.diff_with(&other, ro).into_stream().map(to_js).boxed_local())
+        }
+        .try_flatten_stream()
+        .boxed_local();
+        Ok(JsBeeIterator::js(stream))
     }
 }

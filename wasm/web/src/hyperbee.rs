@@ -70,14 +70,12 @@ pub(crate) fn bee_error(e: &BeeError) -> JsValue {
 pub(crate) struct Root {
     /// The JS core underneath.
     pub(crate) core: Rc<Inner>,
-    /// Options the bee was opened with (for the no-wait twin).
+    /// Options the bee was opened with.
     pub(crate) opts: BeeOptions,
     /// The main bee (writes of every handle go through its batches).
     pub(crate) main: Opening,
     /// The write queue (see [`crate::bee_writer`]).
     pub(crate) writer: Writer,
-    /// A twin of the bee opened with `wait: false`, for reads asked not to wait.
-    no_wait: RefCell<Option<Bee>>,
     /// `close()` was called on the main bee.
     pub(crate) closed: Cell<bool>,
     /// Stop signals of running watchers (`close()` ends them).
@@ -180,7 +178,7 @@ impl Handle {
         self.bee.clone().await
     }
 
-    /// The Rust handle for a read with `opts.wait` (`wait: false` uses the no-wait twin).
+    /// The Rust handle for a read with `opts.wait`.
     /// On a replica (a core we cannot write), a read of the live bee first waits until the
     /// connections are caught up with their peers, as JS hyperbee's reads call
     /// `core.update()`; `opts.update: false` skips that.
@@ -193,25 +191,11 @@ impl Handle {
             bee.core().update().await;
             self.root.refresh().await;
         }
-        let wait = field(opts, "wait");
-        if wait.as_bool() != Some(false) || !bee.options().wait {
-            return Ok(bee);
-        }
-        let twin = self.root.no_wait.borrow().clone();
-        let twin = match twin {
-            Some(t) => t,
-            None => {
-                let opts = BeeOptions { wait: false, ..self.root.opts.clone() };
-                let t = Hyperbee::open(bee.core().clone(), opts).await.map_err(|e| bee_error(&e))?;
-                *self.root.no_wait.borrow_mut() = Some(t.clone());
-                t
-            }
-        };
-        // Same prefix, same version.
-        let twin = if bee.prefix().is_empty() { twin } else { twin.sub(bee.prefix(), Some(&[])) };
-        Ok(match self.checkout {
-            Some(v) => twin.checkout(v).await,
-            None => twin,
+        // A per-call `{ wait }` is the same view (version, fork, sub, cache) reading with or
+        // without waiting for missing blocks.
+        Ok(match field(opts, "wait").as_bool() {
+            Some(wait) => bee.with_wait(wait),
+            None => bee,
         })
     }
 
@@ -386,9 +370,50 @@ fn parse_open(opts: &JsValue) -> Result<(Codecs, BeeOptions), JsValue> {
 #[wasm_bindgen(js_name = Hyperbee)]
 pub struct JsHyperbee {
     pub(crate) h: Handle,
+    /// Key of this handle in [`HANDLES`].
+    id: u32,
+}
+
+thread_local! {
+    /// Live JS handles by id, so a method given another `Hyperbee` object (JS
+    /// `createDiffStream(otherBee)`) can reach its Rust handle (version *and* fork).
+    static HANDLES: RefCell<std::collections::HashMap<u32, Opening>> = RefCell::new(Default::default());
+    static NEXT_HANDLE: Cell<u32> = const { Cell::new(1) };
+}
+
+impl Drop for JsHyperbee {
+    fn drop(&mut self) {
+        HANDLES.with(|m| m.borrow_mut().remove(&self.id));
+    }
+}
+
+/// The Rust handle of a JS `Hyperbee` object, if `value` is one that is still alive.
+pub(crate) fn opening_of(value: &JsValue) -> Option<Opening> {
+    let id = js_sys::Reflect::get(value, &JsValue::from_str("__handle")).ok()?.as_f64()? as u32;
+    HANDLES.with(|m| m.borrow().get(&id).cloned())
+}
+
+#[wasm_bindgen(js_class = Hyperbee)]
+impl JsHyperbee {
+    /// Internal: this handle's id (lets another handle's method find it).
+    #[wasm_bindgen(getter, js_name = __handle)]
+    pub fn handle_id(&self) -> u32 {
+        self.id
+    }
 }
 
 impl JsHyperbee {
+    /// A JS handle for `h`, registered in [`HANDLES`].
+    fn register(h: Handle) -> JsHyperbee {
+        let id = NEXT_HANDLE.with(|n| {
+            let id = n.get();
+            n.set(id.wrapping_add(1).max(1));
+            id
+        });
+        HANDLES.with(|m| m.borrow_mut().insert(id, h.bee.clone()));
+        JsHyperbee { h, id }
+    }
+
     fn start(core: &JsHypercore, opts: &JsValue) -> Result<JsHyperbee, JsValue> {
         let (codecs, bee_opts) = parse_open(opts)?;
         let inner = core.inner.clone();
@@ -406,11 +431,10 @@ impl JsHyperbee {
             opts: bee_opts,
             main: bee.clone(),
             writer: Writer::default(),
-            no_wait: RefCell::new(None),
             closed: Cell::new(false),
             watchers: RefCell::new(Vec::new()),
         });
-        Ok(JsHyperbee { h: Handle { bee, root, codecs, checkout: None, sub: false, sep } })
+        Ok(JsHyperbee::register(Handle { bee, root, codecs, checkout: None, sub: false, sep }))
     }
 
     /// Encodes a `put`/`del` now and queues it (see [`crate::bee_writer`]).
@@ -439,22 +463,20 @@ impl JsHyperbee {
     }
 
     pub(crate) fn from_handle(h: Handle) -> JsHyperbee {
-        JsHyperbee { h }
+        JsHyperbee::register(h)
     }
 
     /// A JS handle for a Rust handle of the same bee (watch snapshots).
     pub(crate) fn wrap_bee(like: &Handle, bee: Bee, version: u64, codecs: Codecs) -> JsHyperbee {
         let opening: Opening = futures::future::ready(Ok(bee)).boxed_local().shared();
-        JsHyperbee {
-            h: Handle {
-                bee: opening,
-                root: like.root.clone(),
-                codecs,
-                checkout: Some(version),
-                sub: like.sub,
-                sep: like.sep.clone(),
-            },
-        }
+        JsHyperbee::register(Handle {
+            bee: opening,
+            root: like.root.clone(),
+            codecs,
+            checkout: Some(version),
+            sub: like.sub,
+            sep: like.sep.clone(),
+        })
     }
 }
 

@@ -366,11 +366,14 @@ impl<S: Storage> Batch<S> {
         let (blocks, decoded) = self.encode_blocks();
         let core = self.bee.shared.core.clone();
         let mut guard = core.lock().await;
-        if guard.length() != self.base {
-            return Err(BeeError::BadArgument(format!(
-                "the core was appended to outside this batch (length {} ≠ {})",
+        let fork = self.reader().fork();
+        if guard.length() != self.base || guard.fork() != fork {
+            return Err(BeeError::Conflict(format!(
+                "length {} fork {} now, {} fork {} when the batch began",
                 guard.length(),
-                self.base
+                guard.fork(),
+                self.base,
+                fork
             )));
         }
         let length = guard.append_batch(&blocks).await?;

@@ -48,6 +48,11 @@ pub enum BeeError {
     /// `flush`, and writes nothing.
     #[error("an earlier operation of this batch failed; the batch was discarded")]
     BatchFailed,
+    /// The core changed under an open batch (appended or truncated by someone else than
+    /// this bee): its blocks would point into a tree that is no longer the core's, so nothing
+    /// is written.
+    #[error("the core changed under this batch: {0}")]
+    Conflict(String),
 }
 
 impl BeeError {
@@ -63,7 +68,7 @@ impl BeeError {
             BeeError::ReadOnly => "SESSION_NOT_WRITABLE",
             BeeError::Encoding(_) => "DECODING_ERROR",
             BeeError::BadArgument(_) => "BAD_ARGUMENT",
-            BeeError::BatchFailed => "INVALID_OPERATION",
+            BeeError::BatchFailed | BeeError::Conflict(_) => "INVALID_OPERATION",
         }
     }
 

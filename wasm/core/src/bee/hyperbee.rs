@@ -90,6 +90,9 @@ pub struct Hyperbee<S> {
     /// `BeeOptions::always_duplicate` for the main bee; always `true` for a sub-database, as
     /// in JS (its `sub()` does not pass the option on).
     pub(crate) always_duplicate: bool,
+    /// Whether reads wait for blocks that are not local (`BeeOptions::wait`, or
+    /// [`Hyperbee::with_wait`]).
+    pub(crate) wait: bool,
 }
 
 impl<S> Clone for Hyperbee<S> {
@@ -99,6 +102,7 @@ impl<S> Clone for Hyperbee<S> {
             prefix: self.prefix.clone(),
             checkout: self.checkout.clone(),
             always_duplicate: self.always_duplicate,
+            wait: self.wait,
         }
     }
 }
@@ -117,9 +121,9 @@ impl<S: Storage> Hyperbee<S> {
     /// block first when the core is empty, as JS does).
     pub async fn open(core: SharedCore<S>, opts: BeeOptions) -> Result<Self, BeeError> {
         let cache = Arc::new(NodeCache::new(opts.cache_bytes));
-        let always_duplicate = opts.always_duplicate;
+        let (always_duplicate, wait) = (opts.always_duplicate, opts.wait);
         let shared = Shared { core, cache, write_lock: Arc::new(Mutex::new(())), opts };
-        Ok(Hyperbee { shared: Arc::new(shared), prefix: Vec::new(), checkout: None, always_duplicate })
+        Ok(Hyperbee { shared: Arc::new(shared), prefix: Vec::new(), checkout: None, always_duplicate, wait })
     }
 
     /// The core underneath.
@@ -135,6 +139,13 @@ impl<S: Storage> Hyperbee<S> {
     /// The options the bee was opened with.
     pub fn options(&self) -> &BeeOptions {
         &self.shared.opts
+    }
+
+    /// The same view (same version, sub, cache and write lock) whose reads wait for missing
+    /// blocks (`true`, fetching them from peers) or fail with `BLOCK_NOT_AVAILABLE` (`false`):
+    /// JS's per-call `{ wait }`.
+    pub fn with_wait(&self, wait: bool) -> Hyperbee<S> {
+        Hyperbee { wait, ..self.clone() }
     }
 
     /// Whether this handle is a checkout (a fixed version).
@@ -153,7 +164,7 @@ impl<S: Storage> Hyperbee<S> {
     /// A reader pinned to this handle's version (what every read of one call uses).
     pub async fn reader(&self) -> Result<Reader<S>, BeeError> {
         let shared = &self.shared;
-        let wait = shared.opts.wait;
+        let wait = self.wait;
         Ok(match &self.checkout {
             Some(c) => Reader::new(
                 shared.core.clone(),
@@ -178,7 +189,7 @@ impl<S: Storage> Hyperbee<S> {
         if self.shared.core.lock().await.length() == 0 {
             return Ok(None);
         }
-        let block = block_zero(&self.shared.core, self.shared.opts.wait).await?;
+        let block = block_zero(&self.shared.core, self.wait).await?;
         Header::decode(&block).map(Some).map_err(|source| BeeError::Decode { seq: 0, source })
     }
 
@@ -209,7 +220,7 @@ impl<S: Storage> Hyperbee<S> {
                 snap.length,
                 *fork,
                 Some(snap.clone()),
-                self.shared.opts.wait,
+                self.wait,
             ),
             _ => self.reader().await?,
         };
@@ -270,6 +281,7 @@ impl<S: Storage> Hyperbee<S> {
             prefix: sub_prefix(&self.prefix, name, sep),
             checkout: self.checkout.clone(),
             always_duplicate: true,
+            wait: self.wait,
         }
     }
 
@@ -287,6 +299,7 @@ impl<S: Storage> Hyperbee<S> {
             prefix: self.prefix.clone(),
             checkout: Some(Checkout { version, fork, snapshot }),
             always_duplicate: self.always_duplicate,
+            wait: self.wait,
         }
     }
 

@@ -196,6 +196,12 @@ impl<S: Storage> EntryWatcher<S> {
         self.node.clone()
     }
 
+    /// Marks `reader`'s version as seen.
+    fn saw(&mut self, reader: &super::reader::Reader<S>) {
+        self.version = reader.version();
+        self.fork = reader.fork();
+    }
+
     /// Waits until the entry changed (another seq: written again, deleted, created) or the
     /// core was truncated, and returns it as it is now.
     pub async fn changed(&mut self) -> Result<Option<Entry>, BeeError> {
@@ -209,9 +215,15 @@ impl<S: Storage> EntryWatcher<S> {
                     if self.bee.core().lock().await.fork() != reader.fork() {
                         continue;
                     }
+                    self.saw(&reader);
                     return Err(e);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Report each failing version once: the next call waits for a new change
+                    // instead of failing again at once (a caller looping on errors would spin).
+                    self.saw(&reader);
+                    return Err(e);
+                }
             };
             let force = reader.fork() != self.fork;
             self.version = reader.version();

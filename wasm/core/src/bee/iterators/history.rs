@@ -123,7 +123,7 @@ impl<S: Storage> HistoryIterator<S> {
             *lt
         } else {
             let seq = *gte;
-            *gte += 1;
+            *gte = gte.saturating_add(1);
             seq
         };
         let Ok(seq) = u64::try_from(seq) else {
