@@ -145,8 +145,17 @@ test('Hyperbee in the page: the JS API on IndexedDB, and a JS hyperbee replicate
         const { Hypercore, Hyperbee } = window.hyperwasm
         const core = await Hypercore.open('page-bee')
         const db = new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'json' })
+        const length = core.length
+        // Cold reads (nothing cached after the reload) while the loop body writes to the same
+        // core: the stream's read-ahead must not hold the core while it waits for JS.
+        const copied = []
+        for await (const e of db.createReadStream({ gte: 'fruit/', lt: 'fruit0' })) {
+          await db.put('copy/' + e.key, e.value)
+          copied.push(e.key)
+        }
         const out = {
-          length: core.length,
+          length,
+          copied,
           cherry: await db.get('fruit/cherry'),
           all: (await window.collect(db.createReadStream({}, { valueEncoding: 'binary' }))).map((e) => e.key),
           bob: (await db.sub('users', { valueEncoding: 'utf-8' }).get('bob')).value
@@ -158,10 +167,11 @@ test('Hyperbee in the page: the JS API on IndexedDB, and a JS hyperbee replicate
         return out
       }), 'reload')
       assert.equal(res.length, 9)
+      assert.deepEqual(res.copied, ['fruit/apple', 'fruit/cherry'])
       assert.deepEqual(res.cherry, { seq: 3, key: 'fruit/cherry', value: ['a', 'b'] })
-      assert.deepEqual(res.all, ['fruit/apple', 'fruit/cherry', 'users\u0000ann', 'users\u0000bob', 'users\u0000cy', 'veg/leek'])
+      assert.deepEqual(res.all, ['copy/fruit/apple', 'copy/fruit/cherry', 'fruit/apple', 'fruit/cherry', 'users\u0000ann', 'users\u0000bob', 'users\u0000cy', 'veg/leek'])
       assert.equal(res.bob, 'BOB')
-      assert.equal(res.lengthAfter, 10)
+      assert.equal(res.lengthAfter, 12)
     })
 
     const seed = start('tests/js/ws-seed.mjs', ['bee', '--keys', String(SEED_KEYS)])

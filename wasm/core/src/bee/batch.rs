@@ -35,53 +35,53 @@ use super::messages::{Header, Level, Node, YoloIndex};
 use super::reader::Reader;
 use crate::storage::Storage;
 
-const MIN_KEYS: usize = 4;
-const MAX_CHILDREN: usize = 9;
+pub(super) const MIN_KEYS: usize = 4;
+pub(super) const MAX_CHILDREN: usize = 9;
 
-type NodeId = usize;
-type ChildId = usize;
+pub(super) type NodeId = usize;
+pub(super) type ChildId = usize;
 
 /// A key pointer of a node being rewritten: the seq of the block holding the key, and the
 /// key once it was read.
 #[derive(Debug, Clone)]
-struct Key {
-    seq: u64,
-    bytes: Option<Arc<[u8]>>,
+pub(super) struct Key {
+    pub(super) seq: u64,
+    pub(super) bytes: Option<Arc<[u8]>>,
 }
 
 /// A child pointer (JS `Child`): shared by the parent and by the block indexes listing it.
 #[derive(Debug, Clone)]
-struct Child {
-    seq: u64,
-    offset: u64,
-    node: Option<NodeId>,
+pub(super) struct Child {
+    pub(super) seq: u64,
+    pub(super) offset: u64,
+    pub(super) node: Option<NodeId>,
 }
 
 /// A tree node being rewritten (JS `TreeNode`).
 #[derive(Debug, Clone)]
-struct TreeNode {
-    keys: Vec<Key>,
-    children: Vec<ChildId>,
-    changed: bool,
+pub(super) struct TreeNode {
+    pub(super) keys: Vec<Key>,
+    pub(super) children: Vec<ChildId>,
+    pub(super) changed: bool,
     /// The stored block this node was read from, while it is not rewritten (for the "this
     /// block wrote the key" shortcut of reads in the batch).
-    from_block: Option<NodeRef>,
+    pub(super) from_block: Option<NodeRef>,
 }
 
 /// One block of the batch, before encoding.
 #[derive(Debug)]
-struct Pending {
-    key: Arc<[u8]>,
-    value: Option<Vec<u8>>,
+pub(super) struct Pending {
+    pub(super) key: Arc<[u8]>,
+    pub(super) value: Option<Vec<u8>>,
     /// Index entries: child pointers of the nodes this block wrote (`None` only transiently).
-    index: Vec<Option<ChildId>>,
+    pub(super) index: Vec<Option<ChildId>>,
     /// The block, encoded when the operation ran ([`Batch::separate_blocks`] mode), and its
     /// decoded form.
-    encoded: Option<(Vec<u8>, BlockEntry)>,
+    pub(super) encoded: Option<(Vec<u8>, BlockEntry)>,
 }
 
 /// What inserting a key into a node did.
-enum Inserted {
+pub(super) enum Inserted {
     /// Vetoed or skipped: nothing changed.
     Skipped,
     /// Inserted or replaced; `true` when the node now needs a split.
@@ -91,21 +91,21 @@ enum Inserted {
 /// A write batch (JS `db.batch()`): holds the bee's write lock until [`Batch::flush`] or
 /// drop; reads through it see its writes; flush appends all its blocks atomically.
 pub struct Batch<S> {
-    bee: Hyperbee<S>,
-    _guard: OwnedMutexGuard<()>,
+    pub(super) bee: Hyperbee<S>,
+    pub(super) _guard: OwnedMutexGuard<()>,
     /// Reader of the stored tree, set by the first operation (after the header).
-    reader: Option<Reader<S>>,
+    pub(super) reader: Option<Reader<S>>,
     /// Core length when the first operation ran: seq of the batch's first block.
-    base: u64,
-    nodes: Vec<TreeNode>,
-    children: Vec<Child>,
+    pub(super) base: u64,
+    pub(super) nodes: Vec<TreeNode>,
+    pub(super) children: Vec<Child>,
     /// The tree's root as this batch sees it, once loaded.
-    root: Option<NodeId>,
-    pending: Vec<Pending>,
+    pub(super) root: Option<NodeId>,
+    pub(super) pending: Vec<Pending>,
     /// An operation failed half-way: refuse everything (see [`BeeError::BatchFailed`]).
-    poisoned: bool,
+    pub(super) poisoned: bool,
     /// Encode every block as its operation runs (see [`Batch::separate_blocks`]).
-    separate: bool,
+    pub(super) separate: bool,
 }
 
 impl<S> std::fmt::Debug for Batch<S> {
@@ -230,14 +230,14 @@ impl<S: Storage> Batch<S> {
     }
 
     /// Refuses to go on after an operation failed half-way.
-    fn check(&self) -> Result<(), BeeError> {
+    pub(super) fn check(&self) -> Result<(), BeeError> {
         if self.poisoned {
             return Err(BeeError::BatchFailed);
         }
         Ok(())
     }
 
-    async fn put_inner(
+    pub(super) async fn put_inner(
         &mut self,
         key: &[u8],
         value: Option<&[u8]>,
@@ -312,7 +312,7 @@ impl<S: Storage> Batch<S> {
         Ok(true)
     }
 
-    async fn del_inner(&mut self, key: &[u8], cas: Option<Cas<'_>>) -> Result<bool, BeeError> {
+    pub(super) async fn del_inner(&mut self, key: &[u8], cas: Option<Cas<'_>>) -> Result<bool, BeeError> {
         let user_key = key.to_vec();
         let key: Arc<[u8]> = prefixed(&self.bee.prefix, key).into();
         self.start().await?;
@@ -392,7 +392,7 @@ impl<S: Storage> Batch<S> {
     // setup
 
     /// Writes the header on an empty core (JS `getRoot(true)`), then pins the reader.
-    async fn start(&mut self) -> Result<(), BeeError> {
+    pub(super) async fn start(&mut self) -> Result<(), BeeError> {
         if self.reader.is_some() {
             return Ok(());
         }
@@ -416,17 +416,17 @@ impl<S: Storage> Batch<S> {
         Ok(())
     }
 
-    fn reader(&self) -> &Reader<S> {
+    pub(super) fn reader(&self) -> &Reader<S> {
         // `start` runs before every tree access.
         self.reader.as_ref().expect("batch reader is set by start()")
     }
 
-    fn next_seq(&self) -> u64 {
+    pub(super) fn next_seq(&self) -> u64 {
         self.base + self.pending.len() as u64
     }
 
     /// The batch's root (loading the stored one the first time); `None` for an empty tree.
-    async fn load_root(&mut self) -> Result<Option<NodeId>, BeeError> {
+    pub(super) async fn load_root(&mut self) -> Result<Option<NodeId>, BeeError> {
         if let Some(r) = self.root {
             return Ok(Some(r));
         }
@@ -437,7 +437,7 @@ impl<S: Storage> Batch<S> {
     }
 
     /// A node read from a stored block, as a live node.
-    fn adopt(&mut self, node: NodeRef) -> NodeId {
+    pub(super) fn adopt(&mut self, node: NodeRef) -> NodeId {
         let keys =
             node.keys().iter().enumerate().map(|(i, &seq)| Key { seq, bytes: node.cached_key(i) }).collect();
         let children = (0..node.child_count())
@@ -448,12 +448,12 @@ impl<S: Storage> Batch<S> {
         self.nodes.len() - 1
     }
 
-    fn new_node(&mut self, changed: bool) -> NodeId {
+    pub(super) fn new_node(&mut self, changed: bool) -> NodeId {
         self.nodes.push(TreeNode { keys: Vec::new(), children: Vec::new(), changed, from_block: None });
         self.nodes.len() - 1
     }
 
-    fn new_child(&mut self, seq: u64, offset: u64, node: Option<NodeId>) -> ChildId {
+    pub(super) fn new_child(&mut self, seq: u64, offset: u64, node: Option<NodeId>) -> ChildId {
         self.children.push(Child { seq, offset, node });
         self.children.len() - 1
     }
@@ -462,7 +462,7 @@ impl<S: Storage> Batch<S> {
     // reads inside the batch
 
     /// Child `i` of `node`, loading it from its block the first time (JS `getChildNode`).
-    async fn child_node(&mut self, node: NodeId, i: usize) -> Result<NodeId, BeeError> {
+    pub(super) async fn child_node(&mut self, node: NodeId, i: usize) -> Result<NodeId, BeeError> {
         let cid = *self.nodes[node]
             .children
             .get(i)
@@ -486,7 +486,7 @@ impl<S: Storage> Batch<S> {
     }
 
     /// The key bytes of block `seq` (a stored block or one of the batch).
-    async fn key_bytes(&self, seq: u64) -> Result<Arc<[u8]>, BeeError> {
+    pub(super) async fn key_bytes(&self, seq: u64) -> Result<Arc<[u8]>, BeeError> {
         if seq >= self.base {
             let p = self
                 .pending
@@ -498,7 +498,7 @@ impl<S: Storage> Batch<S> {
     }
 
     /// Key `i` of `node`, read once and kept.
-    async fn key_at(&mut self, node: NodeId, i: usize) -> Result<Arc<[u8]>, BeeError> {
+    pub(super) async fn key_at(&mut self, node: NodeId, i: usize) -> Result<Arc<[u8]>, BeeError> {
         let k = &self.nodes[node].keys[i];
         if let Some(b) = &k.bytes {
             return Ok(b.clone());
@@ -519,7 +519,11 @@ impl<S: Storage> Batch<S> {
     }
 
     /// Binary search (JS's loop): `Ok(index)` when found, else `Err(insertion point)`.
-    async fn search(&mut self, node: NodeId, key: &[u8]) -> Result<Result<usize, usize>, BeeError> {
+    pub(super) async fn search(
+        &mut self,
+        node: NodeId,
+        key: &[u8],
+    ) -> Result<Result<usize, usize>, BeeError> {
         let (mut s, mut e) = (0usize, self.nodes[node].keys.len());
         while s < e {
             let mid = (s + e) >> 1;
@@ -533,7 +537,7 @@ impl<S: Storage> Batch<S> {
     }
 
     /// The entry of block `seq` as reads return it.
-    async fn entry_of(&self, seq: u64) -> Result<Entry, BeeError> {
+    pub(super) async fn entry_of(&self, seq: u64) -> Result<Entry, BeeError> {
         let prefix = &self.bee.prefix;
         if seq >= self.base {
             let p = self
@@ -547,7 +551,7 @@ impl<S: Storage> Batch<S> {
     }
 
     /// The cas / `always_duplicate` gate of an overwrite of key `i` of `node`.
-    async fn allowed(
+    pub(super) async fn allowed(
         &mut self,
         node: NodeId,
         i: usize,
@@ -568,202 +572,10 @@ impl<S: Storage> Batch<S> {
     }
 
     // -----------------------------------------------------------------------------------
-    // tree edits (JS TreeNode)
-
-    /// JS `insertKey`: replaces an equal key (after the gate) or inserts, with `child` as the
-    /// new right neighbour of the inserted key. `gate`: the put's next entry and cas (leaf
-    /// insertion of the user's key); `None` for medians.
-    async fn insert_key(
-        &mut self,
-        node: NodeId,
-        key: Key,
-        child: Option<NodeId>,
-        gate: Option<(&Entry, Option<Cas<'_>>)>,
-    ) -> Result<Inserted, BeeError> {
-        let bytes = match &key.bytes {
-            Some(b) => b.clone(),
-            None => self.key_bytes(key.seq).await?,
-        };
-        match self.search(node, &bytes).await? {
-            Ok(mid) => {
-                if let Some((next, cas)) = gate {
-                    if !self.allowed(node, mid, next, cas).await? {
-                        return Ok(Inserted::Skipped);
-                    }
-                } else if !self.bee.always_duplicate {
-                    // A median never equals a key of its parent in a valid tree.
-                    return Ok(Inserted::Skipped);
-                }
-                let n = &mut self.nodes[node];
-                n.changed = true;
-                n.keys[mid] = key;
-                Ok(Inserted::Done(false))
-            }
-            Err(i) => {
-                let ptr = child.map(|c| self.new_child(0, 0, Some(c)));
-                let n = &mut self.nodes[node];
-                n.keys.insert(i, key);
-                if let Some(ptr) = ptr {
-                    n.children.insert((i + 1).min(n.children.len()), ptr);
-                }
-                n.changed = true;
-                Ok(Inserted::Done(n.keys.len() >= MAX_CHILDREN))
-            }
-        }
-    }
-
-    /// JS `removeKey`: the key and its right child pointer (marked freed).
-    fn remove_key(&mut self, node: NodeId, i: usize) {
-        let n = &mut self.nodes[node];
-        n.keys.remove(i);
-        if !n.children.is_empty() && i + 1 < n.children.len() {
-            let freed = n.children.remove(i + 1);
-            self.children[freed].seq = 0;
-        }
-        self.nodes[node].changed = true;
-    }
-
-    /// JS `split`: the last `len/2` keys (and `len/2 + 1` children) move to a new right node,
-    /// the key before them is the median.
-    fn split(&mut self, node: NodeId) -> (Key, NodeId) {
-        let right = self.new_node(true);
-        let n = &mut self.nodes[node];
-        let len = n.keys.len() >> 1;
-        let right_keys = n.keys.split_off(n.keys.len() - len);
-        let median = n.keys.pop().unwrap_or(Key { seq: 0, bytes: None });
-        let right_children = if n.children.is_empty() {
-            Vec::new()
-        } else {
-            n.children.split_off(n.children.len().saturating_sub(len + 1))
-        };
-        n.changed = true;
-        let r = &mut self.nodes[right];
-        r.keys = right_keys;
-        r.children = right_children;
-        (median, right)
-    }
-
-    /// JS `leafSize`: keys in the edge leaf under `node` (leftmost or rightmost path).
-    async fn leaf_size(&mut self, mut node: NodeId, go_left: bool) -> Result<usize, BeeError> {
-        for _ in 0..MAX_DEPTH {
-            let n = &self.nodes[node];
-            if n.children.is_empty() {
-                return Ok(n.keys.len());
-            }
-            let i = if go_left { 0 } else { n.children.len() - 1 };
-            node = self.child_node(node, i).await?;
-        }
-        Err(BeeError::invalid(self.base, "tree deeper than any real bee (a cycle?)"))
-    }
-
-    /// JS `setKeyToNearestLeaf`: replaces internal key `index` of `node` by its neighbour
-    /// from the edge leaf with more keys, pushing the path to that leaf on `stack`.
-    async fn set_key_to_nearest_leaf(
-        &mut self,
-        node: NodeId,
-        index: usize,
-        stack: &mut Vec<NodeId>,
-    ) -> Result<(), BeeError> {
-        let left = self.child_node(node, index).await?;
-        let right = self.child_node(node, index + 1).await?;
-        let ls = self.leaf_size(left, false).await?;
-        let rs = self.leaf_size(right, true).await?;
-        let key = if ls < rs {
-            let mut n = right;
-            stack.push(n);
-            while !self.nodes[n].children.is_empty() {
-                n = self.child_node(n, 0).await?;
-                stack.push(n);
-            }
-            if self.nodes[n].keys.is_empty() {
-                return Err(BeeError::invalid(self.base, "empty leaf in a stored tree"));
-            }
-            self.nodes[n].keys.remove(0)
-        } else {
-            let mut n = left;
-            stack.push(n);
-            while !self.nodes[n].children.is_empty() {
-                let last = self.nodes[n].children.len() - 1;
-                n = self.child_node(n, last).await?;
-                stack.push(n);
-            }
-            self.nodes[n]
-                .keys
-                .pop()
-                .ok_or_else(|| BeeError::invalid(self.base, "empty leaf in a stored tree"))?
-        };
-        self.nodes[node].keys[index] = key;
-        Ok(())
-    }
-
-    /// JS `rebalance`: fixes underfull nodes bottom-up along `stack`; returns the new root.
-    async fn rebalance(&mut self, mut stack: Vec<NodeId>) -> Result<NodeId, BeeError> {
-        let root = stack[0];
-        while stack.len() > 1 {
-            let node = stack.pop().unwrap_or(root);
-            let parent = stack[stack.len() - 1];
-            if self.nodes[node].keys.len() >= MIN_KEYS {
-                return Ok(root);
-            }
-            let pos = self.nodes[parent]
-                .children
-                .iter()
-                .position(|&c| self.children[c].node == Some(node))
-                .ok_or_else(|| BeeError::invalid(self.base, "node is not a child of its parent"))?;
-            let count = self.nodes[parent].children.len();
-            let left = if pos > 0 { Some(self.child_node(parent, pos - 1).await?) } else { None };
-            let right = if pos + 1 < count { Some(self.child_node(parent, pos + 1).await?) } else { None };
-
-            if let Some(l) = left.filter(|&l| self.nodes[l].keys.len() > MIN_KEYS) {
-                self.nodes[l].changed = true;
-                let sep = self.nodes[parent].keys[pos - 1].clone();
-                self.nodes[node].keys.insert(0, sep);
-                if let Some(c) = self.nodes[l].children.pop() {
-                    self.nodes[node].children.insert(0, c);
-                }
-                let up = self.nodes[l].keys.pop().unwrap_or(Key { seq: 0, bytes: None });
-                self.nodes[parent].keys[pos - 1] = up;
-                return Ok(root);
-            }
-            if let Some(r) = right.filter(|&r| self.nodes[r].keys.len() > MIN_KEYS) {
-                self.nodes[r].changed = true;
-                let sep = self.nodes[parent].keys[pos].clone();
-                self.nodes[node].keys.push(sep);
-                if !self.nodes[r].children.is_empty() {
-                    let c = self.nodes[r].children.remove(0);
-                    self.nodes[node].children.push(c);
-                }
-                let up = self.nodes[r].keys.remove(0);
-                self.nodes[parent].keys[pos] = up;
-                return Ok(root);
-            }
-            let (into, from, index) = match (left, right) {
-                (Some(l), _) => (l, node, pos - 1),
-                (None, Some(r)) => (node, r, pos),
-                (None, None) => return Err(BeeError::invalid(self.base, "underfull node without siblings")),
-            };
-            let median = self.nodes[parent].keys[index].clone();
-            // JS leaves the merged node's arrays in place (it is unreachable from now on).
-            let from_keys = self.nodes[from].keys.clone();
-            let from_children = self.nodes[from].children.clone();
-            let n = &mut self.nodes[into];
-            n.changed = true;
-            n.keys.push(median);
-            n.keys.extend(from_keys);
-            n.children.extend(from_children);
-            self.remove_key(parent, index);
-        }
-        if self.nodes[root].keys.is_empty() && !self.nodes[root].children.is_empty() {
-            return self.child_node(root, 0).await;
-        }
-        Ok(root)
-    }
-
-    // -----------------------------------------------------------------------------------
     // blocks
 
     /// JS `_append`: indexes the changed nodes under `root` for a new block.
-    fn append(&mut self, root: NodeId, key: Arc<[u8]>, value: Option<Vec<u8>>) {
+    pub(super) fn append(&mut self, root: NodeId, key: Arc<[u8]>, value: Option<Vec<u8>>) {
         let seq = self.next_seq();
         let mut index = Vec::new();
         self.index_changes(root, &mut index, seq);
@@ -775,7 +587,7 @@ impl<S: Storage> Batch<S> {
     }
 
     /// JS `indexChanges`: pre-order over changed nodes; returns `node`'s offset.
-    fn index_changes(&mut self, node: NodeId, index: &mut Vec<Option<ChildId>>, seq: u64) -> u64 {
+    pub(super) fn index_changes(&mut self, node: NodeId, index: &mut Vec<Option<ChildId>>, seq: u64) -> u64 {
         let offset = index.len() as u64;
         index.push(None);
         self.nodes[node].changed = false;
@@ -796,7 +608,7 @@ impl<S: Storage> Batch<S> {
 
     /// JS `toBlocks`: encodes the batch's blocks, compacting every block but the last. Also
     /// returns them decoded, with the key bytes the batch already knows, for the cache.
-    fn encode_blocks(&mut self) -> (Vec<Vec<u8>>, Vec<BlockEntry>) {
+    pub(super) fn encode_blocks(&mut self) -> (Vec<Vec<u8>>, Vec<BlockEntry>) {
         if self.separate {
             return self.pending.iter_mut().filter_map(|p| p.encoded.take()).unzip();
         }
@@ -833,7 +645,7 @@ impl<S: Storage> Batch<S> {
 
     /// One block with `index` as it is now (JS `_append` of an auto-flushed batch), encoded
     /// and decoded (key bytes the batch knows filled in).
-    fn encode_one(
+    pub(super) fn encode_one(
         &self,
         seq: u64,
         key: &Arc<[u8]>,
@@ -854,14 +666,14 @@ impl<S: Storage> Batch<S> {
     }
 
     /// The key bytes the batch holds for the keys of one index entry.
-    fn known_keys(&self, entry: Option<ChildId>) -> Vec<Option<Arc<[u8]>>> {
+    pub(super) fn known_keys(&self, entry: Option<ChildId>) -> Vec<Option<Arc<[u8]>>> {
         let Some(node) = entry.and_then(|cid| self.children[cid].node) else { return Vec::new() };
         self.nodes[node].keys.iter().map(|k| k.bytes.clone()).collect()
     }
 
     /// JS `deflate` of one index entry: the node's key seqs and child pointers as they are
     /// now.
-    fn level_of(&self, entry: Option<ChildId>) -> Level {
+    pub(super) fn level_of(&self, entry: Option<ChildId>) -> Level {
         let Some(node) = entry.and_then(|cid| self.children[cid].node) else { return Level::default() };
         let n = &self.nodes[node];
         Level {

@@ -16,6 +16,7 @@ pub mod hyperbee;
 pub mod iterators;
 pub mod messages;
 pub mod reader;
+mod tree_node;
 pub mod watch;
 
 pub use batch::Batch;
