@@ -19,11 +19,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use futures::future::{abortable, AbortHandle, LocalBoxFuture, Shared};
 use futures::stream::LocalBoxStream;
 use futures::{FutureExt, StreamExt};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::spawn_local;
 
 use crate::hyperbee::Fifo;
 
@@ -60,7 +62,12 @@ struct State {
     failed: RefCell<Option<JsValue>>,
     ended: Cell<bool>,
     ops: Fifo,
+    /// A read started while collecting ahead, finished by a background task (see `fill`).
+    in_flight: RefCell<Option<(InFlight, AbortHandle)>>,
 }
+
+/// The background completion of a started read.
+type InFlight = Shared<LocalBoxFuture<'static, ()>>;
 
 /// `{ value, done }`.
 pub(crate) fn step(value: &JsValue, done: bool) -> JsValue {
@@ -83,6 +90,7 @@ impl JsBeeIterator {
                 failed: RefCell::new(None),
                 ended: Cell::new(false),
                 ops: Fifo::default(),
+                in_flight: RefCell::new(None),
             }),
         };
         async_iterable(&it.into())
@@ -90,42 +98,67 @@ impl JsBeeIterator {
 }
 
 impl State {
-    /// Pulls one entry (waiting if needed) and then whatever else is ready at once.
-    async fn fill(&self) {
+    /// Takes one item of the stream into `ready` / `failed` / `ended`; `false` once the
+    /// stream is over (ended or failed).
+    fn absorb(&self, item: Option<Result<JsValue, JsValue>>) -> bool {
+        match item {
+            Some(Ok(v)) => {
+                self.ready.borrow_mut().push_back(v);
+                true
+            }
+            Some(Err(e)) => {
+                *self.failed.borrow_mut() = Some(e);
+                false
+            }
+            None => {
+                self.ended.set(true);
+                false
+            }
+        }
+    }
+
+    /// Whether nothing more will come: ended, or the stream is gone with no read under way.
+    fn exhausted(&self) -> bool {
+        self.ended.get() || (self.stream.borrow().is_none() && self.in_flight.borrow().is_none())
+    }
+
+    /// Pulls one entry (waiting if needed) and then whatever else is ready at once. A read
+    /// that has to wait (storage, network, a live stream's next append) while collecting
+    /// ahead is finished by a background task, never parked: a half-polled read may hold the
+    /// core's lock, and JS may not call `next()` again before it wrote to that core (a `for
+    /// await` body that puts).
+    async fn fill(self: &Rc<Self>) {
+        let pending = self.in_flight.borrow().as_ref().map(|(f, _)| f.clone());
+        if let Some(f) = pending {
+            f.await;
+            self.in_flight.borrow_mut().take();
+            if !self.ready.borrow().is_empty() || self.failed.borrow().is_some() || self.ended.get() {
+                return;
+            }
+        }
         let Some(mut stream) = self.stream.borrow_mut().take() else { return };
-        let mut first = true;
-        let mut last = false;
-        loop {
-            let item = if first {
-                first = false;
-                stream.next().await
-            } else {
-                match stream.next().now_or_never() {
-                    Some(item) => item,
-                    // A read that had to wait (storage or network) is already under way inside
-                    // the stream, possibly holding the core's lock: finish it now rather than
-                    // park it until JS asks again (a parked read would block every write,
-                    // e.g. a `for await` loop body writing to the same core).
-                    None => {
-                        last = true;
-                        stream.next().await
+        let item = stream.next().await;
+        if !self.absorb(item) {
+            return;
+        }
+        while self.ready.borrow().len() < PREFETCH {
+            match stream.next().now_or_never() {
+                Some(item) => {
+                    if !self.absorb(item) {
+                        return;
                     }
-                }
-            };
-            match item {
-                Some(Ok(v)) => {
-                    let mut ready = self.ready.borrow_mut();
-                    ready.push_back(v);
-                    if ready.len() >= PREFETCH || last {
-                        break;
-                    }
-                }
-                Some(Err(e)) => {
-                    *self.failed.borrow_mut() = Some(e);
-                    return;
                 }
                 None => {
-                    self.ended.set(true);
+                    let st = self.clone();
+                    let (task, abort) = abortable(async move {
+                        let item = stream.next().await;
+                        if st.absorb(item) {
+                            *st.stream.borrow_mut() = Some(stream);
+                        }
+                    });
+                    let task = task.map(|_| ()).boxed_local().shared();
+                    spawn_local(task.clone());
+                    *self.in_flight.borrow_mut() = Some((task, abort));
                     return;
                 }
             }
@@ -142,7 +175,7 @@ impl State {
             self.ended.set(true);
             return Some(Err(e));
         }
-        if self.ended.get() || self.stream.borrow().is_none() {
+        if self.exhausted() {
             return Some(Ok(step(&JsValue::UNDEFINED, true)));
         }
         None
@@ -181,6 +214,9 @@ impl JsBeeIterator {
     #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<any>>")]
     pub fn finish(&self, value: JsValue) -> Promise {
         self.st.stream.borrow_mut().take();
+        if let Some((_, abort)) = self.st.in_flight.borrow_mut().take() {
+            abort.abort(); // drops the stream and whatever read it had under way
+        }
         self.st.ready.borrow_mut().clear();
         self.st.failed.borrow_mut().take();
         self.st.ended.set(true);
@@ -203,7 +239,7 @@ impl JsBeeIterator {
                     st.ended.set(true);
                     return Err(e);
                 }
-                if st.ended.get() || st.stream.borrow().is_none() {
+                if st.exhausted() {
                     return Ok(out.into());
                 }
                 st.fill().await;
