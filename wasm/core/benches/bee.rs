@@ -32,7 +32,7 @@ mod native {
 
     const BATCH: usize = 1000;
     const NOTE: &str = "FileStorage default durability (flush to OS, no fsync), like the anchor's \
-                        RocksDB unsynced WAL; keys = 16 random bytes as hex-free binary, values 64 bytes";
+                        RocksDB unsynced WAL; keys 16 random bytes, values 64 random bytes";
 
     fn env(name: &str, default: usize) -> usize {
         std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
