@@ -5,13 +5,8 @@
 
 mod common;
 
-use common::{assert_clean_failure, relay, relay_stdin};
+use common::{assert_clean_failure, p, relay, relay_stdin};
 use hyperwasm_relay::testdata;
-use std::path::Path;
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 #[test]
 fn create_append_info_cat_round_trip() {

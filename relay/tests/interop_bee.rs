@@ -15,10 +15,9 @@
 
 mod common;
 
-use common::{relay, relay_stdin, repo_root, run_program, Output, Peer};
+use common::{node, p, peer_script, relay, relay_stdin, repo_root, run_program, Output, Peer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// Keys of the JS seed bee.
 const SEED_KEYS: u64 = 100_000;
@@ -29,26 +28,6 @@ const SEED_BATCH: u64 = 1000;
 const MAX_KEYS: u64 = 8;
 const MAX_CHILDREN: u64 = MAX_KEYS + 1;
 const MIN_CHILDREN: u64 = 5;
-
-fn node() -> &'static Path {
-    Path::new("node")
-}
-
-fn peer_script() -> PathBuf {
-    let root = repo_root();
-    let node_ok =
-        std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(node_ok, "`node` is not on PATH: Node.js >= 20 is needed for this test (it does not skip)");
-    assert!(
-        root.join("tests/js/node_modules/hyperbee").is_dir(),
-        "tests/js/node_modules is missing: run `make setup` (or `cd tests/js && npm ci`)"
-    );
-    root.join("tests/js/replicate-peer.mjs")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Key `i` of the JS seed bee (`beeKey` in replicate-peer.mjs).
 fn bee_key(i: u64) -> String {

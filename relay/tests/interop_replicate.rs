@@ -10,39 +10,21 @@
 
 mod common;
 
-use common::{assert_clean_failure, relay, relay_stdin, repo_root, run_program, Output, Peer};
+use common::{
+    assert_clean_failure, node, p, peer_script, relay, relay_stdin, repo_root, run_program, Output, Peer,
+};
 use hyperwasm_relay::testdata;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
 
 /// Seconds any one download may take before the CLI or the JS peer gives up.
 const TIMEOUT: &str = "60";
 
-fn node() -> &'static Path {
-    Path::new("node")
-}
-
-fn peer_script() -> PathBuf {
-    let root = repo_root();
-    let node_ok =
-        std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(node_ok, "`node` is not on PATH: Node.js >= 20 is needed for this test (it does not skip)");
-    assert!(
-        root.join("tests/js/node_modules/hypercore").is_dir(),
-        "tests/js/node_modules is missing: run `make setup` (or `cd tests/js && npm ci`)"
-    );
-    root.join("tests/js/replicate-peer.mjs")
-}
-
 fn s(v: impl ToString) -> String {
     v.to_string()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// What a seed made with `--blocks n --size size [--truncate l --then-append m]` holds.

@@ -27,6 +27,30 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
 }
 
+/// The `node` program (the JS reference stack's runtime).
+pub fn node() -> &'static Path {
+    Path::new("node")
+}
+
+/// `tests/js/replicate-peer.mjs`, after checking that node and `tests/js/node_modules` are
+/// there: interop tests fail, never skip, without the JS oracle.
+pub fn peer_script() -> PathBuf {
+    let root = repo_root();
+    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(node_ok, "`node` is not on PATH: Node.js >= 20 is needed for this test (it does not skip)");
+    assert!(
+        root.join("tests/js/node_modules/hypercore").is_dir()
+            && root.join("tests/js/node_modules/hyperbee").is_dir(),
+        "tests/js/node_modules is missing: run `make setup` (or `cd tests/js && npm ci`)"
+    );
+    root.join("tests/js/replicate-peer.mjs")
+}
+
+/// A path as the `&str` a command line takes.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
 /// What a finished process left.
 #[derive(Debug)]
 pub struct Output {
