@@ -8,13 +8,9 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::channel::oneshot;
-use futures::FutureExt;
 use hyperwasm::core::{CreateOptions, Hypercore};
 use hyperwasm::crypto::{caps, Hash, KeyPair};
 use hyperwasm::encoding::Compact;
@@ -23,144 +19,24 @@ use hyperwasm::replicator::messages::{ChannelHandshake, Data, Message, Range, Re
 use hyperwasm::replicator::messages::{PROTOCOL, PROTOCOL_ALIAS};
 use hyperwasm::replicator::protocol_stream::HIGH_WATER_BYTES;
 use hyperwasm::replicator::{
-    proof_request, replicate, user_channels, Clock, ConnectionError, ConnectionOptions, ConnectionStats,
-    CoreSet, DownloadRange, SharedCore, UserEvent, UserHandle,
+    proof_request, user_channels, ConnectionError, ConnectionOptions, DownloadRange, SharedCore, UserEvent,
+    UserHandle,
 };
 use hyperwasm::secret_stream::{SecretStream, SecretStreamEvent, SecretStreamOptions};
 use hyperwasm::storage::memory::MemoryStorage;
 use hyperwasm::tree::proof::{RequestIndex, RequestUpgrade};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
-use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 type Core = Hypercore<MemoryStorage>;
-type Set = CoreSet<MemoryStorage>;
 type Shared = SharedCore<MemoryStorage>;
-type Outcome = Result<ConnectionStats, ConnectionError>;
 
-/// Bytes a pipe holds before its writer waits for the reader.
-const PIPE_BYTES: usize = 64 << 10;
+mod pipes;
+use pipes::{connect, connect_with, run_for, spawn_end, Outcome, Set, Tap, PIPE_BYTES};
 
-// ---------------------------------------------------------------------------------------------
-// Runtime, clock, pipes
-// ---------------------------------------------------------------------------------------------
-
-/// Runs one test on a current-thread runtime (tasks need not be `Send`), failing after 15 s.
+/// Runs one test, failing after 15 s.
 fn run(test: impl Future<Output = ()>) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(Duration::from_secs(15), test).await.expect("test timed out");
-    });
-}
-
-#[derive(Clone)]
-struct TestClock(tokio::time::Instant);
-
-impl Clock for TestClock {
-    type Sleep = tokio::time::Sleep;
-
-    fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-
-    fn sleep(&self, ms: u64) -> Self::Sleep {
-        tokio::time::sleep(Duration::from_millis(ms))
-    }
-}
-
-/// What a [`Wire`] saw the connection read.
-#[derive(Default)]
-struct Tap {
-    /// Bytes handed to the connection.
-    consumed: u64,
-    /// `consumed` at the last read that found nothing to read (the connection was idle,
-    /// waiting for input, having processed everything before).
-    idle_at: Option<u64>,
-}
-
-/// The read half a connection gets: ends (EOF) when its hang-up sender is dropped, and
-/// records what was read.
-struct Wire<R> {
-    inner: R,
-    hangup: Option<oneshot::Receiver<()>>,
-    hung_up: bool,
-    tap: Arc<Mutex<Tap>>,
-}
-
-impl<R: futures::io::AsyncRead + Unpin> futures::io::AsyncRead for Wire<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if self.hung_up {
-            return Poll::Ready(Ok(0));
-        }
-        if let Some(rx) = self.hangup.as_mut() {
-            if rx.poll_unpin(cx).is_ready() {
-                self.hung_up = true;
-                return Poll::Ready(Ok(0));
-            }
-        }
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let mut tap = self.tap.lock().unwrap();
-        match &poll {
-            Poll::Ready(Ok(n)) => tap.consumed += *n as u64,
-            Poll::Pending => tap.idle_at = Some(tap.consumed),
-            Poll::Ready(Err(_)) => {}
-        }
-        poll
-    }
-}
-
-/// Runs `replicate` for `set` over one end of a pipe, in a local task.
-fn spawn_end(
-    set: &Set,
-    io: DuplexStream,
-    opts: ConnectionOptions,
-    hangup: Option<oneshot::Receiver<()>>,
-) -> (JoinHandle<Outcome>, Arc<Mutex<Tap>>) {
-    let (reader, writer) = tokio::io::split(io);
-    let tap = Arc::new(Mutex::new(Tap::default()));
-    let reader = Wire { inner: reader.compat(), hangup, hung_up: false, tap: tap.clone() };
-    let set = set.clone();
-    let clock = TestClock(tokio::time::Instant::now());
-    let task =
-        tokio::task::spawn_local(
-            async move { replicate(&set, reader, writer.compat_write(), clock, opts).await },
-        );
-    (task, tap)
-}
-
-/// A running connection between two sets; `a` dialled.
-struct Conn {
-    hangup: Option<oneshot::Sender<()>>,
-    a: JoinHandle<Outcome>,
-    b: JoinHandle<Outcome>,
-}
-
-impl Conn {
-    /// `a` hangs up; both ends finish cleanly. Returns both ends' stats.
-    async fn close(mut self) -> (ConnectionStats, ConnectionStats) {
-        drop(self.hangup.take());
-        let a = self.a.await.unwrap().expect("a ended with an error");
-        let b = self.b.await.unwrap().expect("b ended with an error");
-        (a, b)
-    }
-}
-
-fn connect_with(a: &Set, a_opts: ConnectionOptions, b: &Set, b_opts: ConnectionOptions) -> Conn {
-    assert!(a_opts.is_initiator && !b_opts.is_initiator);
-    let (io_a, io_b) = tokio::io::duplex(PIPE_BYTES);
-    let (tx, rx) = oneshot::channel();
-    let (a, _) = spawn_end(a, io_a, a_opts, Some(rx));
-    let (b, _) = spawn_end(b, io_b, b_opts, None);
-    Conn { hangup: Some(tx), a, b }
-}
-
-fn connect(a: &Set, b: &Set) -> Conn {
-    connect_with(a, ConnectionOptions::new(true), b, ConnectionOptions::new(false))
+    run_for(Duration::from_secs(15), test);
 }
 
 /// Options carrying a user-channel end; returns the application's handle too.

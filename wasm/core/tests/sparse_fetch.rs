@@ -7,112 +7,21 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::channel::oneshot;
-use futures::FutureExt;
 use hyperwasm::bee::{BeeOptions, Hyperbee};
 use hyperwasm::core::{CreateOptions, Hypercore};
 use hyperwasm::crypto::{Hash, KeyPair};
-use hyperwasm::replicator::{
-    replicate, Clock, ConnectionError, ConnectionOptions, ConnectionStats, CoreSet, DownloadRange,
-    SharedCore, MAX_PREFETCH_WANTS,
-};
+use hyperwasm::replicator::{ConnectionOptions, DownloadRange, SharedCore, MAX_PREFETCH_WANTS};
 use hyperwasm::storage::memory::MemoryStorage;
-use tokio::io::DuplexStream;
-use tokio::task::JoinHandle;
-use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 type Core = Hypercore<MemoryStorage>;
-type Set = CoreSet<MemoryStorage>;
 type Shared = SharedCore<MemoryStorage>;
-type Outcome = Result<ConnectionStats, ConnectionError>;
 
-// ---------------------------------------------------------------------------------------------
-// Harness (runtime, clock, pipes, cores)
-// ---------------------------------------------------------------------------------------------
+mod pipes;
+use pipes::{connect, connect_with, run_for, Set};
 
-/// Runs one test on a current-thread runtime, failing after 20 s.
+/// Runs one test, failing after 20 s.
 fn run(test: impl Future<Output = ()>) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(Duration::from_secs(20), test).await.expect("test timed out");
-    });
-}
-
-#[derive(Clone)]
-struct TestClock(tokio::time::Instant);
-
-impl Clock for TestClock {
-    type Sleep = tokio::time::Sleep;
-
-    fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-
-    fn sleep(&self, ms: u64) -> Self::Sleep {
-        tokio::time::sleep(Duration::from_millis(ms))
-    }
-}
-
-/// The read half of a pipe that ends (EOF) when its hang-up sender goes.
-struct Wire<R> {
-    inner: R,
-    hangup: Option<oneshot::Receiver<()>>,
-}
-
-impl<R: futures::io::AsyncRead + Unpin> futures::io::AsyncRead for Wire<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if let Some(rx) = self.hangup.as_mut() {
-            if rx.poll_unpin(cx).is_ready() {
-                return std::task::Poll::Ready(Ok(0));
-            }
-        }
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-fn spawn_end(
-    set: &Set,
-    io: DuplexStream,
-    opts: ConnectionOptions,
-    hangup: Option<oneshot::Receiver<()>>,
-) -> JoinHandle<Outcome> {
-    let (reader, writer) = tokio::io::split(io);
-    let reader = Wire { inner: reader.compat(), hangup };
-    let set = set.clone();
-    let clock = TestClock(tokio::time::Instant::now());
-    tokio::task::spawn_local(async move { replicate(&set, reader, writer.compat_write(), clock, opts).await })
-}
-
-/// A connection between two sets; `a` dialled.
-struct Conn {
-    hangup: Option<oneshot::Sender<()>>,
-    a: JoinHandle<Outcome>,
-    b: JoinHandle<Outcome>,
-}
-
-impl Conn {
-    /// `a` hangs up; returns both ends' stats.
-    async fn close(mut self) -> (ConnectionStats, ConnectionStats) {
-        drop(self.hangup.take());
-        let a = self.a.await.unwrap().expect("a ended with an error");
-        let b = self.b.await.unwrap().expect("b ended with an error");
-        (a, b)
-    }
-}
-
-fn connect_with(a: &Set, a_opts: ConnectionOptions, b: &Set, b_opts: ConnectionOptions) -> Conn {
-    let (io_a, io_b) = tokio::io::duplex(64 << 10);
-    let (tx, rx) = oneshot::channel();
-    Conn { hangup: Some(tx), a: spawn_end(a, io_a, a_opts, Some(rx)), b: spawn_end(b, io_b, b_opts, None) }
-}
-
-fn connect(a: &Set, b: &Set) -> Conn {
-    connect_with(a, ConnectionOptions::new(true), b, ConnectionOptions::new(false))
+    run_for(Duration::from_secs(20), test);
 }
 
 fn block(i: u64) -> Vec<u8> {
