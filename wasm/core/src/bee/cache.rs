@@ -139,14 +139,6 @@ impl NodeCache {
             }
         }
     }
-
-    /// Drops everything (a truncation of this fork's blocks).
-    pub fn clear(&self) {
-        let mut inner = self.lock();
-        inner.map.clear();
-        inner.order.clear();
-        inner.bytes = 0;
-    }
 }
 
 #[cfg(test)]

@@ -154,11 +154,6 @@ impl<S: Storage> Reader<S> {
         block.node(offset)
     }
 
-    /// The key stored in block `seq`.
-    pub async fn key(&self, seq: u64) -> Result<Arc<BlockEntry>, BeeError> {
-        self.block(seq).await
-    }
-
     /// Asks peers for the key and child blocks of `node` that are neither cached nor local, in
     /// one go (JS `TreeNode.preload`), so walking it costs one round trip. Nothing happens on a
     /// local core or without `wait`.
