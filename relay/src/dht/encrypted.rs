@@ -105,8 +105,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> EncryptedStream<T> {
     pub fn with_options(raw: T, handshake: HandshakeResult, opts: EncryptedOptions) -> Self {
         let remote_public_key = handshake.remote_public_key;
         let handshake_hash = handshake.hash;
-        let ss_opts =
-            SecretStreamOptions { keep_alive_ms: opts.keep_alive_ms, timeout_ms: opts.timeout_ms, pattern: None };
+        let ss_opts = SecretStreamOptions {
+            keep_alive_ms: opts.keep_alive_ms,
+            timeout_ms: opts.timeout_ms,
+            pattern: None,
+        };
         let mut secret = SecretStream::from_handshake(handshake, ss_opts);
         secret.start(0);
         let origin = Instant::now();

@@ -1,5 +1,6 @@
 //! The tokio driver of the HyperDHT node (`docs/hyperdht.md`): sockets and timers around the
 //! sans-IO state machines.
 
+pub mod conn;
 pub mod encrypted;
 pub mod socket;
