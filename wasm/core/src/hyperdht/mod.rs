@@ -10,4 +10,7 @@
 //! in `tests/oracle_hyperdht.rs`), has no I/O, and never panics on remote input.
 
 pub mod constants;
+pub mod crypto;
 pub mod messages;
+pub mod noise_wrap;
+pub mod secure_payload;
