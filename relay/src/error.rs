@@ -100,6 +100,9 @@ pub enum RelayError {
     /// A Hyperbee operation failed (message with the JS error code).
     #[error("hyperbee: {0}")]
     Bee(String),
+    /// A HyperDHT operation failed (message and JS code).
+    #[error("{0} ({code})", code = .0.code())]
+    Dht(#[from] crate::dht::DhtError),
     /// `--verify` found a block that is missing or does not match its tree hash.
     #[error("verification failed: {0}")]
     Verify(String),

@@ -4,6 +4,7 @@ pub mod append;
 pub mod bee;
 pub mod cat;
 pub mod create;
+pub mod dht;
 pub mod fetch;
 pub mod info;
 pub mod serve;
@@ -29,6 +30,12 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Hyperbee reads and writes: get (sparse from peers, or local), put, range.
     Bee(bee::BeeArgs),
+    /// HyperDHT node: testnet, lookup, announce, connect, join a topic, records, bench.
+    Dht {
+        /// What to do.
+        #[command(subcommand)]
+        command: dht::DhtCommand,
+    },
     /// Write deterministic test blocks to stdout (see `testdata`).
     #[command(hide = true)]
     GenBlocks(testdata::GenBlocksArgs),
@@ -47,6 +54,7 @@ pub async fn run(command: Command) -> Result<(), RelayError> {
         Command::Serve(args) => serve::run(args).await,
         Command::Fetch(args) => fetch::run(args).await,
         Command::Bee(args) => bee::run(args).await,
+        Command::Dht { command } => dht::run(command).await,
         Command::GenBlocks(args) => testdata::gen_blocks(args),
         Command::Digest(args) => testdata::digest(args).await,
     }

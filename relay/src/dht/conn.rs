@@ -25,6 +25,7 @@ use hyperwasm::noise::HandshakeResult;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::encrypted::EncryptedStream;
+use super::Dht;
 
 /// Inbound bytes buffered for the reader before the driver stops reading the endpoint.
 pub const RECV_HIGH_WATER: usize = 2 * 1024 * 1024;
@@ -340,23 +341,32 @@ impl std::fmt::Debug for ConnectionInfo {
 pub struct Connection {
     info: ConnectionInfo,
     hold: Hold,
+    /// Keeps the node running while the connection lives.
+    dht: Option<Dht>,
 }
 
 /// The reading half of a [`Connection`].
 #[derive(Debug)]
 pub struct ReadHalf {
     hold: Hold,
+    _dht: Option<Dht>,
 }
 
 /// The writing half of a [`Connection`].
 #[derive(Debug)]
 pub struct WriteHalf {
     hold: Hold,
+    _dht: Option<Dht>,
 }
 
 impl Connection {
     pub(crate) fn new(info: ConnectionInfo, shared: &Arc<Shared>) -> Self {
-        Connection { info, hold: Hold::new(shared) }
+        Connection { info, hold: Hold::new(shared), dht: None }
+    }
+
+    /// Ties the node's lifetime to the connection's.
+    pub(crate) fn attach(&mut self, dht: Dht) {
+        self.dht = Some(dht);
     }
 
     /// The handshake, stream id and peer address.
@@ -399,7 +409,10 @@ impl Connection {
     /// stream.
     pub fn into_split(self) -> (ReadHalf, WriteHalf) {
         let shared = &self.hold.0;
-        (ReadHalf { hold: Hold::new(shared) }, WriteHalf { hold: Hold::new(shared) })
+        (
+            ReadHalf { hold: Hold::new(shared), _dht: self.dht.clone() },
+            WriteHalf { hold: Hold::new(shared), _dht: self.dht.clone() },
+        )
     }
 }
 

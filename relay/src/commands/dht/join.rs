@@ -1,0 +1,305 @@
+//! `dht join [TOPIC] --dir D [--key K] [--serve] [--length N]`: Hyperswarm on one topic,
+//! replicating hypercores with every peer met there.
+//!
+//! As a JS Hyperswarm peer does: a server listens on our key pair and announces the topic with
+//! its relay addresses (refreshed every 10 minutes); a client looks the topic up (again and
+//! again, backing off from 1 s to 60 s) and dials every announced key it has no connection
+//! with. Both kinds of connection replicate through `hyperwasm::replicator::replicate` with
+//! the connection's Noise IK keys (secret-stream over the raw UDX stream, as hyperdht does).
+//! JS Hyperswarm dedups two connections between the same pair itself (it keeps the one whose
+//! initiator has the larger public key, or the newer one once the older carried bytes); we
+//! never dial a peer we are connected to, and let a duplicate the JS side drops end quietly.
+//!
+//! Without `--key` D's core is seeded: server and client, until stdin closes. With `--key` the
+//! core is fetched into D (created if needed) as a client (`--serve`: also a server) until
+//! blocks `0…N-1` are stored (N = `--length`, or the first length a peer reports).
+//!
+//! Output: `{"event":"ready","key","discoveryKey","topic","publicKey","length","byteLength",
+//! "digest"}` (digest of the blocks held, `testdata::Digest`); `{"event":"connection",
+//! "remotePublicKey","client"}`, `{"event":"disconnect","remotePublicKey","error"?}`; a fetch
+//! ends with `{"event":"done","length","blocks","bytes","digest","ms","mbps","connections"}`.
+
+use super::{hex32, key_pair, mbps, out, round3, start_client, NodeArgs, Stdin};
+use crate::core_dir;
+use crate::cores::{CoreSet, DownloadRange, SharedCore};
+use crate::dht::{Connection, Dht};
+use crate::error::RelayError;
+use crate::log;
+use crate::replicate::{TokioClock, IDLE_TIMEOUT_MS};
+use crate::testdata::Digest;
+use clap::Args;
+use hyperwasm::crypto::KeyPair;
+use hyperwasm::hyperdht::messages::Peer;
+use hyperwasm::replicator::{replicate, ConnectionOptions};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+/// How often the announce is refreshed (Hyperswarm's `REFRESH_INTERVAL`).
+const REANNOUNCE: Duration = Duration::from_secs(600);
+/// Lookups back off from this …
+const LOOKUP_MIN: Duration = Duration::from_secs(1);
+/// … to this.
+const LOOKUP_MAX: Duration = Duration::from_secs(60);
+
+/// Arguments of `dht join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Topic (64 hex characters; default: the core's discovery key).
+    pub topic: Option<String>,
+    /// Core directory (seeded as it is, or the replica of --key).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Fetch this core (64 hex characters) into --dir.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// With --key: also accept connections and announce (and keep serving once done).
+    #[arg(long)]
+    pub serve: bool,
+    /// With --key: done once blocks 0…N-1 are stored.
+    #[arg(long)]
+    pub length: Option<u64>,
+    /// Key pair seed (64 hex characters; random without).
+    #[arg(long)]
+    pub seed: Option<String>,
+    /// With --key: give up after this long.
+    #[arg(long, default_value_t = 60_000)]
+    pub timeout_ms: u64,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// What the swarm's tasks tell the main loop.
+enum SwarmEvent {
+    Found(Peer),
+    Dialed([u8; 32], Result<Connection, crate::dht::DhtError>),
+}
+
+/// Digest and byte count of blocks `0…length-1`.
+async fn digest(shared: &SharedCore, length: u64) -> Result<(String, u64), RelayError> {
+    let mut d = Digest::new();
+    for i in 0..length {
+        match shared.get(i).await? {
+            Some(block) => d.update(&block),
+            None => return Err(RelayError::BlockMissing(i)),
+        }
+    }
+    Ok((d.hex(), d.bytes()))
+}
+
+/// Replicates `cores` over one connection until it ends; returns the remote key and why.
+async fn replicate_connection(cores: CoreSet, conn: Connection) -> ([u8; 32], Option<String>) {
+    let remote = conn.remote_public_key();
+    let mut opts = ConnectionOptions::new(conn.is_initiator());
+    opts.handshake = Some(conn.handshake().clone());
+    opts.timeout_ms = IDLE_TIMEOUT_MS;
+    let (r, w) = conn.into_split();
+    let result = replicate(&cores, r.compat(), w.compat_write(), TokioClock::new(), opts).await;
+    (remote, result.err().map(|e| format!("{e} ({})", e.code())))
+}
+
+/// Announces the topic with the server's relay addresses; returns after the commits.
+async fn announce(dht: &Dht, server: &crate::dht::Server, topic: [u8; 32], kp: &KeyPair) {
+    let relays = server.relay_addresses().await;
+    if let Err(e) = dht.announce(topic, kp, relays).await {
+        log!("announce failed: {e}");
+    }
+}
+
+/// Looks the topic up again and again (Hyperswarm's client side), reporting every peer.
+async fn lookup_loop(dht: Dht, topic: [u8; 32], tx: mpsc::UnboundedSender<SwarmEvent>) {
+    let mut wait = LOOKUP_MIN;
+    loop {
+        match dht.lookup(topic) {
+            Ok(mut q) => {
+                while let Some(reply) = q.next().await {
+                    for peer in reply.peers {
+                        if tx.send(SwarmEvent::Found(peer)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(_) => return,
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(LOOKUP_MAX);
+    }
+}
+
+/// Waits until the fetch goal is met; returns the length reached.
+async fn fetch_goal(shared: &SharedCore, want: Option<u64>) -> u64 {
+    let min = want.unwrap_or(1).max(1);
+    let mut seen = 0;
+    let length = loop {
+        let length = shared.info().await.length;
+        if length >= min {
+            break length;
+        }
+        seen = shared.changed(seen).await;
+    };
+    let end = want.unwrap_or(length);
+    shared.download(DownloadRange { start: 0, end: Some(end) });
+    shared.downloaded().await;
+    end
+}
+
+/// The connections of the swarm.
+struct Conns {
+    cores: CoreSet,
+    tasks: JoinSet<([u8; 32], Option<String>)>,
+    /// Open connections per remote key.
+    open: HashMap<[u8; 32], usize>,
+    dialing: HashSet<[u8; 32]>,
+    /// Connections opened so far.
+    total: u64,
+}
+
+impl Conns {
+    fn add(&mut self, conn: Connection, client: bool) -> Result<(), RelayError> {
+        let remote = conn.remote_public_key();
+        *self.open.entry(remote).or_insert(0) += 1;
+        self.total += 1;
+        out(json!({ "event": "connection", "remotePublicKey": hex::encode(remote), "client": client }))?;
+        self.tasks.spawn(replicate_connection(self.cores.clone(), conn));
+        Ok(())
+    }
+
+    fn ended(&mut self, remote: [u8; 32], error: Option<String>) -> Result<(), RelayError> {
+        if let Some(n) = self.open.get_mut(&remote) {
+            *n = n.saturating_sub(1);
+        }
+        out(json!({ "event": "disconnect", "remotePublicKey": hex::encode(remote), "error": error }))
+    }
+
+    /// Whether to dial `pk` now (not us, not connected, not being dialled); marks it dialled.
+    fn should_dial(&mut self, pk: [u8; 32], ours: [u8; 32]) -> bool {
+        pk != ours && self.open.get(&pk).copied().unwrap_or(0) == 0 && self.dialing.insert(pk)
+    }
+}
+
+/// Runs `dht join`.
+pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
+    let kp = key_pair(args.seed.as_deref())?;
+    let fetching = args.key.is_some();
+    let core = match &args.key {
+        Some(k) => core_dir::open_remote(&args.dir, core_dir::parse_key(k)?).await?,
+        None => core_dir::open(&args.dir).await?,
+    };
+    let cores = CoreSet::new();
+    let shared = cores.insert(core);
+    let topic = match &args.topic {
+        Some(t) => hex32(t, "topic")?,
+        None => shared.discovery_key(),
+    };
+    let info = shared.info().await;
+    let held = if fetching { 0 } else { info.length };
+    let (held_digest, _) = digest(&shared, held).await?;
+
+    let mut stdin = Stdin::start();
+    let dht = start_client(&args.node).await?;
+    let our_key = kp.public_key();
+    let mut background = JoinSet::new();
+    let mut server = None;
+    if !fetching || args.serve {
+        let s = dht.listen(&kp).await?;
+        announce(&dht, &s, topic, &kp).await;
+        server = Some(s);
+    }
+    let mut reannounce = tokio::time::interval_at(tokio::time::Instant::now() + REANNOUNCE, REANNOUNCE);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    background.spawn(lookup_loop(dht.clone(), topic, tx.clone()));
+    out(json!({
+        "event": "ready",
+        "key": hex::encode(shared.key()),
+        "discoveryKey": hex::encode(shared.discovery_key()),
+        "topic": hex::encode(topic),
+        "publicKey": hex::encode(our_key),
+        "length": info.length,
+        "byteLength": info.byte_length,
+        "digest": held_digest,
+    }))?;
+
+    let started = Instant::now();
+    let mut conns =
+        Conns { cores, tasks: JoinSet::new(), open: HashMap::new(), dialing: HashSet::new(), total: 0 };
+    let goal = fetch_goal(&shared, args.length);
+    tokio::pin!(goal);
+    let mut done = !fetching;
+    let deadline = tokio::time::sleep(Duration::from_millis(args.timeout_ms));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            conn = async { match server.as_mut() { Some(s) => s.accept().await, None => std::future::pending().await } } => {
+                match conn {
+                    Some(conn) => conns.add(conn, false)?,
+                    None => break,
+                }
+            }
+            _ = reannounce.tick(), if server.is_some() => {
+                if let Some(s) = &server {
+                    announce(&dht, s, topic, &kp).await;
+                }
+            }
+            Some(event) = rx.recv() => match event {
+                SwarmEvent::Found(peer) => {
+                    let pk = peer.public_key;
+                    if !conns.should_dial(pk, our_key) {
+                        continue;
+                    }
+                    let (dht, kp, tx) = (dht.clone(), kp.clone(), tx.clone());
+                    background.spawn(async move {
+                        let r = dht.connect(pk, &kp, peer.relay_addresses).await;
+                        let _ = tx.send(SwarmEvent::Dialed(pk, r));
+                    });
+                }
+                SwarmEvent::Dialed(pk, result) => {
+                    conns.dialing.remove(&pk);
+                    match result {
+                        Ok(conn) => conns.add(conn, true)?,
+                        Err(e) => log!("connect to {}: {e} ({})", &hex::encode(pk)[..8], e.code()),
+                    }
+                }
+            },
+            Some(joined) = conns.tasks.join_next(), if !conns.tasks.is_empty() => {
+                if let Ok((remote, error)) = joined {
+                    conns.ended(remote, error)?;
+                }
+            }
+            end = &mut goal, if !done => {
+                done = true;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                let (d, bytes) = digest(&shared, end).await?;
+                let length = shared.info().await.length;
+                out(json!({
+                    "event": "done", "length": length, "blocks": end, "bytes": bytes, "digest": d,
+                    "ms": round3(ms), "mbps": mbps(bytes, ms), "connections": conns.total,
+                }))?;
+                if !args.serve {
+                    break;
+                }
+            }
+            () = &mut deadline, if !done => {
+                return Err(RelayError::Timeout(args.timeout_ms / 1000));
+            }
+            cmd = stdin.next() => match cmd {
+                Some(cmd) if cmd.name == "stats" => {
+                    let info = shared.info().await;
+                    out(json!({ "stats": { "length": info.length, "connections": conns.total,
+                        "open": conns.open.values().sum::<usize>() } }))?;
+                }
+                Some(cmd) => super::unknown_command(&cmd)?,
+                None => break,
+            },
+        }
+    }
+    conns.tasks.abort_all();
+    background.abort_all();
+    drop(server);
+    dht.destroy().await;
+    Ok(())
+}

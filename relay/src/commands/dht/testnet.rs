@@ -1,0 +1,105 @@
+//! `dht testnet --size N [--bootstrap …]`: N persistent nodes on one host, as hyperdht's
+//! `testnet.js` makes them: the first bootstraps off `--bootstrap` (or nothing: it starts the
+//! network), the others off the bootstrap list, which is the first node when none was given.
+//!
+//! → `{"event":"ready","bootstrap":["H:P"…],"nodes":[{"host","port","id","ephemeral","firewalled"}…]}`;
+//! stdin `stats` → `{"stats":[{…node, "tableSize"}…]}`. Runs until stdin closes.
+
+use super::{out, Stdin};
+use crate::dht::{Dht, DhtConfig};
+use crate::error::RelayError;
+use clap::Args;
+use serde_json::{json, Value};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Arguments of `dht testnet`.
+#[derive(Debug, Args)]
+pub struct TestnetArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 5)]
+    pub size: usize,
+    /// Bootstrap nodes of an existing network to join (default: start a new one).
+    #[arg(long, value_name = "HOST:PORT", value_delimiter = ',')]
+    pub bootstrap: Vec<SocketAddrV4>,
+    /// IPv4 address the nodes bind and announce.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: Ipv4Addr,
+    /// UDP port of the first node (0: any).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
+/// A running testnet.
+pub struct Testnet {
+    /// Its nodes, the first one first.
+    pub nodes: Vec<Dht>,
+    /// What other nodes bootstrap from.
+    pub bootstrap: Vec<SocketAddrV4>,
+}
+
+impl Testnet {
+    /// Starts `size` nodes on `host` (see the module docs).
+    pub async fn start(
+        size: usize,
+        host: Ipv4Addr,
+        port: u16,
+        bootstrap: Vec<SocketAddrV4>,
+    ) -> Result<Testnet, RelayError> {
+        if size == 0 {
+            return Err(RelayError::BadArgument("--size must be at least 1".into()));
+        }
+        let first =
+            super::start(DhtConfig::persistent(SocketAddrV4::new(host, port), bootstrap.clone())).await?;
+        let bootstrap = if bootstrap.is_empty() { vec![first.loopback_addr()] } else { bootstrap };
+        let mut nodes = vec![first];
+        while nodes.len() < size {
+            let cfg = DhtConfig::persistent(SocketAddrV4::new(host, 0), bootstrap.clone());
+            nodes.push(super::start(cfg).await?);
+        }
+        Ok(Testnet { nodes, bootstrap })
+    }
+
+    /// The nodes as dht-peer.mjs prints them.
+    pub async fn nodes_json(&self, with_table: bool) -> Result<Vec<Value>, RelayError> {
+        let mut list = Vec::new();
+        for node in &self.nodes {
+            let info = node.info().await?;
+            let addr = node.loopback_addr();
+            let mut v = json!({
+                "host": addr.ip().to_string(),
+                "port": addr.port(),
+                "id": info.id.map(hex::encode),
+                "ephemeral": info.ephemeral,
+                "firewalled": info.firewalled,
+            });
+            if with_table {
+                v["tableSize"] = json!(info.table_size);
+            }
+            list.push(v);
+        }
+        Ok(list)
+    }
+
+    /// Destroys every node, the last one first.
+    pub async fn destroy(self) {
+        for node in self.nodes.iter().rev() {
+            node.destroy().await;
+        }
+    }
+}
+
+/// Runs `dht testnet`.
+pub async fn run(args: TestnetArgs) -> Result<(), RelayError> {
+    let mut stdin = Stdin::start();
+    let tn = Testnet::start(args.size, args.host, args.port, args.bootstrap).await?;
+    let bootstrap: Vec<String> = tn.bootstrap.iter().map(ToString::to_string).collect();
+    out(json!({ "event": "ready", "bootstrap": bootstrap, "nodes": tn.nodes_json(false).await? }))?;
+    while let Some(cmd) = stdin.next().await {
+        match cmd.name.as_str() {
+            "stats" => out(json!({ "stats": tn.nodes_json(true).await? }))?,
+            _ => super::unknown_command(&cmd)?,
+        }
+    }
+    tn.destroy().await;
+    Ok(())
+}
