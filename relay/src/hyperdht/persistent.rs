@@ -288,3 +288,247 @@ impl Persistent {
         Answer::reply(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperwasm::crypto::KeyPair;
+    use hyperwasm::hyperdht::crypto::{sign_announce, sign_mutable, sign_unannounce};
+    use hyperwasm::hyperdht::messages::Peer;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    const NODE_ID: Key = [7u8; 32];
+    const TOKEN: Key = [9u8; 32];
+
+    fn addr(i: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(20, 0, 0, i), 1000 + i as u16)
+    }
+
+    fn kp(i: u8) -> KeyPair {
+        KeyPair::from_seed(&[i; 32])
+    }
+
+    fn req<'a>(command: u64, target: Option<Key>, token: Option<Key>, value: Option<&'a [u8]>) -> Incoming<'a> {
+        Incoming { from: addr(1), command, target, token, value }
+    }
+
+    fn announce_value(kp: &KeyPair, target: &Key, relays: Vec<SocketAddrV4>, bump: u64) -> Vec<u8> {
+        let peer = Peer { public_key: kp.public_key(), relay_addresses: relays };
+        let sig = sign_announce(target, &NODE_ID, &TOKEN, &peer, None, kp);
+        Announce { peer: Some(peer), refresh: None, signature: Some(sig), bump }.to_bytes()
+    }
+
+    fn setup() -> (Persistent, Router) {
+        (Persistent::new(&PersistentOptions::default(), 0).with_seed(1), Router::new(0))
+    }
+
+    fn lookup(p: &mut Persistent, r: &mut Router, target: Key) -> Answer {
+        p.on_request(r, &NODE_ID, &req(command::LOOKUP, Some(target), None, None), 0, 10)
+    }
+
+    fn lookup_peers(a: &Answer) -> LookupRawReply {
+        match a {
+            Answer::Reply { value: Some(v), token: true, closer_nodes: true, to: None } => decode(v).unwrap(),
+            other => panic!("not a lookup reply with value: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lookup_of_an_empty_topic_replies_null_with_token_and_closer_nodes() {
+        let (mut p, mut r) = setup();
+        assert_eq!(lookup(&mut p, &mut r, [1; 32]), Answer::reply(None));
+        // No target: silent.
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::LOOKUP, None, None, None), 0, 0);
+        assert_eq!(a, Answer::Silent);
+    }
+
+    #[test]
+    fn announce_needs_token_and_valid_signature_and_is_answered_bare() {
+        let (mut p, mut r) = setup();
+        let topic = [1u8; 32];
+        let k = kp(1);
+        let v = announce_value(&k, &topic, vec![addr(5)], 0);
+        // No token → silent; wrong token (signature over another token) → silent.
+        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), None, Some(&v)), 0, 0), Answer::Silent);
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some([8; 32]), Some(&v)), 0, 0);
+        assert_eq!(a, Answer::Silent);
+        // Signed for another topic → silent. Garbage → silent.
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some([2; 32]), Some(TOKEN), Some(&v)), 0, 0);
+        assert_eq!(a, Answer::Silent);
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&[0xff, 0xff])), 0, 0);
+        assert_eq!(a, Answer::Silent);
+        assert_eq!(p.record_count(), 0);
+        // Valid.
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
+        assert_eq!(a, Answer::bare());
+        let l = lookup_peers(&lookup(&mut p, &mut r, topic));
+        assert_eq!(l.peers, vec![Peer { public_key: k.public_key(), relay_addresses: vec![addr(5)] }]);
+        assert_eq!(l.bump, 0);
+    }
+
+    #[test]
+    fn relay_addresses_are_truncated_to_three_after_verifying_all() {
+        let (mut p, mut r) = setup();
+        let topic = [3u8; 32];
+        let v = announce_value(&kp(1), &topic, (1..=5).map(addr).collect(), 0);
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
+        assert_eq!(a, Answer::bare());
+        let l = lookup_peers(&lookup(&mut p, &mut r, topic));
+        assert_eq!(l.peers[0].relay_addresses, vec![addr(1), addr(2), addr(3)]);
+    }
+
+    #[test]
+    fn bump_is_kept_when_higher_and_not_too_far_in_the_future() {
+        let (mut p, mut r) = setup();
+        let topic = [4u8; 32];
+        let unix = 1_700_000_000_000;
+        let v = announce_value(&kp(1), &topic, vec![], unix + 30_000);
+        p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), unix, 0);
+        let v = announce_value(&kp(2), &topic, vec![], unix + 120_000); // beyond the drift: ignored
+        p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), unix, 0);
+        let l = lookup_peers(&lookup(&mut p, &mut r, topic));
+        assert_eq!(l.peers.len(), 2);
+        assert_eq!(l.bump, unix + 30_000);
+    }
+
+    #[test]
+    fn self_announce_goes_to_the_router_and_find_peer_returns_it() {
+        let (mut p, mut r) = setup();
+        let k = kp(3);
+        let target = hash(&k.public_key());
+        let v = announce_value(&k, &target, vec![], 0);
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(target), Some(TOKEN), Some(&v)), 0, 0);
+        assert_eq!(a, Answer::bare());
+        assert_eq!(p.record_count(), 0, "self-announces are router entries, not records");
+        let fwd = r.get(&target, 0).unwrap();
+        assert_eq!(fwd.relay, Some(addr(1)));
+        let record = Peer { public_key: k.public_key(), relay_addresses: vec![] }.to_bytes();
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::FIND_PEER, Some(target), None, None), 0, 0);
+        assert_eq!(a, Answer::reply(Some(record.clone())));
+        // LOOKUP on the target also shows the router's record.
+        let l = lookup_peers(&lookup(&mut p, &mut r, target));
+        assert_eq!(l.peers.len(), 1);
+        // FIND_PEER for an unknown key: null with token and closer nodes.
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::FIND_PEER, Some([0; 32]), None, None), 0, 0);
+        assert_eq!(a, Answer::reply(None));
+    }
+
+    #[test]
+    fn unannounce_removes_only_with_a_valid_signature() {
+        let (mut p, mut r) = setup();
+        let topic = [5u8; 32];
+        let k = kp(1);
+        let v = announce_value(&k, &topic, vec![], 0);
+        p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
+        let peer = Peer { public_key: k.public_key(), relay_addresses: vec![] };
+        // An ANNOUNCE signature does not authorise an UNANNOUNCE.
+        let bad = Announce { peer: Some(peer.clone()), refresh: None, signature: Some(sign_announce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)), bump: 0 }.to_bytes();
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&bad)), 0, 0);
+        assert_eq!(a, Answer::Silent);
+        assert_eq!(p.record_count(), 1);
+        let good = Announce { peer: Some(peer.clone()), refresh: None, signature: Some(sign_unannounce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)), bump: 0 }.to_bytes();
+        let a = p.on_request(&mut r, &NODE_ID, &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&good)), 0, 0);
+        assert_eq!(a, Answer::bare());
+        assert_eq!(p.record_count(), 0);
+        assert_eq!(lookup(&mut p, &mut r, topic), Answer::reply(None));
+    }
+
+    #[test]
+    fn refresh_token_re_announces_the_record() {
+        let (mut p, mut r) = setup();
+        let topic = [6u8; 32];
+        let k = kp(1);
+        let next = [42u8; 32];
+        let refresh = hash(&next);
+        let peer = Peer { public_key: k.public_key(), relay_addresses: vec![] };
+        let sig = sign_announce(&topic, &NODE_ID, &TOKEN, &peer, Some(&refresh), &k);
+        let v = Announce { peer: Some(peer), refresh: Some(refresh), signature: Some(sig), bump: 0 }.to_bytes();
+        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0), Answer::bare());
+        p.records.remove(&topic, &k.public_key());
+        // Refresh with a token that does not hash to the stored one: silent.
+        let wrong = Announce { peer: None, refresh: Some([1; 32]), signature: None, bump: 0 }.to_bytes();
+        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&wrong)), 0, 0), Answer::Silent);
+        let ok = Announce { peer: None, refresh: Some(next), signature: None, bump: 0 }.to_bytes();
+        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&ok)), 0, 0), Answer::bare());
+        assert_eq!(p.record_count(), 1);
+        // The same refresh token cannot be replayed.
+        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&ok)), 0, 0), Answer::Silent);
+    }
+
+    fn mput(k: &KeyPair, seq: u64, value: &[u8]) -> Vec<u8> {
+        MutablePutRequest { public_key: k.public_key(), seq, value: value.to_vec(), signature: sign_mutable(seq, value, k) }.to_bytes()
+    }
+
+    fn uint(n: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        hyperwasm::encoding::put_uint(&mut v, n);
+        v
+    }
+
+    #[test]
+    fn mutable_put_get_with_seq_errors() {
+        let (mut p, mut r) = setup();
+        let k = kp(4);
+        let target = hash(&k.public_key());
+        let put = |p: &mut Persistent, r: &mut Router, v: &[u8]| {
+            p.on_request(r, &NODE_ID, &req(command::MUTABLE_PUT, Some(target), Some(TOKEN), Some(v)), 0, 0)
+        };
+        let get = |p: &mut Persistent, r: &mut Router, seq: u64| {
+            let s = uint(seq);
+            p.on_request(r, &NODE_ID, &req(command::MUTABLE_GET, Some(target), None, Some(&s)), 0, 0)
+        };
+        assert_eq!(get(&mut p, &mut r, 0), Answer::reply(None));
+        assert_eq!(put(&mut p, &mut r, &mput(&k, 5, b"five")), Answer::reply(None));
+        let Answer::Reply { value: Some(v), .. } = get(&mut p, &mut r, 5) else { panic!() };
+        let m: MutableGetResponse = decode(&v).unwrap();
+        assert_eq!((m.seq, m.value.as_slice()), (5, &b"five"[..]));
+        assert!(verify_mutable(&m.signature, 5, b"five", &k.public_key()));
+        assert_eq!(get(&mut p, &mut r, 6), Answer::reply(None));
+        assert_eq!(put(&mut p, &mut r, &mput(&k, 5, b"other")), Answer::Error { code: SEQ_REUSED });
+        assert_eq!(put(&mut p, &mut r, &mput(&k, 4, b"four")), Answer::Error { code: SEQ_TOO_LOW });
+        assert_eq!(put(&mut p, &mut r, &mput(&k, 5, b"five")), Answer::reply(None), "same seq, same value is fine");
+        assert_eq!(put(&mut p, &mut r, &mput(&k, 6, b"six")), Answer::reply(None));
+        // Bad signature, wrong target, no token, bad seq value: silent.
+        let mut forged = MutablePutRequest { public_key: k.public_key(), seq: 9, value: b"x".to_vec(), signature: [0; 64] };
+        assert_eq!(put(&mut p, &mut r, &forged.to_bytes()), Answer::Silent);
+        forged.signature = sign_mutable(9, b"x", &kp(5));
+        assert_eq!(put(&mut p, &mut r, &forged.to_bytes()), Answer::Silent);
+        let other = mput(&kp(5), 9, b"x");
+        assert_eq!(put(&mut p, &mut r, &other), Answer::Silent);
+        let v = mput(&k, 9, b"x");
+        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::MUTABLE_PUT, Some(target), None, Some(&v)), 0, 0), Answer::Silent);
+        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::MUTABLE_GET, Some(target), None, Some(&[])), 0, 0), Answer::Silent);
+    }
+
+    #[test]
+    fn immutable_put_checks_the_hash() {
+        let (mut p, mut r) = setup();
+        let value = b"hello immutable".to_vec();
+        let target = hash(&value);
+        let put = |p: &mut Persistent, r: &mut Router, t: Key, token: Option<Key>| {
+            p.on_request(r, &NODE_ID, &req(command::IMMUTABLE_PUT, Some(t), token, Some(&value)), 0, 0)
+        };
+        assert_eq!(put(&mut p, &mut r, [0; 32], Some(TOKEN)), Answer::Silent);
+        assert_eq!(put(&mut p, &mut r, target, None), Answer::Silent);
+        let get = p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 0);
+        assert_eq!(get, Answer::reply(None));
+        assert_eq!(put(&mut p, &mut r, target, Some(TOKEN)), Answer::reply(None));
+        let get = p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 0);
+        assert_eq!(get, Answer::reply(Some(value.clone())));
+        // Expired after 4/3 of 48 h.
+        let get = p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 65 * 3600 * 1000);
+        assert_eq!(get, Answer::reply(None));
+    }
+
+    #[test]
+    fn lookup_returns_at_most_twenty_records() {
+        let (mut p, mut r) = setup();
+        let topic = [8u8; 32];
+        for i in 0..40u8 {
+            let v = announce_value(&kp(100 + i), &topic, vec![], 0);
+            p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
+        }
+        assert_eq!(p.record_count(), 40);
+        assert_eq!(lookup_peers(&lookup(&mut p, &mut r, topic)).peers.len(), MAX_LOOKUP_RECORDS);
+    }
+}
