@@ -11,6 +11,7 @@ pub mod cores;
 pub mod error;
 pub mod replicate;
 pub mod testdata;
+pub mod udx;
 
 pub use error::RelayError;
 
