@@ -12,6 +12,7 @@ pub mod error;
 pub mod hyperdht;
 pub mod replicate;
 pub mod testdata;
+pub mod udx;
 
 pub use error::RelayError;
 
