@@ -308,7 +308,12 @@ mod tests {
         KeyPair::from_seed(&[i; 32])
     }
 
-    fn req<'a>(command: u64, target: Option<Key>, token: Option<Key>, value: Option<&'a [u8]>) -> Incoming<'a> {
+    fn req<'a>(
+        command: u64,
+        target: Option<Key>,
+        token: Option<Key>,
+        value: Option<&'a [u8]>,
+    ) -> Incoming<'a> {
         Incoming { from: addr(1), command, target, token, value }
     }
 
@@ -349,17 +354,39 @@ mod tests {
         let k = kp(1);
         let v = announce_value(&k, &topic, vec![addr(5)], 0);
         // No token → silent; wrong token (signature over another token) → silent.
-        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), None, Some(&v)), 0, 0), Answer::Silent);
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some([8; 32]), Some(&v)), 0, 0);
+        assert_eq!(
+            p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), None, Some(&v)), 0, 0),
+            Answer::Silent
+        );
+        let a = p.on_request(
+            &mut r,
+            &NODE_ID,
+            &req(command::ANNOUNCE, Some(topic), Some([8; 32]), Some(&v)),
+            0,
+            0,
+        );
         assert_eq!(a, Answer::Silent);
         // Signed for another topic → silent. Garbage → silent.
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some([2; 32]), Some(TOKEN), Some(&v)), 0, 0);
+        let a = p.on_request(
+            &mut r,
+            &NODE_ID,
+            &req(command::ANNOUNCE, Some([2; 32]), Some(TOKEN), Some(&v)),
+            0,
+            0,
+        );
         assert_eq!(a, Answer::Silent);
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&[0xff, 0xff])), 0, 0);
+        let a = p.on_request(
+            &mut r,
+            &NODE_ID,
+            &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&[0xff, 0xff])),
+            0,
+            0,
+        );
         assert_eq!(a, Answer::Silent);
         assert_eq!(p.record_count(), 0);
         // Valid.
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
+        let a =
+            p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
         assert_eq!(a, Answer::bare());
         let l = lookup_peers(&lookup(&mut p, &mut r, topic));
         assert_eq!(l.peers, vec![Peer { public_key: k.public_key(), relay_addresses: vec![addr(5)] }]);
@@ -371,7 +398,8 @@ mod tests {
         let (mut p, mut r) = setup();
         let topic = [3u8; 32];
         let v = announce_value(&kp(1), &topic, (1..=5).map(addr).collect(), 0);
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
+        let a =
+            p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
         assert_eq!(a, Answer::bare());
         let l = lookup_peers(&lookup(&mut p, &mut r, topic));
         assert_eq!(l.peers[0].relay_addresses, vec![addr(1), addr(2), addr(3)]);
@@ -397,7 +425,13 @@ mod tests {
         let k = kp(3);
         let target = hash(&k.public_key());
         let v = announce_value(&k, &target, vec![], 0);
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(target), Some(TOKEN), Some(&v)), 0, 0);
+        let a = p.on_request(
+            &mut r,
+            &NODE_ID,
+            &req(command::ANNOUNCE, Some(target), Some(TOKEN), Some(&v)),
+            0,
+            0,
+        );
         assert_eq!(a, Answer::bare());
         assert_eq!(p.record_count(), 0, "self-announces are router entries, not records");
         let fwd = r.get(&target, 0).unwrap();
@@ -422,12 +456,36 @@ mod tests {
         p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
         let peer = Peer { public_key: k.public_key(), relay_addresses: vec![] };
         // An ANNOUNCE signature does not authorise an UNANNOUNCE.
-        let bad = Announce { peer: Some(peer.clone()), refresh: None, signature: Some(sign_announce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)), bump: 0 }.to_bytes();
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&bad)), 0, 0);
+        let bad = Announce {
+            peer: Some(peer.clone()),
+            refresh: None,
+            signature: Some(sign_announce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)),
+            bump: 0,
+        }
+        .to_bytes();
+        let a = p.on_request(
+            &mut r,
+            &NODE_ID,
+            &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&bad)),
+            0,
+            0,
+        );
         assert_eq!(a, Answer::Silent);
         assert_eq!(p.record_count(), 1);
-        let good = Announce { peer: Some(peer.clone()), refresh: None, signature: Some(sign_unannounce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)), bump: 0 }.to_bytes();
-        let a = p.on_request(&mut r, &NODE_ID, &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&good)), 0, 0);
+        let good = Announce {
+            peer: Some(peer.clone()),
+            refresh: None,
+            signature: Some(sign_unannounce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)),
+            bump: 0,
+        }
+        .to_bytes();
+        let a = p.on_request(
+            &mut r,
+            &NODE_ID,
+            &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&good)),
+            0,
+            0,
+        );
         assert_eq!(a, Answer::bare());
         assert_eq!(p.record_count(), 0);
         assert_eq!(lookup(&mut p, &mut r, topic), Answer::reply(None));
@@ -442,21 +500,58 @@ mod tests {
         let refresh = hash(&next);
         let peer = Peer { public_key: k.public_key(), relay_addresses: vec![] };
         let sig = sign_announce(&topic, &NODE_ID, &TOKEN, &peer, Some(&refresh), &k);
-        let v = Announce { peer: Some(peer), refresh: Some(refresh), signature: Some(sig), bump: 0 }.to_bytes();
-        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0), Answer::bare());
+        let v =
+            Announce { peer: Some(peer), refresh: Some(refresh), signature: Some(sig), bump: 0 }.to_bytes();
+        assert_eq!(
+            p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0),
+            Answer::bare()
+        );
         p.records.remove(&topic, &k.public_key());
         // Refresh with a token that does not hash to the stored one: silent.
         let wrong = Announce { peer: None, refresh: Some([1; 32]), signature: None, bump: 0 }.to_bytes();
-        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&wrong)), 0, 0), Answer::Silent);
+        assert_eq!(
+            p.on_request(
+                &mut r,
+                &NODE_ID,
+                &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&wrong)),
+                0,
+                0
+            ),
+            Answer::Silent
+        );
         let ok = Announce { peer: None, refresh: Some(next), signature: None, bump: 0 }.to_bytes();
-        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&ok)), 0, 0), Answer::bare());
+        assert_eq!(
+            p.on_request(
+                &mut r,
+                &NODE_ID,
+                &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&ok)),
+                0,
+                0
+            ),
+            Answer::bare()
+        );
         assert_eq!(p.record_count(), 1);
         // The same refresh token cannot be replayed.
-        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&ok)), 0, 0), Answer::Silent);
+        assert_eq!(
+            p.on_request(
+                &mut r,
+                &NODE_ID,
+                &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&ok)),
+                0,
+                0
+            ),
+            Answer::Silent
+        );
     }
 
     fn mput(k: &KeyPair, seq: u64, value: &[u8]) -> Vec<u8> {
-        MutablePutRequest { public_key: k.public_key(), seq, value: value.to_vec(), signature: sign_mutable(seq, value, k) }.to_bytes()
+        MutablePutRequest {
+            public_key: k.public_key(),
+            seq,
+            value: value.to_vec(),
+            signature: sign_mutable(seq, value, k),
+        }
+        .to_bytes()
     }
 
     fn uint(n: u64) -> Vec<u8> {
@@ -486,18 +581,33 @@ mod tests {
         assert_eq!(get(&mut p, &mut r, 6), Answer::reply(None));
         assert_eq!(put(&mut p, &mut r, &mput(&k, 5, b"other")), Answer::Error { code: SEQ_REUSED });
         assert_eq!(put(&mut p, &mut r, &mput(&k, 4, b"four")), Answer::Error { code: SEQ_TOO_LOW });
-        assert_eq!(put(&mut p, &mut r, &mput(&k, 5, b"five")), Answer::reply(None), "same seq, same value is fine");
+        assert_eq!(
+            put(&mut p, &mut r, &mput(&k, 5, b"five")),
+            Answer::reply(None),
+            "same seq, same value is fine"
+        );
         assert_eq!(put(&mut p, &mut r, &mput(&k, 6, b"six")), Answer::reply(None));
         // Bad signature, wrong target, no token, bad seq value: silent.
-        let mut forged = MutablePutRequest { public_key: k.public_key(), seq: 9, value: b"x".to_vec(), signature: [0; 64] };
+        let mut forged = MutablePutRequest {
+            public_key: k.public_key(),
+            seq: 9,
+            value: b"x".to_vec(),
+            signature: [0; 64],
+        };
         assert_eq!(put(&mut p, &mut r, &forged.to_bytes()), Answer::Silent);
         forged.signature = sign_mutable(9, b"x", &kp(5));
         assert_eq!(put(&mut p, &mut r, &forged.to_bytes()), Answer::Silent);
         let other = mput(&kp(5), 9, b"x");
         assert_eq!(put(&mut p, &mut r, &other), Answer::Silent);
         let v = mput(&k, 9, b"x");
-        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::MUTABLE_PUT, Some(target), None, Some(&v)), 0, 0), Answer::Silent);
-        assert_eq!(p.on_request(&mut r, &NODE_ID, &req(command::MUTABLE_GET, Some(target), None, Some(&[])), 0, 0), Answer::Silent);
+        assert_eq!(
+            p.on_request(&mut r, &NODE_ID, &req(command::MUTABLE_PUT, Some(target), None, Some(&v)), 0, 0),
+            Answer::Silent
+        );
+        assert_eq!(
+            p.on_request(&mut r, &NODE_ID, &req(command::MUTABLE_GET, Some(target), None, Some(&[])), 0, 0),
+            Answer::Silent
+        );
     }
 
     #[test]
@@ -510,13 +620,21 @@ mod tests {
         };
         assert_eq!(put(&mut p, &mut r, [0; 32], Some(TOKEN)), Answer::Silent);
         assert_eq!(put(&mut p, &mut r, target, None), Answer::Silent);
-        let get = p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 0);
+        let get =
+            p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 0);
         assert_eq!(get, Answer::reply(None));
         assert_eq!(put(&mut p, &mut r, target, Some(TOKEN)), Answer::reply(None));
-        let get = p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 0);
+        let get =
+            p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 0);
         assert_eq!(get, Answer::reply(Some(value.clone())));
         // Expired after 4/3 of 48 h.
-        let get = p.on_request(&mut r, &NODE_ID, &req(command::IMMUTABLE_GET, Some(target), None, None), 0, 65 * 3600 * 1000);
+        let get = p.on_request(
+            &mut r,
+            &NODE_ID,
+            &req(command::IMMUTABLE_GET, Some(target), None, None),
+            0,
+            65 * 3600 * 1000,
+        );
         assert_eq!(get, Answer::reply(None));
     }
 

@@ -259,7 +259,13 @@ mod tests {
     }
 
     fn route(r: &mut Router, from: SocketAddrV4, value: &[u8]) -> Routed {
-        let req = Incoming { from, command: command::PEER_HANDSHAKE, target: Some(T), token: None, value: Some(value) };
+        let req = Incoming {
+            from,
+            command: command::PEER_HANDSHAKE,
+            target: Some(T),
+            token: None,
+            value: Some(value),
+        };
         r.on_peer_handshake(&req, 0)
     }
 
@@ -274,9 +280,15 @@ mod tests {
     fn a_node_without_a_route_helps_with_closer_nodes() {
         let mut r = Router::new(0);
         let a = route(&mut r, addr(1), &hs(FROM_CLIENT, None, None));
-        assert_eq!(a, Routed::Answer(Answer::Reply { value: None, token: false, closer_nodes: true, to: None }));
+        assert_eq!(
+            a,
+            Routed::Answer(Answer::Reply { value: None, token: false, closer_nodes: true, to: None })
+        );
         // FROM_RELAY without a route, garbage, missing value: silent.
-        assert_eq!(route(&mut r, addr(1), &hs(FROM_RELAY, Some(addr(9)), None)), Routed::Answer(Answer::Silent));
+        assert_eq!(
+            route(&mut r, addr(1), &hs(FROM_RELAY, Some(addr(9)), None)),
+            Routed::Answer(Answer::Silent)
+        );
         assert_eq!(route(&mut r, addr(1), &[0xff]), Routed::Answer(Answer::Silent));
     }
 
@@ -290,9 +302,19 @@ mod tests {
         assert_eq!((h.mode, h.peer_address, h.relay_address), (FROM_RELAY, Some(client), None));
         assert_eq!(h.noise, b"msg1");
         // The server answers with FROM_SERVER (a request); the relay replies REPLY to the client.
-        let v = Handshake { mode: FROM_SERVER, noise: b"msg2".to_vec(), peer_address: Some(client), relay_address: None }.to_bytes();
+        let v = Handshake {
+            mode: FROM_SERVER,
+            noise: b"msg2".to_vec(),
+            peer_address: Some(client),
+            relay_address: None,
+        }
+        .to_bytes();
         let a = route(&mut r, server, &v);
-        let Routed::Answer(Answer::Reply { value: Some(v), token: false, closer_nodes: false, to: Some(to) }) = a else { panic!("{a:?}") };
+        let Routed::Answer(Answer::Reply { value: Some(v), token: false, closer_nodes: false, to: Some(to) }) =
+            a
+        else {
+            panic!("{a:?}")
+        };
         assert_eq!(to, client);
         let h: Handshake = decode(&v).unwrap();
         assert_eq!((h.mode, h.peer_address, h.noise.as_slice()), (REPLY, Some(server), &b"msg2"[..]));
@@ -308,14 +330,19 @@ mod tests {
         r.set_relay(T, addr(3), vec![1], 0);
         let (h, to) = relayed(route(&mut r, addr(2), &hs(FROM_RELAY, Some(addr(1)), None)));
         assert_eq!(to, addr(3));
-        assert_eq!((h.mode, h.peer_address, h.relay_address), (FROM_SECOND_RELAY, Some(addr(1)), Some(addr(2))));
+        assert_eq!(
+            (h.mode, h.peer_address, h.relay_address),
+            (FROM_SECOND_RELAY, Some(addr(1)), Some(addr(2)))
+        );
     }
 
     #[test]
     fn local_server_gets_the_handshake_and_answers_per_mode() {
         let mut r = Router::new(0);
         r.set_server(T, ServerId(4), vec![1]);
-        let Routed::ToServer(s) = route(&mut r, addr(2), &hs(FROM_RELAY, Some(addr(1)), None)) else { panic!() };
+        let Routed::ToServer(s) = route(&mut r, addr(2), &hs(FROM_RELAY, Some(addr(1)), None)) else {
+            panic!()
+        };
         assert_eq!((s.server, s.mode, s.peer_address), (ServerId(4), FROM_RELAY, Some(addr(1))));
         // FROM_RELAY → a FROM_SERVER request back to the relay, carrying the client address.
         let a = server_handshake_answer(&s, addr(2), b"msg2");
@@ -324,14 +351,24 @@ mod tests {
         assert_eq!((to, h.mode, h.peer_address), (addr(2), FROM_SERVER, Some(addr(1))));
         // FROM_CLIENT → a REPLY response without token or closer nodes.
         let Routed::ToServer(s) = route(&mut r, addr(1), &hs(FROM_CLIENT, None, None)) else { panic!() };
-        let Answer::Reply { value: Some(v), token: false, closer_nodes: false, to: None } = server_handshake_answer(&s, addr(1), b"m2") else { panic!() };
+        let Answer::Reply { value: Some(v), token: false, closer_nodes: false, to: None } =
+            server_handshake_answer(&s, addr(1), b"m2")
+        else {
+            panic!()
+        };
         let h: Handshake = decode(&v).unwrap();
         assert_eq!((h.mode, h.peer_address), (REPLY, None));
         // FROM_SECOND_RELAY → to the first relay; without one: silent.
-        let Routed::ToServer(s) = route(&mut r, addr(3), &hs(FROM_SECOND_RELAY, Some(addr(1)), Some(addr(2)))) else { panic!() };
+        let Routed::ToServer(s) =
+            route(&mut r, addr(3), &hs(FROM_SECOND_RELAY, Some(addr(1)), Some(addr(2))))
+        else {
+            panic!()
+        };
         let Answer::Relay { to, .. } = server_handshake_answer(&s, addr(3), b"m2") else { panic!() };
         assert_eq!(to, addr(2));
-        let Routed::ToServer(s) = route(&mut r, addr(3), &hs(FROM_SECOND_RELAY, Some(addr(1)), None)) else { panic!() };
+        let Routed::ToServer(s) = route(&mut r, addr(3), &hs(FROM_SECOND_RELAY, Some(addr(1)), None)) else {
+            panic!()
+        };
         assert_eq!(server_handshake_answer(&s, addr(3), b"m2"), Answer::Silent);
         // REPLY / FROM_SERVER modes are not for a server.
         assert_eq!(route(&mut r, addr(3), &hs(REPLY, None, None)), Routed::Answer(Answer::Silent));
@@ -346,16 +383,30 @@ mod tests {
     #[test]
     fn holepunch_routing() {
         let mut r = Router::new(0);
-        let hp = |mode, peer| Holepunch { mode, id: 3, payload: b"p".to_vec(), peer_address: peer }.to_bytes();
+        let hp =
+            |mode, peer| Holepunch { mode, id: 3, payload: b"p".to_vec(), peer_address: peer }.to_bytes();
         let go = |r: &mut Router, from, v: &[u8]| {
-            r.on_peer_holepunch(&Incoming { from, command: command::PEER_HOLEPUNCH, target: Some(T), token: None, value: Some(v) }, 0)
+            r.on_peer_holepunch(
+                &Incoming {
+                    from,
+                    command: command::PEER_HOLEPUNCH,
+                    target: Some(T),
+                    token: None,
+                    value: Some(v),
+                },
+                0,
+            )
         };
         assert_eq!(go(&mut r, addr(1), &hp(FROM_CLIENT, None)), Answer::Silent);
         r.set_relay(T, addr(3), vec![], 0);
         let Answer::Relay { value, to } = go(&mut r, addr(1), &hp(FROM_CLIENT, None)) else { panic!() };
         let h: Holepunch = decode(&value).unwrap();
         assert_eq!((to, h.mode, h.id, h.peer_address), (addr(3), FROM_RELAY, 3, Some(addr(1))));
-        let Answer::Reply { value: Some(v), to: Some(to), token: false, closer_nodes: false } = go(&mut r, addr(3), &hp(FROM_SERVER, Some(addr(1)))) else { panic!() };
+        let Answer::Reply { value: Some(v), to: Some(to), token: false, closer_nodes: false } =
+            go(&mut r, addr(3), &hp(FROM_SERVER, Some(addr(1))))
+        else {
+            panic!()
+        };
         let h: Holepunch = decode(&v).unwrap();
         assert_eq!((to, h.mode, h.peer_address), (addr(1), REPLY, Some(addr(3))));
     }
