@@ -79,6 +79,9 @@ pub struct Node {
     pub(super) query_ids: HashMap<Owner, QueryId>,
     pub(super) signs: HashMap<SignId, (Owner, u64)>,
     pub(super) streams: HashMap<u32, StreamOwner>,
+    /// Streams still owned by a handshake that got bytes (Readable is raised once they are
+    /// handed over).
+    pub(super) early_readable: std::collections::HashSet<u32>,
     pub(super) events: VecDeque<Event>,
     pub(super) next_id: u64,
     pub(super) now_ms: u64,
@@ -135,6 +138,7 @@ impl Node {
             query_ids: HashMap::new(),
             signs: HashMap::new(),
             streams: HashMap::new(),
+            early_readable: std::collections::HashSet::new(),
             events: VecDeque::new(),
             next_id: 0,
             now_ms,
@@ -702,6 +706,7 @@ impl Node {
             }
             Cmd::StreamDestroy(stream) => {
                 self.streams.remove(&stream);
+                self.early_readable.remove(&stream);
                 self.udx.destroy(stream);
             }
         }

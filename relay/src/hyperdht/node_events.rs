@@ -312,7 +312,23 @@ impl Node {
                 Some(StreamOwner::Server(_)) => {}
                 None => self.events.push_back(Event::Stream(udx::Event::Closed { id, error })),
             },
+            // Bytes that arrive before the stream is handed over (the peer connected first) wait
+            // in the stream; Readable follows Connected / Incoming.
+            udx::Event::Readable { id } if self.streams.contains_key(&id) => {
+                self.early_readable.insert(id);
+            }
             other => self.events.push_back(Event::Stream(other)),
+        }
+    }
+
+    /// After a Connected / Incoming event: a Readable for its stream if bytes came early.
+    fn raise_early_readable(&mut self) {
+        let stream = match self.events.back() {
+            Some(Event::Connected { stream, .. }) | Some(Event::Incoming { stream, .. }) => *stream,
+            _ => return,
+        };
+        if self.early_readable.remove(&stream) {
+            self.events.push_back(Event::Stream(udx::Event::Readable { id: stream }));
         }
     }
 

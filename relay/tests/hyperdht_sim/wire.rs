@@ -1,0 +1,1 @@
+//! Raw dht-rpc datagrams for injection tests.
