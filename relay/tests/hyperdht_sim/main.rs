@@ -243,3 +243,244 @@ fn unlisten_unannounces_and_closes() {
     run_op(&mut net, c, op).unwrap();
     assert_eq!(found(&net, op), 0, "the relays forgot the server");
 }
+
+mod injected {
+    use super::*;
+    use crate::wire::{fake, request, requests, responses};
+    use hyperwasm::crypto::KeyPair;
+    use hyperwasm::encoding::Compact;
+    use hyperwasm::hyperdht::constants::{command, firewall, mode};
+    use hyperwasm::hyperdht::crypto::{hash, sign_announce};
+    use hyperwasm::hyperdht::messages::{decode, Announce, Handshake, LookupRawReply, NoisePayload, UdxInfo};
+    use hyperwasm::hyperdht::noise_wrap::NoiseWrap;
+
+    #[test]
+    fn duplicate_msg1_via_two_relays_gets_identical_replies() {
+        let mut net = Net::testnet(11, 0, 8);
+        let s = net.add_client(true);
+        net.run(3000);
+        let server_kp = net.key(s, 0x55);
+        net.listen(s, &server_kp);
+        net.run(5000);
+        let client_kp = KeyPair::from_seed(&[0x77; 32]);
+        let payload = NoisePayload {
+            firewall: firewall::OPEN,
+            addresses4: vec![fake(9)],
+            udx: Some(UdxInfo { id: 1234, ..UdxInfo::default() }),
+            secret_stream: Some(Default::default()),
+            ..NoisePayload::incompatible(1)
+        };
+        let mut wrap = NoiseWrap::initiator(&client_kp, server_kp.public_key());
+        let msg1 = wrap.send(&payload).unwrap();
+        let target = hash(&server_kp.public_key());
+        let hs = |m| Handshake { mode: m, noise: msg1.clone(), peer_address: Some(fake(9)), relay_address: None }.to_bytes();
+        net.tapping = true;
+        // Two relays forward the same msg1 (FROM_RELAY) at once; a third relay is a second hop.
+        request(&mut net, fake(1), s, 101, command::PEER_HANDSHAKE, Some(target), None, Some(hs(mode::FROM_RELAY)));
+        request(&mut net, fake(2), s, 202, command::PEER_HANDSHAKE, Some(target), None, Some(hs(mode::FROM_RELAY)));
+        net.run(3000);
+        // A late copy after the connection exists still gets the cached reply.
+        let second_hop = Handshake { mode: mode::FROM_SECOND_RELAY, noise: msg1.clone(), peer_address: Some(fake(9)), relay_address: Some(fake(4)) }.to_bytes();
+        request(&mut net, fake(3), s, 303, command::PEER_HANDSHAKE, Some(target), None, Some(second_hop));
+        net.run(3000);
+        let asked = net.nodes[s].log.iter().filter(|e| matches!(e, Event::IncomingHandshake { .. })).count();
+        assert_eq!(asked, 1);
+        let r1 = requests(&net, fake(1), 101);
+        let r2 = requests(&net, fake(2), 202);
+        let r3 = requests(&net, fake(4), 303);
+        assert_eq!((r1.len(), r2.len(), r3.len()), (1, 1, 1), "one FROM_SERVER request per copy, original tids");
+        let h: Vec<Handshake> = [&r1[0], &r2[0], &r3[0]].iter().map(|r| decode(r.value.as_ref().unwrap()).unwrap()).collect();
+        assert!(h.iter().all(|h| h.mode == mode::FROM_SERVER && h.peer_address == Some(fake(9))));
+        assert_eq!(h[0].noise, h[1].noise);
+        assert_eq!(h[0].noise, h[2].noise);
+        assert!(r1[0].target == Some(target) && r1[0].token.is_none() && r1[0].command == command::PEER_HANDSHAKE);
+        // The reply is a real Noise IK msg2 for our msg1, with the server's UDX stream id.
+        let server_payload = wrap.recv(&h[0].noise).unwrap();
+        assert_eq!(server_payload.error, 0);
+        assert_eq!(server_payload.firewall, firewall::OPEN);
+        assert_eq!(server_payload.addresses4, vec![net.nodes[s].addr]);
+        let udx_id = server_payload.udx.unwrap().id as u32;
+        // The client said OPEN: the server connected its stream to the client address at once.
+        let incoming = net.nodes[s].log.iter().find_map(|e| match e {
+            Event::Incoming { stream, remote_address, .. } => Some((*stream, *remote_address)),
+            _ => None,
+        });
+        assert_eq!(incoming, Some((udx_id, fake(9))));
+        let info = net.nodes[s].node.udx().info(udx_id).unwrap();
+        assert_eq!(info.remote_id, 1234);
+    }
+
+    #[test]
+    fn announce_tokens_and_signatures_are_checked() {
+        let mut net = Net::testnet(12, 0, 6);
+        let p = 3;
+        let node_id = net.nodes[p].node.rpc().id().expect("persistent");
+        let kp = KeyPair::from_seed(&[0x31; 32]);
+        let topic = [0x21u8; 32];
+        let peer = Peer { public_key: kp.public_key(), relay_addresses: vec![] };
+        let signed = |token: &[u8; 32]| {
+            let sig = sign_announce(&topic, &node_id, token, &peer, None, &kp);
+            Announce { peer: Some(peer.clone()), refresh: None, signature: Some(sig), bump: 0 }.to_bytes()
+        };
+        net.tapping = true;
+        // A token we never got: INVALID_TOKEN (2) with a fresh token.
+        request(&mut net, fake(1), p, 1, command::ANNOUNCE, Some(topic), Some([9; 32]), Some(signed(&[9; 32])));
+        net.run(500);
+        let r = responses(&net, fake(1), 1);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].error, 2);
+        let token = r[0].token.expect("fresh token");
+        // A valid token with a signature over another token: no answer at all.
+        request(&mut net, fake(1), p, 2, command::ANNOUNCE, Some(topic), Some(token), Some(signed(&[8; 32])));
+        // A valid token without any token field in the request: no answer either.
+        request(&mut net, fake(1), p, 3, command::ANNOUNCE, Some(topic), None, Some(signed(&token)));
+        net.run(500);
+        assert!(responses(&net, fake(1), 2).is_empty());
+        assert!(responses(&net, fake(1), 3).is_empty());
+        assert_eq!(net.nodes[p].node.stored_records(), 0);
+        // Properly signed: a bare reply (no token, no closer nodes, no error).
+        request(&mut net, fake(1), p, 4, command::ANNOUNCE, Some(topic), Some(token), Some(signed(&token)));
+        net.run(500);
+        let r = responses(&net, fake(1), 4);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].error, r[0].token, r[0].closer_nodes.len(), r[0].value.clone()), (0, None, 0, None));
+        assert_eq!(r[0].id, Some(node_id));
+        assert_eq!(net.nodes[p].node.stored_records(), 1);
+        // LOOKUP answers with token, closer nodes and the record.
+        request(&mut net, fake(1), p, 5, command::LOOKUP, Some(topic), None, None);
+        net.run(500);
+        let r = responses(&net, fake(1), 5);
+        assert!(r[0].token.is_some() && !r[0].closer_nodes.is_empty());
+        let l: LookupRawReply = decode(r[0].value.as_ref().unwrap()).unwrap();
+        assert_eq!(l.peers, vec![peer]);
+        // An ephemeral node answers storage commands with UNKNOWN_COMMAND and closer nodes.
+        let e = net.add_client(true); // reachable: no NAT filter in front of it
+        net.run(3000);
+        request(&mut net, fake(2), e, 6, command::LOOKUP, Some(topic), None, None);
+        request(&mut net, fake(2), e, 7, 99, Some(topic), None, None);
+        net.run(500);
+        for tid in [6, 7] {
+            let r = responses(&net, fake(2), tid);
+            assert_eq!(r.len(), 1);
+            assert_eq!((r[0].error, r[0].token, r[0].id), (1, None, None));
+            assert!(!r[0].closer_nodes.is_empty());
+        }
+    }
+
+    #[test]
+    fn mutable_and_immutable_records_with_seq_errors() {
+        let mut net = Net::testnet(13, 0, 10);
+        let a = net.add_client(false);
+        let b = net.add_client(false);
+        net.run(3000);
+        let kp = net.key(a, 0x44);
+        let pk = kp.public_key();
+        let put = |net: &mut Net, seq: u64, v: &[u8]| {
+            let now = net.now;
+            let op = net.nodes[a].node.mutable_put(pk, v.to_vec(), seq, now);
+            match run_op(net, a, op).unwrap() {
+                OpOutcome::Committed(c) => c.iter().map(|c| c.result.clone().unwrap()).collect::<Vec<u64>>(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let get = |net: &mut Net, seq: u64| {
+            let now = net.now;
+            let op = net.nodes[b].node.mutable_get(pk, seq, true, now);
+            match run_op(net, b, op).unwrap() {
+                OpOutcome::Mutable(m) => m.map(|m| (m.seq, m.value)),
+                other => panic!("{other:?}"),
+            }
+        };
+        let codes = put(&mut net, 1, b"one");
+        assert!(codes.len() >= 10 && codes.iter().all(|c| *c == 0), "{codes:?}");
+        assert_eq!(get(&mut net, 0), Some((1, b"one".to_vec())));
+        assert_eq!(get(&mut net, 2), None, "nothing at seq ≥ 2 yet");
+        assert!(put(&mut net, 1, b"uno").iter().all(|c| *c == 16), "SEQ_REUSED");
+        assert!(put(&mut net, 0, b"zero").iter().all(|c| *c == 17), "SEQ_TOO_LOW");
+        assert!(put(&mut net, 1, b"one").iter().all(|c| *c == 0), "same seq and value is accepted");
+        assert!(put(&mut net, 5, b"five").iter().all(|c| *c == 0));
+        assert_eq!(get(&mut net, 0), Some((5, b"five".to_vec())));
+
+        let value = b"an immutable value".to_vec();
+        let now = net.now;
+        let op = net.nodes[a].node.immutable_put(value.clone(), now);
+        assert!(matches!(run_op(&mut net, a, op).unwrap(), OpOutcome::Committed(c) if c.len() >= 10));
+        let now = net.now;
+        let op = net.nodes[b].node.immutable_get(hash(&value), now);
+        let OpOutcome::Immutable(Some((_, got))) = run_op(&mut net, b, op).unwrap() else { panic!() };
+        assert_eq!(got, value);
+        let now = net.now;
+        let op = net.nodes[b].node.immutable_get([3; 32], now);
+        assert_eq!(run_op(&mut net, b, op).unwrap(), OpOutcome::Immutable(None));
+    }
+
+    #[test]
+    fn hostile_datagrams_never_panic_and_the_network_keeps_working() {
+        let mut net = Net::testnet(14, 0, 8);
+        let s = net.add_client(true);
+        let c = net.add_client(false);
+        net.run(3000);
+        let server_kp = net.key(s, 0x55);
+        net.listen(s, &server_kp);
+        net.tapping = true;
+        net.run(5000);
+        // Real datagrams to mutate.
+        let samples: Vec<Vec<u8>> = net.tap.iter().map(|t| t.bytes.clone()).take(200).collect();
+        let mut rng = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let streams: Vec<u32> = (0..4).map(|_| next() as u32).collect();
+        for round in 0..20_000u64 {
+            let to = (next() as usize) % net.nodes.len();
+            let mut bytes = match round % 4 {
+                0 => samples[(next() as usize) % samples.len()].clone(),
+                1 => (0..(next() % 80)).map(|_| next() as u8).collect(),
+                2 => {
+                    // UDX-looking packets, sometimes for real stream ids.
+                    let mut b = vec![0xff, 1, (next() % 32) as u8, (next() % 4) as u8];
+                    let id = if next() % 2 == 0 { streams[(next() as usize) % 4] } else { next() as u32 };
+                    b.extend_from_slice(&id.to_le_bytes());
+                    b.extend((0..(next() % 64)).map(|_| next() as u8));
+                    b
+                }
+                _ => {
+                    // Valid hyperdht requests with random values.
+                    let cmd = next() % 12;
+                    let value: Vec<u8> = (0..(next() % 100)).map(|_| next() as u8).collect();
+                    let mut t = [0u8; 32];
+                    t.iter_mut().for_each(|b| *b = next() as u8);
+                    if next() % 3 == 0 {
+                        t = hash(&server_kp.public_key());
+                    }
+                    RequestMessage { tid: next() as u16, to: net.nodes[to].addr, id: None, token: None, internal: false, command: cmd, target: Some(t), value: Some(value) }.encode()
+                }
+            };
+            if round % 4 == 0 && !bytes.is_empty() {
+                let n = bytes.len();
+                for _ in 0..=(next() % 4) {
+                    bytes[(next() as usize) % n] ^= (next() as u8) | 1;
+                }
+                if next() % 3 == 0 {
+                    bytes.truncate((next() as usize) % n);
+                }
+            }
+            let from = fake((next() % 200) as u8 + 1);
+            net.inject(from, to, bytes);
+            if round % 500 == 0 {
+                net.run(50);
+            }
+        }
+        net.run(2000);
+        // Still works: a connection and an echo.
+        let client_kp = net.key(c, 0x66);
+        let conn = net.connect(c, &client_kp, server_kp.public_key());
+        assert!(net.run_until(30_000, |n| connected(n, c, conn).is_some()));
+        assert!(connected(&net, c, conn).unwrap().is_ok());
+    }
+
+    use hyperwasm_relay::dht_rpc::messages::RequestMessage;
+}
