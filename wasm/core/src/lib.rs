@@ -7,6 +7,10 @@
 //! Layers, bottom up: [`encoding`] (compact-encoding) → [`crypto`] (hypercore-crypto) →
 //! [`tree`] (flat-tree, merkle-tree) → [`core`] (manifest, verifier, hypercore) over
 //! [`storage`] (one batched trait; memory and file backends here, IndexedDB in the web crate).
+//! Beside them: [`noise`] and [`secret_stream`] (hyperswarm's encrypted transport), [`protomux`]
+//! and [`replicator`] (the replication protocol), and [`hyperdht`] (HyperDHT's value codecs,
+//! signables, Noise IK wrapper and holepunch payloads: what a browser needs to reach peers
+//! through a relay).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -14,6 +18,7 @@ pub mod bee;
 pub mod core;
 pub mod crypto;
 pub mod encoding;
+pub mod hyperdht;
 pub mod maybe_send;
 pub mod noise;
 pub mod protomux;
