@@ -18,7 +18,7 @@ import readline from 'readline'
 import {
   c, b4a, m, dhtCrypto, NoiseWrap, SecurePayload, Persistent, hex, unhex, toJSON, judge, seeded,
   withRandom, finalJSON
-} from './lib/dht.mjs'
+} from './lib/dht-codecs.mjs'
 
 const sessions = new Map()
 const keyPair = (n) => dhtCrypto.createKeyPair(b4a.alloc(32, n))

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'url'
 import {
   GENERATOR, CODECS, c, b4a, m, sodium, dhtCrypto, constants, NoiseWrap, SecurePayload, Persistent,
   hex, unhex, toJSON, judge, encode, seeded, bytes, withRandom, finalJSON
-} from './lib/dht.mjs'
+} from './lib/dht-codecs.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const OUT = path.resolve(here, '../fixtures/dht')

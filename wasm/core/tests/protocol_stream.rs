@@ -168,6 +168,36 @@ fn full_download_of_a_compat_core() {
     run(full_download(true));
 }
 
+/// HyperDHT connections run Noise IK while connecting; replication then starts from those keys.
+#[test]
+fn replicates_over_keys_from_a_handshake_done_elsewhere() {
+    use hyperwasm::noise::{Handshake, Pattern};
+    run(async {
+        const N: u64 = 50;
+        let (w_set, w) = writer_set(3, false, N).await;
+        let (r_set, r) = reader_set(&w).await;
+        let (client, server) = (KeyPair::from_seed(&[7; 32]), KeyPair::from_seed(&[8; 32]));
+        let ik = Pattern::IK { remote_static: server.public_key() };
+        let mut initiator = Handshake::new(ik, true, &client, b"prologue");
+        let mut responder = Handshake::new(Pattern::ik_responder(), false, &server, b"prologue");
+        let m1 = initiator.send(b"").expect("msg1");
+        responder.recv(&m1).expect("read msg1");
+        let m2 = responder.send(b"").expect("msg2");
+        initiator.recv(&m2).expect("read msg2");
+        let mut r_opts = ConnectionOptions::new(true);
+        r_opts.handshake = Some(initiator.finish().expect("initiator keys"));
+        let mut w_opts = ConnectionOptions::new(false);
+        w_opts.handshake = Some(responder.finish().expect("responder keys"));
+        let conn = connect_with(&r_set, r_opts, &w_set, w_opts);
+        r.downloaded().await;
+        assert_same(&w, &r, 0..N).await;
+        let (down, up) = conn.close().await;
+        assert_eq!((down.blocks_downloaded, up.blocks_uploaded), (N, N));
+        assert_eq!(down.remote_public_key, Some(server.public_key()));
+        assert_eq!(up.remote_public_key, Some(client.public_key()));
+    });
+}
+
 #[test]
 fn sparse_range() {
     run(async {

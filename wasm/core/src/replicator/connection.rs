@@ -12,6 +12,7 @@ use futures::StreamExt;
 use super::user_channels::UserChannels;
 use super::ReplicatorOptions;
 use crate::crypto::sign::KeyPair;
+use crate::noise::HandshakeResult;
 use crate::protomux::MuxError;
 use crate::secret_stream::SecretStreamError;
 use crate::MaybeSend;
@@ -41,6 +42,10 @@ pub struct ConnectionOptions {
     pub replicator: ReplicatorOptions,
     /// Application channels, if the application wants any.
     pub user: Option<UserChannels>,
+    /// A Noise handshake that already happened elsewhere (HyperDHT's IK, done while
+    /// connecting): the stream starts with its keys instead of running XX, and `key_pair` is
+    /// not used. `is_initiator` must match the handshake's role.
+    pub handshake: Option<HandshakeResult>,
 }
 
 impl ConnectionOptions {
@@ -53,6 +58,7 @@ impl ConnectionOptions {
             timeout_ms: 0,
             replicator: ReplicatorOptions::default(),
             user: None,
+            handshake: None,
         }
     }
 }

@@ -143,14 +143,20 @@ where
     W: AsyncWrite + Unpin + MaybeSend,
     C: Clock,
 {
-    let key_pair = match opts.key_pair.take() {
-        Some(k) => k,
-        None => KeyPair::generate().map_err(|_| ConnectionError::KeyPair)?,
-    };
     let stream_opts = SecretStreamOptions {
         keep_alive_ms: (opts.keep_alive_ms > 0).then_some(opts.keep_alive_ms),
         timeout_ms: (opts.timeout_ms > 0).then_some(opts.timeout_ms),
         ..SecretStreamOptions::default()
+    };
+    let stream = match opts.handshake.take() {
+        Some(result) => SecretStream::from_handshake(result, stream_opts),
+        None => {
+            let key_pair = match opts.key_pair.take() {
+                Some(k) => k,
+                None => KeyPair::generate().map_err(|_| ConnectionError::KeyPair)?,
+            };
+            SecretStream::new(opts.is_initiator, &key_pair, stream_opts)
+        }
     };
     let (id, events) = cores.subscribe();
     let (out_tx, out_rx) = unbounded::<Vec<u8>>();
@@ -160,7 +166,7 @@ where
         id,
         clock: clock.clone(),
         cores: cores.clone(),
-        stream: SecretStream::new(opts.is_initiator, &key_pair, stream_opts),
+        stream,
         mux: Mux::new(),
         handshake_hash: None,
         channels: HashMap::new(),
