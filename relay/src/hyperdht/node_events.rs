@@ -387,6 +387,7 @@ impl Node {
                 }
                 ConnectEvent::Failed(error) => Event::ConnectFailed { conn: id, error },
             });
+            self.raise_early_readable();
         }
         if self.conns.get(&id).is_some_and(|c| c.is_done()) {
             self.conns.remove(&id);
@@ -414,6 +415,7 @@ impl Node {
                         Event::HandshakeFailed { server: id, hs, error }
                     }
                 });
+                self.raise_early_readable();
                 continue;
             }
             let Some(ev) = s.announcer.poll_event() else { break };

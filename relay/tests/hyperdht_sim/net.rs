@@ -28,7 +28,6 @@ pub struct Tapped {
 
 /// The key holder's view of one secret-stream connection.
 pub struct Conn {
-    pub stream: u32,
     pub ss: SecretStream,
     pub received: Vec<Vec<u8>>,
     pub remote_public_key: [u8; 32],
@@ -368,8 +367,7 @@ impl SimNode {
     fn open(&mut self, stream: u32, result: NoiseWrapResult, remote: [u8; 32], now: u64) {
         let mut ss = SecretStream::from_handshake(result.handshake, SecretStreamOptions::default());
         ss.start(now);
-        self.conns.insert(stream, Conn { stream, ss, received: Vec::new(), remote_public_key: remote });
-        self.read(stream, now);
+        self.conns.insert(stream, Conn { ss, received: Vec::new(), remote_public_key: remote });
     }
 
     fn read(&mut self, stream: u32, now: u64) {
