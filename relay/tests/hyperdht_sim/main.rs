@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod holder;
 mod net;
 mod wire;
 

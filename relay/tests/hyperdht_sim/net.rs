@@ -4,15 +4,11 @@
 //! with real keys (Ed25519 signatures, Noise IK through `noise_wrap`, secret-stream over the
 //! UDX streams).
 
+use crate::holder::Holder;
 use hyperwasm::crypto::KeyPair;
-use hyperwasm::hyperdht::messages::NoisePayload;
-use hyperwasm::hyperdht::noise_wrap::{NoiseWrap, NoiseWrapResult};
-use hyperwasm::secret_stream::{SecretStream, SecretStreamEvent, SecretStreamOptions};
 use hyperwasm_relay::dht_rpc::{RpcOptions, SocketKind};
-use hyperwasm_relay::hyperdht::connect::ConnectOptions;
 use hyperwasm_relay::hyperdht::node::{ConnId, Event, Node, NodeOptions};
-use hyperwasm_relay::hyperdht::server::{payload_error, HsId, ServerId};
-use hyperwasm_relay::udx;
+use hyperwasm_relay::hyperdht::server::ServerId;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -26,34 +22,27 @@ pub struct Tapped {
     pub bytes: Vec<u8>,
 }
 
-/// The key holder's view of one secret-stream connection.
-pub struct Conn {
-    pub ss: SecretStream,
-    pub received: Vec<Vec<u8>>,
-    pub remote_public_key: [u8; 32],
-}
-
 pub struct SimNode {
     pub node: Node,
     pub addr: SocketAddrV4,
     /// NAT filtering: only addresses we sent to may reach us.
     pub firewalled: bool,
     contacted: HashSet<SocketAddrV4>,
-    pub keys: HashMap<[u8; 32], KeyPair>,
-    pub servers: HashMap<ServerId, [u8; 32]>,
+    pub holder: Holder,
     pub log: Vec<Event>,
-    /// Client handshakes in progress: key pair, server key, Noise state.
-    clients: HashMap<ConnId, (KeyPair, [u8; 32], Option<NoiseWrap>, Option<NoiseWrapResult>)>,
-    /// Server handshakes answered: their Noise results.
-    accepted: HashMap<HsId, NoiseWrapResult>,
-    pub conns: HashMap<u32, Conn>,
-    /// Client keys the servers of this node refuse (the firewall hook).
-    pub reject: HashSet<[u8; 32]>,
-    /// Echo every message received on server-side connections.
-    pub echo: bool,
-    /// Sign when asked.
-    pub sign: bool,
-    pub signatures: usize,
+}
+
+impl std::ops::Deref for SimNode {
+    type Target = Holder;
+    fn deref(&self) -> &Holder {
+        &self.holder
+    }
+}
+
+impl std::ops::DerefMut for SimNode {
+    fn deref_mut(&mut self) -> &mut Holder {
+        &mut self.holder
+    }
 }
 
 type Packet = Reverse<(u64, u64, usize, SocketKind, SocketAddrV4, Vec<u8>)>;
@@ -124,16 +113,8 @@ impl Net {
             addr,
             firewalled,
             contacted: HashSet::new(),
-            keys: HashMap::new(),
-            servers: HashMap::new(),
+            holder: Holder::default(),
             log: Vec::new(),
-            clients: HashMap::new(),
-            accepted: HashMap::new(),
-            conns: HashMap::new(),
-            reject: HashSet::new(),
-            echo: true,
-            sign: true,
-            signatures: 0,
         });
         self.flush();
         i
@@ -181,9 +162,7 @@ impl Net {
     pub fn listen(&mut self, i: usize, kp: &KeyPair) -> ServerId {
         let now = self.now;
         let n = &mut self.nodes[i];
-        n.keys.insert(kp.public_key(), kp.clone());
-        let id = n.node.listen(kp.public_key(), now).expect("listen");
-        n.servers.insert(id, kp.public_key());
+        let id = n.holder.listen(&mut n.node, kp, now);
         self.flush();
         id
     }
@@ -191,9 +170,7 @@ impl Net {
     pub fn connect(&mut self, i: usize, kp: &KeyPair, server: [u8; 32]) -> ConnId {
         let now = self.now;
         let n = &mut self.nodes[i];
-        // Register the handshake state before the node asks for msg1.
-        let id = n.node.connect(&server, ConnectOptions::default(), now);
-        n.clients.insert(id, (kp.clone(), server, None, None));
+        let id = n.holder.connect(&mut n.node, kp, server, now);
         self.flush();
         id
     }
@@ -235,13 +212,14 @@ impl Net {
                     self.seq += 1;
                     self.queue.push(Reverse((at, self.seq, to, socket, from, t.bytes)));
                 }
-                while let Some(ev) = self.nodes[i].node.poll_event() {
+                let now = self.now;
+                let n = &mut self.nodes[i];
+                while let Some(ev) = n.node.poll_event() {
                     moved = true;
-                    let now = self.now;
-                    self.nodes[i].answer(&ev, now);
-                    self.nodes[i].log.push(ev);
+                    n.holder.answer(&mut n.node, &ev, now);
+                    n.log.push(ev);
                 }
-                moved |= self.nodes[i].pump_streams();
+                moved |= n.holder.pump_streams(&mut n.node);
             }
             if !moved {
                 break;
@@ -293,120 +271,3 @@ impl Net {
     }
 }
 
-impl SimNode {
-    /// The key holder: answers what the node asks for.
-    fn answer(&mut self, ev: &Event, now: u64) {
-        match ev {
-            Event::NeedSignature { op, public_key, signable } => {
-                if let (true, Some(kp)) = (self.sign, self.keys.get(public_key)) {
-                    let sig = kp.sign(signable);
-                    self.signatures += 1;
-                    self.node.provide_signature(*op, sig, now).expect("signature");
-                } else {
-                    self.node.refuse_signature(*op, now);
-                }
-            }
-            Event::NeedInitiatorMessage { conn, local_payload } => {
-                let Some((kp, server, wrap, _)) = self.clients.get_mut(conn) else { return };
-                let mut w = NoiseWrap::initiator(kp, *server);
-                let Ok(msg1) = w.send(local_payload) else {
-                    let _ = self.node.abort(*conn, hyperwasm_relay::hyperdht::HyperDhtError::HandshakeInvalid, now);
-                    return;
-                };
-                *wrap = Some(w);
-                self.node.provide_initiator_message(*conn, msg1, now).expect("provide msg1");
-            }
-            Event::ResponderMessage { conn, msg2 } => {
-                let Some((_, _, wrap, result)) = self.clients.get_mut(conn) else { return };
-                let Some(mut w) = wrap.take() else { return };
-                match w.recv(msg2) {
-                    Ok(payload) => {
-                        *result = w.finish().ok();
-                        let _ = self.node.provide_remote_payload(*conn, &payload, now);
-                    }
-                    Err(_) => {
-                        let err = hyperwasm_relay::hyperdht::HyperDhtError::HandshakeInvalid;
-                        let _ = self.node.abort(*conn, err, now);
-                    }
-                }
-            }
-            Event::Connected { conn, stream, .. } => {
-                let Some((_, server, _, Some(result))) = self.clients.remove(conn) else { return };
-                self.open(*stream, result, server, now);
-            }
-            Event::IncomingHandshake { server, hs, msg1, local_payload, .. } => {
-                let Some(kp) = self.servers.get(server).and_then(|pk| self.keys.get(pk)) else { return };
-                let mut w = NoiseWrap::responder(kp);
-                let Ok(remote) = w.recv(msg1) else {
-                    let _ = self.node.reject_handshake(*hs, now);
-                    return;
-                };
-                let remote_key = w.remote_public_key().unwrap_or_default();
-                if self.reject.contains(&remote_key) {
-                    let _ = self.node.reject_handshake(*hs, now);
-                    return;
-                }
-                let mut local: NoisePayload = local_payload.clone();
-                local.error = payload_error(&remote);
-                let msg2 = w.send(&local).expect("msg2");
-                if let Ok(res) = w.finish() {
-                    self.accepted.insert(*hs, res);
-                }
-                self.node.accept_handshake(*hs, msg2, &remote, now).expect("accept");
-            }
-            Event::Incoming { hs, stream, .. } => {
-                let Some(result) = self.accepted.remove(hs) else { return };
-                let remote = result.remote_public_key();
-                self.open(*stream, result, remote, now);
-            }
-            Event::Stream(udx::Event::Readable { id }) => self.read(*id, now),
-            _ => {}
-        }
-    }
-
-    fn open(&mut self, stream: u32, result: NoiseWrapResult, remote: [u8; 32], now: u64) {
-        let mut ss = SecretStream::from_handshake(result.handshake, SecretStreamOptions::default());
-        ss.start(now);
-        self.conns.insert(stream, Conn { ss, received: Vec::new(), remote_public_key: remote });
-    }
-
-    fn read(&mut self, stream: u32, now: u64) {
-        if !self.conns.contains_key(&stream) {
-            return;
-        }
-        let mut buf = Vec::new();
-        while self.node.stream_read(stream, &mut buf) > 0 {}
-        let Some(c) = self.conns.get_mut(&stream) else { return };
-        if !buf.is_empty() {
-            if let Err(e) = c.ss.on_bytes(&buf, now) {
-                eprintln!("secret-stream error on {stream}: {e:?} ({} bytes: {:02x?})", buf.len(), &buf[..buf.len().min(64)]);
-                return;
-            }
-        }
-        while let Some(ev) = c.ss.poll_event() {
-            if let SecretStreamEvent::Message(m) = ev {
-                if self.echo && !c.ss.is_initiator() {
-                    let mut reply = b"echo:".to_vec();
-                    reply.extend_from_slice(&m);
-                    let _ = c.ss.send(&reply);
-                }
-                c.received.push(m);
-            }
-        }
-    }
-
-    /// Writes pending secret-stream bytes to the UDX streams.
-    fn pump_streams(&mut self) -> bool {
-        let mut moved = false;
-        for (id, c) in self.conns.iter_mut() {
-            if c.ss.has_outgoing() {
-                let n = self.node.stream_write(*id, c.ss.outgoing());
-                if n > 0 {
-                    c.ss.consume_outgoing(n);
-                    moved = true;
-                }
-            }
-        }
-        moved
-    }
-}
