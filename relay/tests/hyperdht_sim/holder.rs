@@ -90,7 +90,8 @@ impl Holder {
                 let Some((kp, server, wrap, _)) = self.clients.get_mut(conn) else { return };
                 let mut w = NoiseWrap::initiator(kp, *server);
                 let Ok(msg1) = w.send(local_payload) else {
-                    let _ = node.abort(*conn, hyperwasm_relay::hyperdht::HyperDhtError::HandshakeInvalid, now);
+                    let _ =
+                        node.abort(*conn, hyperwasm_relay::hyperdht::HyperDhtError::HandshakeInvalid, now);
                     return;
                 };
                 *wrap = Some(w);
@@ -159,7 +160,11 @@ impl Holder {
         let Some(c) = self.conns.get_mut(&stream) else { return };
         if !buf.is_empty() {
             if let Err(e) = c.ss.on_bytes(&buf, now) {
-                eprintln!("secret-stream error on {stream}: {e:?} ({} bytes: {:02x?})", buf.len(), &buf[..buf.len().min(64)]);
+                eprintln!(
+                    "secret-stream error on {stream}: {e:?} ({} bytes: {:02x?})",
+                    buf.len(),
+                    &buf[..buf.len().min(64)]
+                );
                 return;
             }
         }

@@ -15,14 +15,22 @@ use hyperwasm_relay::hyperdht::ops::{AnnounceOptions, OpOutcome};
 use hyperwasm_relay::hyperdht::HyperDhtError;
 use net::Net;
 
-fn op_done(net: &Net, i: usize, op: hyperwasm_relay::hyperdht::node::OpId) -> Option<Result<OpOutcome, HyperDhtError>> {
+fn op_done(
+    net: &Net,
+    i: usize,
+    op: hyperwasm_relay::hyperdht::node::OpId,
+) -> Option<Result<OpOutcome, HyperDhtError>> {
     net.nodes[i].log.iter().find_map(|e| match e {
         Event::OpDone { op: o, result } if *o == op => Some(result.clone()),
         _ => None,
     })
 }
 
-fn run_op(net: &mut Net, i: usize, op: hyperwasm_relay::hyperdht::node::OpId) -> Result<OpOutcome, HyperDhtError> {
+fn run_op(
+    net: &mut Net,
+    i: usize,
+    op: hyperwasm_relay::hyperdht::node::OpId,
+) -> Result<OpOutcome, HyperDhtError> {
     assert!(net.run_until(60_000, |n| op_done(n, i, op).is_some()), "operation did not finish");
     op_done(net, i, op).unwrap()
 }
@@ -53,7 +61,9 @@ fn announce_then_lookup_finds_the_record_and_unannounce_removes_it() {
     let hits = net.nodes[b]
         .log
         .iter()
-        .filter(|e| matches!(e, Event::LookupReply { op: o, reply } if *o == op && reply.peers.contains(&want)))
+        .filter(
+            |e| matches!(e, Event::LookupReply { op: o, reply } if *o == op && reply.peers.contains(&want)),
+        )
         .count();
     assert!(hits >= 5, "lookup saw the record {hits} times");
 
@@ -91,7 +101,11 @@ fn kept_alive_announce_re_announces_before_records_expire() {
     // 45 simulated minutes: records would have expired (20 min, at most 4/3 of it) without
     // re-announces.
     net.run(45 * 60 * 1000);
-    let rounds = net.nodes[a].log.iter().filter(|e| matches!(e, Event::Announced { op: o, result: Ok(_) } if *o == op)).count();
+    let rounds = net.nodes[a]
+        .log
+        .iter()
+        .filter(|e| matches!(e, Event::Announced { op: o, result: Ok(_) } if *o == op))
+        .count();
     assert!(rounds >= 8, "{rounds} rounds");
     assert!(op_done(&net, a, op).is_none(), "kept-alive announce is still running");
     let now = net.now;
@@ -102,7 +116,11 @@ fn kept_alive_announce_re_announces_before_records_expire() {
     net.nodes[a].node.cancel(op);
 }
 
-fn connected(net: &Net, i: usize, conn: hyperwasm_relay::hyperdht::node::ConnId) -> Option<Result<u32, HyperDhtError>> {
+fn connected(
+    net: &Net,
+    i: usize,
+    conn: hyperwasm_relay::hyperdht::node::ConnId,
+) -> Option<Result<u32, HyperDhtError>> {
     net.nodes[i].log.iter().find_map(|e| match e {
         Event::Connected { conn: c, stream, .. } if *c == conn => Some(Ok(*stream)),
         Event::ConnectFailed { conn: c, error } if *c == conn => Some(Err(error.clone())),
@@ -116,12 +134,18 @@ fn connect_and_echo(net: &mut Net, s: usize, c: usize) -> (u32, u32) {
     let server_kp = net.key(s, 0x55);
     let client_kp = net.key(c, 0x66);
     let server = net.listen(s, &server_kp);
-    assert!(net.run_until(30_000, |n| n.nodes[s].log.iter().any(|e| matches!(e, Event::ServerAnnounced { server: id, relays } if *id == server && relays.len() == 3))));
+    assert!(net.run_until(30_000, |n| n.nodes[s].log.iter().any(
+        |e| matches!(e, Event::ServerAnnounced { server: id, relays } if *id == server && relays.len() == 3)
+    )));
     let conn = net.connect(c, &client_kp, server_kp.public_key());
     assert!(net.run_until(30_000, |n| connected(n, c, conn).is_some()));
     let cs = connected(net, c, conn).unwrap().expect("client connected");
-    assert!(net.run_until(10_000, |n| n.nodes[s].conns.values().any(|x| x.remote_public_key == client_kp.public_key())));
-    let ss = *net.nodes[s].conns.iter().find(|(_, x)| x.remote_public_key == client_kp.public_key()).unwrap().0;
+    assert!(net.run_until(10_000, |n| n.nodes[s]
+        .conns
+        .values()
+        .any(|x| x.remote_public_key == client_kp.public_key())));
+    let ss =
+        *net.nodes[s].conns.iter().find(|(_, x)| x.remote_public_key == client_kp.public_key()).unwrap().0;
     net.send(c, cs, b"hello server");
     let big = vec![0xabu8; 200_000];
     net.send(c, cs, &big);
@@ -129,7 +153,17 @@ fn connect_and_echo(net: &mut Net, s: usize, c: usize) -> (u32, u32) {
     if !ok {
         for t in net.tap.iter().filter(|t| t.bytes.len() >= 20 && t.bytes[0] == 0xff).take(30) {
             let b = &t.bytes;
-            eprintln!("{} {} -> {} type {} id {} seq {} ack {} len {}", t.at, t.from, t.to, b[2], u32::from_le_bytes([b[4],b[5],b[6],b[7]]), u32::from_le_bytes([b[12],b[13],b[14],b[15]]), u32::from_le_bytes([b[16],b[17],b[18],b[19]]), b.len());
+            eprintln!(
+                "{} {} -> {} type {} id {} seq {} ack {} len {}",
+                t.at,
+                t.from,
+                t.to,
+                b[2],
+                u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+                u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
+                u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
+                b.len()
+            );
         }
         for i in [s, c] {
             eprintln!("node {i}:");
@@ -213,7 +247,10 @@ fn a_refused_client_fails_with_peer_connection_failed() {
     let client_kp = net.key(c, 0x66);
     net.nodes[s].reject.insert(client_kp.public_key());
     let server = net.listen(s, &server_kp);
-    assert!(net.run_until(30_000, |n| n.nodes[s].log.iter().any(|e| matches!(e, Event::ServerAnnounced { server: id, .. } if *id == server))));
+    assert!(net.run_until(30_000, |n| n.nodes[s]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::ServerAnnounced { server: id, .. } if *id == server))));
     let conn = net.connect(c, &client_kp, server_kp.public_key());
     assert!(net.run_until(120_000, |n| connected(n, c, conn).is_some()));
     assert_eq!(connected(&net, c, conn).unwrap(), Err(HyperDhtError::PeerConnectionFailed));
@@ -230,15 +267,26 @@ fn unlisten_unannounces_and_closes() {
     net.run(3000);
     let kp = net.key(s, 0x55);
     let server = net.listen(s, &kp);
-    assert!(net.run_until(30_000, |n| n.nodes[s].log.iter().any(|e| matches!(e, Event::ServerAnnounced { .. }))));
+    assert!(
+        net.run_until(30_000, |n| n.nodes[s].log.iter().any(|e| matches!(e, Event::ServerAnnounced { .. })))
+    );
     let now = net.now;
     let op = net.nodes[c].node.find_peer(&kp.public_key(), now);
     run_op(&mut net, c, op).unwrap();
-    let found = |net: &Net, op| net.nodes[c].log.iter().filter(|e| matches!(e, Event::FindPeerReply { op: o, .. } if *o == op)).count();
+    let found = |net: &Net, op| {
+        net.nodes[c]
+            .log
+            .iter()
+            .filter(|e| matches!(e, Event::FindPeerReply { op: o, .. } if *o == op))
+            .count()
+    };
     assert_eq!(found(&net, op), 3, "three relays store the self-announce");
     let now = net.now;
     net.nodes[s].node.unlisten(server, now);
-    assert!(net.run_until(30_000, |n| n.nodes[s].log.iter().any(|e| matches!(e, Event::ServerClosed { server: id } if *id == server))));
+    assert!(net.run_until(30_000, |n| n.nodes[s]
+        .log
+        .iter()
+        .any(|e| matches!(e, Event::ServerClosed { server: id } if *id == server))));
     let now = net.now;
     let op = net.nodes[c].node.find_peer(&kp.public_key(), now);
     run_op(&mut net, c, op).unwrap();
@@ -274,14 +322,41 @@ mod injected {
         let mut wrap = NoiseWrap::initiator(&client_kp, server_kp.public_key());
         let msg1 = wrap.send(&payload).unwrap();
         let target = hash(&server_kp.public_key());
-        let hs = |m| Handshake { mode: m, noise: msg1.clone(), peer_address: Some(fake(9)), relay_address: None }.to_bytes();
+        let hs = |m| {
+            Handshake { mode: m, noise: msg1.clone(), peer_address: Some(fake(9)), relay_address: None }
+                .to_bytes()
+        };
         net.tapping = true;
         // Two relays forward the same msg1 (FROM_RELAY) at once; a third relay is a second hop.
-        request(&mut net, fake(1), s, 101, command::PEER_HANDSHAKE, Some(target), None, Some(hs(mode::FROM_RELAY)));
-        request(&mut net, fake(2), s, 202, command::PEER_HANDSHAKE, Some(target), None, Some(hs(mode::FROM_RELAY)));
+        request(
+            &mut net,
+            fake(1),
+            s,
+            101,
+            command::PEER_HANDSHAKE,
+            Some(target),
+            None,
+            Some(hs(mode::FROM_RELAY)),
+        );
+        request(
+            &mut net,
+            fake(2),
+            s,
+            202,
+            command::PEER_HANDSHAKE,
+            Some(target),
+            None,
+            Some(hs(mode::FROM_RELAY)),
+        );
         net.run(3000);
         // A late copy after the connection exists still gets the cached reply.
-        let second_hop = Handshake { mode: mode::FROM_SECOND_RELAY, noise: msg1.clone(), peer_address: Some(fake(9)), relay_address: Some(fake(4)) }.to_bytes();
+        let second_hop = Handshake {
+            mode: mode::FROM_SECOND_RELAY,
+            noise: msg1.clone(),
+            peer_address: Some(fake(9)),
+            relay_address: Some(fake(4)),
+        }
+        .to_bytes();
         request(&mut net, fake(3), s, 303, command::PEER_HANDSHAKE, Some(target), None, Some(second_hop));
         net.run(3000);
         let asked = net.nodes[s].log.iter().filter(|e| matches!(e, Event::IncomingHandshake { .. })).count();
@@ -289,12 +364,19 @@ mod injected {
         let r1 = requests(&net, fake(1), 101);
         let r2 = requests(&net, fake(2), 202);
         let r3 = requests(&net, fake(4), 303);
-        assert_eq!((r1.len(), r2.len(), r3.len()), (1, 1, 1), "one FROM_SERVER request per copy, original tids");
-        let h: Vec<Handshake> = [&r1[0], &r2[0], &r3[0]].iter().map(|r| decode(r.value.as_ref().unwrap()).unwrap()).collect();
+        assert_eq!(
+            (r1.len(), r2.len(), r3.len()),
+            (1, 1, 1),
+            "one FROM_SERVER request per copy, original tids"
+        );
+        let h: Vec<Handshake> =
+            [&r1[0], &r2[0], &r3[0]].iter().map(|r| decode(r.value.as_ref().unwrap()).unwrap()).collect();
         assert!(h.iter().all(|h| h.mode == mode::FROM_SERVER && h.peer_address == Some(fake(9))));
         assert_eq!(h[0].noise, h[1].noise);
         assert_eq!(h[0].noise, h[2].noise);
-        assert!(r1[0].target == Some(target) && r1[0].token.is_none() && r1[0].command == command::PEER_HANDSHAKE);
+        assert!(
+            r1[0].target == Some(target) && r1[0].token.is_none() && r1[0].command == command::PEER_HANDSHAKE
+        );
         // The reply is a real Noise IK msg2 for our msg1, with the server's UDX stream id.
         let server_payload = wrap.recv(&h[0].noise).unwrap();
         assert_eq!(server_payload.error, 0);
@@ -325,7 +407,16 @@ mod injected {
         };
         net.tapping = true;
         // A token we never got: INVALID_TOKEN (2) with a fresh token.
-        request(&mut net, fake(1), p, 1, command::ANNOUNCE, Some(topic), Some([9; 32]), Some(signed(&[9; 32])));
+        request(
+            &mut net,
+            fake(1),
+            p,
+            1,
+            command::ANNOUNCE,
+            Some(topic),
+            Some([9; 32]),
+            Some(signed(&[9; 32])),
+        );
         net.run(500);
         let r = responses(&net, fake(1), 1);
         assert_eq!(r.len(), 1);
@@ -457,7 +548,17 @@ mod injected {
                     if next() % 3 == 0 {
                         t = hash(&server_kp.public_key());
                     }
-                    RequestMessage { tid: next() as u16, to: net.nodes[to].addr, id: None, token: None, internal: false, command: cmd, target: Some(t), value: Some(value) }.encode()
+                    RequestMessage {
+                        tid: next() as u16,
+                        to: net.nodes[to].addr,
+                        id: None,
+                        token: None,
+                        internal: false,
+                        command: cmd,
+                        target: Some(t),
+                        value: Some(value),
+                    }
+                    .encode()
                 }
             };
             if round % 4 == 0 && !bytes.is_empty() {

@@ -270,4 +270,3 @@ impl Net {
         pred(self)
     }
 }
-
