@@ -251,14 +251,12 @@ impl Announcer {
     pub fn on_response(&mut self, key: u64, reply: &Reply, now_ms: u64) {
         let Some(p) = self.pending.remove(&key) else { return };
         match p {
-            Pending::Announce { from, to } if self.phase == Phase::Committing => {
-                if reply.error == 0 {
-                    if self.new_relay_addresses.len() < 3 {
-                        self.new_relay_addresses.push(from);
-                    }
-                    self.new_relays.push(RelayInfo { relay_address: from, peer_address: to });
-                    self.server_relays[2].insert(from);
+            Pending::Announce { from, to } if self.phase == Phase::Committing && reply.error == 0 => {
+                if self.new_relay_addresses.len() < 3 {
+                    self.new_relay_addresses.push(from);
                 }
+                self.new_relays.push(RelayInfo { relay_address: from, peer_address: to });
+                self.server_relays[2].insert(from);
             }
             Pending::UnannounceFind => {
                 if let (Some(id), Some(token), Some(_)) = (reply.from_id, reply.token, reply.value.as_ref()) {

@@ -64,7 +64,7 @@ enum Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectEvent {
     /// Make msg1 (Noise IK initiator, payload = this) and call `provide_initiator_message`.
-    NeedInitiatorMessage(NoisePayload),
+    NeedInitiatorMessage(Box<NoisePayload>),
     /// The server's msg2: decrypt it and call `provide_remote_payload` (or `abort`).
     ResponderMessage(Vec<u8>),
     /// The UDX stream is connected to the server.
@@ -135,7 +135,7 @@ impl Connect {
             cmds: VecDeque::new(),
             events: VecDeque::new(),
         };
-        c.events.push_back(ConnectEvent::NeedInitiatorMessage(local_payload));
+        c.events.push_back(ConnectEvent::NeedInitiatorMessage(Box::new(local_payload)));
         for a in &opts.relay_addresses {
             c.add_candidate(*a);
         }

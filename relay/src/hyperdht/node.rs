@@ -15,7 +15,7 @@ use super::connect::{Connect, ConnectOptions};
 use super::ops::{AnnounceOptions, Op, OpKind};
 use super::persistent::{Persistent, PersistentOptions};
 use super::router::{Routed, Router};
-use super::server::{HsAction, HsId, Server, ServerId};
+use super::server::{HsAction, HsId, NewHandshake, Server, ServerId};
 use super::{command, hash, Answer, Cmd, HyperDhtError, Incoming, Key, OutQuery, OutRequest, Reply};
 use crate::dht_rpc::{
     IncomingRequest, OutgoingRequest, QueryId, QuerySpec, ReplySpec, RequestId, Response, Rpc, RpcError,
@@ -650,7 +650,10 @@ impl Node {
                 if !relays.is_empty() {
                     payload.relay_addresses = Some(relays);
                 }
-                s.begin(hs, route, from, req, stream, payload, self.now_ms);
+                s.begin(
+                    NewHandshake { id: hs, route, from, req, stream, local_payload: payload },
+                    self.now_ms,
+                );
                 self.flush_server(sid);
             }
         }

@@ -379,7 +379,7 @@ impl Node {
             let Some(ev) = c.poll_event() else { break };
             self.events.push_back(match ev {
                 ConnectEvent::NeedInitiatorMessage(local_payload) => {
-                    Event::NeedInitiatorMessage { conn: id, local_payload }
+                    Event::NeedInitiatorMessage { conn: id, local_payload: *local_payload }
                 }
                 ConnectEvent::ResponderMessage(msg2) => Event::ResponderMessage { conn: id, msg2 },
                 ConnectEvent::Connected { stream, remote_address } => {
@@ -406,7 +406,13 @@ impl Node {
             if let Some(ev) = s.poll_event() {
                 self.events.push_back(match ev {
                     ServerEvent::IncomingHandshake { hs, msg1, local_payload, peer_address } => {
-                        Event::IncomingHandshake { server: id, hs, msg1, local_payload, peer_address }
+                        Event::IncomingHandshake {
+                            server: id,
+                            hs,
+                            msg1,
+                            local_payload: *local_payload,
+                            peer_address,
+                        }
                     }
                     ServerEvent::Incoming { hs, stream, remote_address } => {
                         Event::Incoming { server: id, hs, stream, remote_address }

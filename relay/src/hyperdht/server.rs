@@ -58,7 +58,7 @@ pub enum ServerEvent {
         /// The client's Noise message.
         msg1: Vec<u8>,
         /// Our payload (UDX stream id, firewall, addresses, relays).
-        local_payload: NoisePayload,
+        local_payload: Box<NoisePayload>,
         /// The client's address as the first relay (or we) saw it.
         peer_address: SocketAddrV4,
     },
@@ -110,6 +110,23 @@ struct Hs<W> {
     waiting: Vec<Waiting<W>>,
     firewall_from: Option<SocketAddrV4>,
     deadline: u64,
+}
+
+/// A new handshake for [`Server::begin`].
+#[derive(Debug)]
+pub struct NewHandshake<W> {
+    /// Its node-wide id.
+    pub id: HsId,
+    /// How it was routed to us.
+    pub route: ServerHandshake,
+    /// The request's UDP source.
+    pub from: SocketAddrV4,
+    /// The request, to answer later.
+    pub req: W,
+    /// The UDX stream created for it.
+    pub stream: u32,
+    /// Our payload (carrying `stream`).
+    pub local_payload: NoisePayload,
 }
 
 /// What to do with an incoming handshake for this server.
@@ -206,16 +223,8 @@ impl<W> Server<W> {
     }
 
     /// Starts a new handshake: `stream` was created for it and `local_payload` carries its id.
-    pub fn begin(
-        &mut self,
-        id: HsId,
-        route: ServerHandshake,
-        from: SocketAddrV4,
-        req: W,
-        stream: u32,
-        local_payload: NoisePayload,
-        now_ms: u64,
-    ) {
+    pub fn begin(&mut self, new: NewHandshake<W>, now_ms: u64) {
+        let NewHandshake { id, route, from, req, stream, local_payload } = new;
         let key = hash(&route.noise);
         let client_address = route.peer_address.unwrap_or(from);
         let direct = route.peer_address.is_none();
@@ -237,7 +246,7 @@ impl<W> Server<W> {
         self.events.push_back(ServerEvent::IncomingHandshake {
             hs: id,
             msg1,
-            local_payload,
+            local_payload: Box::new(local_payload),
             peer_address: client_address,
         });
     }

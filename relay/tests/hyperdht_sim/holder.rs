@@ -22,11 +22,14 @@ pub struct Conn {
     pub remote_public_key: [u8; 32],
 }
 
+/// A client handshake in progress: key pair, server key, Noise state, result.
+type Client = (KeyPair, [u8; 32], Option<NoiseWrap>, Option<NoiseWrapResult>);
+
 pub struct Holder {
     pub keys: HashMap<[u8; 32], KeyPair>,
     pub servers: HashMap<ServerId, [u8; 32]>,
-    /// Client handshakes in progress: key pair, server key, Noise state, result.
-    clients: HashMap<ConnId, (KeyPair, [u8; 32], Option<NoiseWrap>, Option<NoiseWrapResult>)>,
+    /// Client handshakes in progress.
+    clients: HashMap<ConnId, Client>,
     /// Server handshakes answered: their Noise results.
     accepted: HashMap<HsId, NoiseWrapResult>,
     pub conns: HashMap<u32, Conn>,

@@ -16,8 +16,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 /// One datagram seen on the wire.
 #[derive(Debug, Clone)]
 pub struct Tapped {
-    pub at: u64,
-    pub from: SocketAddrV4,
     pub to: SocketAddrV4,
     pub bytes: Vec<u8>,
 }
@@ -201,7 +199,7 @@ impl Net {
                     };
                     self.nodes[i].contacted.insert(t.to);
                     if self.tapping {
-                        self.tap.push(Tapped { at: self.now, from, to: t.to, bytes: t.bytes.clone() });
+                        self.tap.push(Tapped { to: t.to, bytes: t.bytes.clone() });
                     }
                     if self.rand() % 1000 < self.loss_per_mille {
                         self.lost += 1;
