@@ -9,9 +9,12 @@ pub mod commands;
 pub mod core_dir;
 pub mod cores;
 pub mod dht;
+pub mod dht_rpc;
 pub mod error;
+pub mod hyperdht;
 pub mod replicate;
 pub mod testdata;
+pub mod udx;
 
 pub use error::RelayError;
 

@@ -330,6 +330,40 @@ mod tests {
         assert_eq!(check_server_payload(&p).unwrap_err().code(), "SERVER_INCOMPATIBLE");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+        #[test]
+        fn garbage_first_messages_are_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut s = NoiseWrap::responder(&kp(2));
+            let err = s.recv(&bytes).unwrap_err();
+            proptest::prop_assert_eq!(err.code(), "HANDSHAKE_INVALID");
+        }
+    }
+
+    #[test]
+    fn altered_replies_are_refused() {
+        let mut s = NoiseWrap::responder(&kp(2));
+        let mut c = NoiseWrap::initiator(&kp(1), kp(2).public_key());
+        c.set_ephemeral(&kp(11));
+        s.recv(&c.send(&with_udx(1)).unwrap()).unwrap();
+        let msg2 = s.send(&with_udx(2)).unwrap();
+        for i in [0, 1, 31, 32, 33, msg2.len() / 2, msg2.len() - 17, msg2.len() - 1] {
+            let mut bad = msg2.clone();
+            bad[i] ^= 0x40;
+            let mut c = NoiseWrap::initiator(&kp(1), kp(2).public_key());
+            c.set_ephemeral(&kp(11));
+            c.send(&with_udx(1)).unwrap();
+            assert_eq!(c.recv(&bad).unwrap_err().code(), "HANDSHAKE_INVALID", "flip at {i}");
+            assert_eq!(c.finish().unwrap_err().code(), "HANDSHAKE_INVALID");
+        }
+        for n in [0, 31, 32, msg2.len() - 1] {
+            let mut c = NoiseWrap::initiator(&kp(1), kp(2).public_key());
+            c.set_ephemeral(&kp(11));
+            c.send(&with_udx(1)).unwrap();
+            assert!(c.recv(&msg2[..n]).is_err(), "cut at {n}");
+        }
+    }
+
     #[test]
     fn payload_checks_follow_js() {
         assert_eq!(reply_error(&with_udx(1)), error::NONE);

@@ -43,7 +43,8 @@ pub enum SecurePayloadError {
 }
 
 impl SecurePayloadError {
-    /// The JS `err.code` for this failure.
+    /// The JS `err.code` callers raise for this failure (`HOLEPUNCH_INVALID`); a failing random
+    /// source, which JS does not report, is `RANDOM_UNAVAILABLE`.
     pub fn code(&self) -> &'static str {
         match self {
             SecurePayloadError::Random(_) => "RANDOM_UNAVAILABLE",
@@ -170,6 +171,15 @@ mod tests {
         let host = Ipv4Addr::new(10, 0, 0, 1);
         assert_ne!(a.token(host), b.token(host));
         assert_eq!(a.token(host), a.token_for_host("10.0.0.1"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn garbage_never_opens(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let a = SecurePayload::with_local_secret([7; 32], [0; 32]);
+            let err = a.decrypt(&bytes).unwrap_err();
+            proptest::prop_assert_eq!(err.code(), "HOLEPUNCH_INVALID");
+        }
     }
 
     #[test]
