@@ -3,9 +3,7 @@
 //! JS answers them, application requests surfaced as events, replies and timeouts routed to
 //! whoever made the request.
 
-use super::commands::{
-    DELAYED_PING, DOWN_HINT, FIND_NODE, INVALID_TOKEN, PING, PING_NAT, UNKNOWN_COMMAND,
-};
+use super::commands::{DELAYED_PING, DOWN_HINT, FIND_NODE, INVALID_TOKEN, PING, PING_NAT, UNKNOWN_COMMAND};
 use super::errors::RpcError;
 use super::io::{Expired, Inflight, Owner};
 use super::messages::{RequestMessage, ResponseMessage};
@@ -16,7 +14,13 @@ use super::SocketKind;
 use std::net::SocketAddrV4;
 
 impl Rpc {
-    pub(super) fn on_request(&mut self, msg: RequestMessage, from: SocketAddrV4, socket: SocketKind, now_ms: u64) {
+    pub(super) fn on_request(
+        &mut self,
+        msg: RequestMessage,
+        from: SocketAddrV4,
+        socket: SocketKind,
+        now_ms: u64,
+    ) {
         let remote_id = msg.id.and_then(|id| peer::validate_id(&id, &from));
         let external = socket != SocketKind::Main;
         if let Some(token) = &msg.token {
@@ -55,7 +59,9 @@ impl Rpc {
     }
 
     fn on_internal_request(&mut self, req: IncomingRequest, now_ms: u64) {
-        if let Some(n) = usize::try_from(req.command).ok().and_then(|c| self.stats.incoming_internal.get_mut(c)) {
+        if let Some(n) =
+            usize::try_from(req.command).ok().and_then(|c| self.stats.incoming_internal.get_mut(c))
+        {
             *n += 1;
         }
         let value = req.value.as_deref().unwrap_or(&[]);
@@ -110,7 +116,13 @@ impl Rpc {
         }
     }
 
-    pub(super) fn on_response(&mut self, msg: ResponseMessage, from: SocketAddrV4, socket: SocketKind, now_ms: u64) {
+    pub(super) fn on_response(
+        &mut self,
+        msg: ResponseMessage,
+        from: SocketAddrV4,
+        socket: SocketKind,
+        now_ms: u64,
+    ) {
         let Some(req) = self.io.take_response(msg.tid) else {
             self.stats.unmatched_responses += 1;
             return;

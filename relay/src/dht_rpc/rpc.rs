@@ -17,10 +17,10 @@ use super::query::{Query, QuerySpec, DEFAULT_CONCURRENCY};
 use super::rate_limit::{RateLimit, RateLimiter};
 use super::rng::Rng;
 use super::table::{Table, K};
+use super::token::Tokens;
 pub use super::types::{
     IncomingRequest, OutgoingRequest, QueryId, ReplySpec, RequestId, Response, RpcEvent, RpcStats,
 };
-use super::token::Tokens;
 use super::{commands, peer, NodeId, SocketKind, Transmit};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -598,3 +598,8 @@ impl Rpc {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,9 @@ enum Nat {
     Remapping,
 }
 
+/// A datagram on the wire: (delivery time, sequence, destination node, its socket, source, bytes).
+type InFlight = (u64, u64, usize, SocketKind, SocketAddrV4, Vec<u8>);
+
 struct SimNode {
     rpc: Rpc,
     addr: SocketAddrV4,
@@ -32,7 +35,7 @@ pub(super) struct Sim {
     nodes: Vec<SimNode>,
     /// Public address → (node, socket).
     routes: HashMap<SocketAddrV4, (usize, SocketKind)>,
-    queue: BinaryHeap<Reverse<(u64, u64, usize, SocketKind, SocketAddrV4, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     rng: u64,
     loss_per_mille: u64,
@@ -127,7 +130,9 @@ impl Sim {
                 let from = match (t.socket, node.nat) {
                     (SocketKind::Probe, _) => probe_addr(node.addr),
                     (SocketKind::Main, Nat::Open) => node.addr,
-                    (SocketKind::Main, Nat::Remapping) => SocketAddrV4::new(*node.addr.ip(), node.addr.port() + 1),
+                    (SocketKind::Main, Nat::Remapping) => {
+                        SocketAddrV4::new(*node.addr.ip(), node.addr.port() + 1)
+                    }
                 };
                 if self.rand() % 1000 < self.loss_per_mille {
                     self.lost += 1;
@@ -242,8 +247,8 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
     }
     sim.run_for(60_000);
     let persistent: Vec<NodeId> = (0..120).map(|i| peer::id(&Sim::addr_of(i))).collect();
-    for i in 0..120 {
-        assert_eq!(sim.rpc(i).id(), Some(persistent[i]), "node {i} is persistent at its address");
+    for (i, id) in persistent.iter().enumerate() {
+        assert_eq!(sim.rpc(i).id(), Some(*id), "node {i} is persistent at its address");
         assert!(sim.rpc(i).is_bootstrapped());
     }
     let clients: Vec<usize> = (0..5).map(|_| sim.add_client(vec![boot, Sim::addr_of(7)])).collect();
@@ -271,7 +276,12 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
         exact += usize::from(got == want);
     }
     if loss_per_mille > 0 {
-        assert!(sim.lost > sim.delivered / 20, "loss was applied ({} lost, {} delivered)", sim.lost, sim.delivered);
+        assert!(
+            sim.lost > sim.delivered / 20,
+            "loss was applied ({} lost, {} delivered)",
+            sim.lost,
+            sim.delivered
+        );
     }
     // Persistent nodes' tables are well filled and bounded.
     for i in 0..120 {
@@ -320,7 +330,10 @@ fn adaptive_node_becomes_persistent_only_behind_an_open_nat() {
     let known = (0..20).filter(|&i| sim.rpc(i).has_node(&Sim::addr_of(open))).count();
     assert!(known >= 5, "{known} persistent nodes have the adaptive node in their table");
     let known_remapped = (0..20)
-        .filter(|&i| sim.rpc(i).has_node(&SocketAddrV4::new(*Sim::addr_of(remapped).ip(), Sim::addr_of(remapped).port() + 1)))
+        .filter(|&i| {
+            sim.rpc(i)
+                .has_node(&SocketAddrV4::new(*Sim::addr_of(remapped).ip(), Sim::addr_of(remapped).port() + 1))
+        })
         .count();
     assert_eq!(known_remapped, 0);
 }

@@ -70,7 +70,14 @@ pub struct Table {
 impl Table {
     /// An empty table around `id` with row size `k`.
     pub fn new(id: NodeId, k: usize) -> Self {
-        Table { id, k: k.max(1), rows: vec![Vec::new(); ROWS], size: 0, recency: BTreeMap::new(), next_order: 1 }
+        Table {
+            id,
+            k: k.max(1),
+            rows: vec![Vec::new(); ROWS],
+            size: 0,
+            recency: BTreeMap::new(),
+            next_order: 1,
+        }
     }
 
     /// The table id.
