@@ -48,7 +48,8 @@ impl JsPeer {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("JS line not JSON ({e}): {line}"));
+                let v: Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("JS line not JSON ({e}): {line}"));
                 if tx.send(v).is_err() {
                     break;
                 }
@@ -159,14 +160,19 @@ impl Node {
         }
         let now = self.now();
         let bytes = self.rbuf[..n].to_vec();
-        assert!(self.ep.handle_packet(from, &bytes, now) || !self.ep.contains(self.id), "datagram was not UDX for our stream");
+        assert!(
+            self.ep.handle_packet(from, &bytes, now) || !self.ep.contains(self.id),
+            "datagram was not UDX for our stream"
+        );
     }
 
     /// Waits up to 20 ms for datagrams (taking every one queued), runs due timers, sends.
     async fn turn(&mut self) {
         let now = self.now();
         let wait = self.ep.poll_timeout().map_or(20, |t| t.saturating_sub(now)).min(20);
-        if let Ok(Ok((n, from))) = tokio::time::timeout(Duration::from_millis(wait), self.sock.recv_from(&mut self.rbuf)).await {
+        if let Ok(Ok((n, from))) =
+            tokio::time::timeout(Duration::from_millis(wait), self.sock.recv_from(&mut self.rbuf)).await
+        {
             self.take(n, from);
             while let Ok((n, from)) = self.sock.try_recv_from(&mut self.rbuf) {
                 self.take(n, from);
@@ -331,7 +337,8 @@ async fn both_ways_with_five_percent_loss_in_the_rust_harness() {
     let mut node = Node::bind(0.05).await;
     let js_id = 0x3333_4444;
     let ours = random_bytes(2 << 20, 3);
-    let mut js = JsPeer::spawn(&js_args(&node, js_id, &["--send", &(2u32 << 20).to_string(), "--end-on-eof"]));
+    let mut js =
+        JsPeer::spawn(&js_args(&node, js_id, &["--send", &(2u32 << 20).to_string(), "--end-on-eof"]));
     js.wait_event("listening").await;
     node.ep.connect(node.id, js_id, js_addr(&js), node.now()).unwrap();
     let deadline = Instant::now() + LIMIT;

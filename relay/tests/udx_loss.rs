@@ -78,7 +78,15 @@ impl Side {
             match ev {
                 Event::Ended { id } if id == self.id => self.ended = true,
                 Event::Closed { id, error } if id == self.id => {
-                    assert_eq!(error, None, "stream {id} failed: wrote {}/{} read {} ended {}", self.written, self.data.len(), self.got.len(), self.ended);
+                    assert_eq!(
+                        error,
+                        None,
+                        "stream {id} failed: wrote {}/{} read {} ended {}",
+                        self.written,
+                        self.data.len(),
+                        self.got.len(),
+                        self.ended
+                    );
                     self.closed = true;
                 }
                 Event::Readable { .. } | Event::Writable { .. } => {}
@@ -88,6 +96,9 @@ impl Side {
         self.ep.read(self.id, &mut self.got);
     }
 }
+
+/// A datagram on the simulated wire: (deliver at, tie-breaker, to B?, bytes).
+type InFlight = (u64, u64, bool, Vec<u8>);
 
 struct Outcome {
     sim_ms: u64,
@@ -118,8 +129,7 @@ fn run(net: Net, a_sends: usize, b_sends: usize, cfg: StreamConfig) -> Outcome {
     a.ep.connect(a.id, b.id, B, 0).unwrap();
     b.ep.connect(b.id, a.id, A, 0).unwrap();
 
-    // (deliver at, tie-breaker, to B?, bytes)
-    let mut wire: BinaryHeap<Reverse<(u64, u64, bool, Vec<u8>)>> = BinaryHeap::new();
+    let mut wire: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
     let mut order = 0u64;
     let mut packets = 0u64;
     let mut now = 0u64;
