@@ -488,9 +488,12 @@ impl Recovery {
             }
             head.rto_timeouts += 1;
             self.rto_count += 1;
+            // Everything unacked is lost; retransmit in seq order, the oldest first.
             let una = self.una;
+            self.lost.clear();
+            self.lost_count = 0;
             for (i, p) in self.pkts.iter_mut().enumerate() {
-                if p.state == PktState::InFlight {
+                if p.state != PktState::Acked {
                     p.state = PktState::Lost;
                     self.lost_count += 1;
                     self.lost.push_back(una.wrapping_add(i as u32));

@@ -51,7 +51,8 @@ pub struct StreamConfig {
     /// RTO expiries of one packet before the stream fails with `ETIMEDOUT` at the next
     /// (libudx `UDX_MAX_RTO_TIMEOUTS` = 6).
     pub max_rto_timeouts: u8,
-    /// How long a cleanly closed stream keeps answering retransmitted END/DATA.
+    /// How long a cleanly closed stream keeps answering retransmitted END/DATA (default 30 s:
+    /// longer than a peer with the default timers retransmits before giving up).
     pub linger_ms: u64,
     /// The first seq we send (JS `opts.seq`; hyperdht uses 0).
     pub initial_seq: u32,
@@ -68,7 +69,7 @@ impl Default for StreamConfig {
             max_rto_ms: 30_000,
             rto_backoff_cap_ms: 4_000,
             max_rto_timeouts: 6,
-            linger_ms: 10_000,
+            linger_ms: 30_000,
             initial_seq: 0,
             initial_ack: 0,
         }
@@ -94,6 +95,8 @@ pub struct StreamInfo {
     pub in_flight: u32,
     /// Next seq we send.
     pub seq: u32,
+    /// Oldest seq of ours not cumulatively acked.
+    pub una: u32,
     /// Next seq we expect.
     pub ack: u32,
     /// The peer's last advertised receive window.
@@ -339,6 +342,7 @@ impl Stream {
             cwnd: self.rec.cc.window(),
             in_flight: self.rec.in_flight(),
             seq: self.rec.seq,
+            una: self.rec.una,
             ack: self.ack,
             remote_rwnd: self.send_rwnd,
             rwnd: self.rwnd(),
