@@ -23,7 +23,9 @@ mod driver;
 pub mod encrypted;
 mod error;
 pub mod handles;
+mod keyholder;
 pub mod socket;
+mod streams;
 
 pub use conn::{Connection, ConnectionInfo, ReadHalf, WriteHalf};
 pub use encrypted::{EncryptedOptions, EncryptedStream};
@@ -47,6 +49,9 @@ pub struct DhtConfig {
     pub ephemeral: Option<bool>,
     /// Whether we claim to be firewalled (unreachable without holepunching).
     pub firewalled: bool,
+    /// Advertise this address as directly reachable in handshakes (`None`: the bound address
+    /// when it is loopback, else what other nodes report seeing).
+    pub public_address: Option<SocketAddrV4>,
     /// Drop datagrams at random, both directions (tests of loss recovery).
     pub loss: Option<LossShim>,
 }
@@ -59,13 +64,21 @@ impl DhtConfig {
             bind: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
             bootstrap,
             ephemeral: Some(true),
-            firewalled: false,
+            firewalled: true,
+            public_address: None,
             loss: None,
         }
     }
 
     /// A persistent, unfirewalled node (a testnet member, JS `createTestnet`'s nodes).
     pub fn persistent(bind: SocketAddrV4, bootstrap: Vec<SocketAddrV4>) -> Self {
-        DhtConfig { bind, bootstrap, ephemeral: Some(false), firewalled: false, loss: None }
+        DhtConfig {
+            bind,
+            bootstrap,
+            ephemeral: Some(false),
+            firewalled: false,
+            public_address: None,
+            loss: None,
+        }
     }
 }

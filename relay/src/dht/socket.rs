@@ -5,6 +5,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 use tokio::io::Interest;
@@ -30,7 +31,9 @@ pub struct LossShim {
 pub struct BatchSocket {
     io: UdpSocket,
     state: UdpSocketState,
-    loss: Option<(f64, std::cell::Cell<u64>)>,
+    /// Rate and generator state (atomic so the socket is `Sync`: the driver's future is sent
+    /// across threads).
+    loss: Option<(f64, AtomicU64)>,
 }
 
 /// Datagrams read by one [`BatchSocket::recv`] call.
@@ -79,7 +82,7 @@ impl BatchSocket {
 
     /// Turns the loss shim on (see [`LossShim`]).
     pub fn set_loss(&mut self, shim: LossShim) {
-        self.loss = Some((shim.rate.clamp(0.0, 1.0), std::cell::Cell::new(shim.seed | 1)));
+        self.loss = Some((shim.rate.clamp(0.0, 1.0), AtomicU64::new(shim.seed | 1)));
     }
 
     /// The bound address.
@@ -172,11 +175,11 @@ impl BatchSocket {
     /// xorshift64*: true with probability `rate`.
     fn coin(&self, rate: f64) -> bool {
         let Some((_, state)) = &self.loss else { return false };
-        let mut x = state.get();
+        let mut x = state.load(Ordering::Relaxed);
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        state.set(x);
+        state.store(x, Ordering::Relaxed);
         let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
         (r as f64 / (1u64 << 53) as f64) < rate
     }

@@ -69,6 +69,7 @@ pub struct JoinArgs {
     /// With --key: give up after this long.
     #[arg(long, default_value_t = 60_000)]
     pub timeout_ms: u64,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }

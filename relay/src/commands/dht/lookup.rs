@@ -30,6 +30,7 @@ pub struct LookupArgs {
     /// With --expect-key: give up after this long.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -51,6 +52,7 @@ pub struct AnnounceArgs {
     /// Unannounce before exiting.
     #[arg(long)]
     pub unannounce_on_exit: bool,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }

@@ -12,6 +12,7 @@ pub struct ImmutablePutArgs {
     /// The value (hex).
     #[arg(long)]
     pub value: String,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -22,6 +23,7 @@ pub struct ImmutableGetArgs {
     /// The value's hash (64 hex characters).
     #[arg(long)]
     pub hash: String,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -38,6 +40,7 @@ pub struct MutablePutArgs {
     /// Sequence number.
     #[arg(long, default_value_t = 0)]
     pub seq: u64,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -54,6 +57,7 @@ pub struct MutableGetArgs {
     /// Take the first valid value instead of the latest.
     #[arg(long)]
     pub first: bool,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }

@@ -29,6 +29,7 @@ pub struct ServerArgs {
     /// Sink: count the bytes without hashing them.
     #[arg(long)]
     pub no_hash: bool,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -39,6 +40,7 @@ pub struct SourceServerArgs {
     /// Bytes to send to every connection.
     #[arg(long)]
     pub bytes: u64,
+    /// Shared options.
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -57,6 +59,7 @@ pub struct ClientArgs {
     /// Give up after this long.
     #[arg(long, default_value_t = 300_000)]
     pub timeout_ms: u64,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -67,6 +70,7 @@ pub struct SourceClientArgs {
     /// Bytes to send.
     #[arg(long)]
     pub bytes: u64,
+    /// Shared options.
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -85,6 +89,7 @@ pub struct ConnectArgs {
     /// Give up after this long.
     #[arg(long, default_value_t = 30_000)]
     pub timeout_ms: u64,
+    /// Shared options.
     #[command(flatten)]
     pub node: NodeArgs,
 }
