@@ -231,6 +231,8 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
     let goal = fetch_goal(&shared, args.length);
     tokio::pin!(goal);
     let mut done = !fetching;
+    // A fetch ignores stdin closing (it ends when done); a seeder or `--serve` stops then.
+    let mut stdin_open = true;
     let deadline = tokio::time::sleep(Duration::from_millis(args.timeout_ms));
     tokio::pin!(deadline);
     loop {
@@ -280,21 +282,22 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
                     "event": "done", "length": length, "blocks": end, "bytes": bytes, "digest": d,
                     "ms": round3(ms), "mbps": mbps(bytes, ms), "connections": conns.total,
                 }))?;
-                if !args.serve {
+                if !args.serve || !stdin_open {
                     break;
                 }
             }
             () = &mut deadline, if !done => {
                 return Err(RelayError::Timeout(args.timeout_ms / 1000));
             }
-            cmd = stdin.next() => match cmd {
+            cmd = stdin.next(), if stdin_open => match cmd {
                 Some(cmd) if cmd.name == "stats" => {
                     let info = shared.info().await;
                     out(json!({ "stats": { "length": info.length, "connections": conns.total,
                         "open": conns.open.values().sum::<usize>() } }))?;
                 }
                 Some(cmd) => super::unknown_command(&cmd)?,
-                None => break,
+                None if done => break,
+                None => stdin_open = false,
             },
         }
     }
