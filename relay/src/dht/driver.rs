@@ -65,7 +65,8 @@ pub(crate) fn spawn(config: DhtConfig) -> Result<(mpsc::UnboundedSender<Command>
     Ok((tx, local))
 }
 
-/// What woke the task.
+/// What woke the task (short-lived: a command is moved straight out of it).
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Main(std::io::Result<()>),
     Probe(std::io::Result<()>),

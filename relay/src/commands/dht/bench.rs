@@ -255,7 +255,7 @@ pub async fn run(args: BenchArgs) -> Result<(), RelayError> {
     if !matches!(only, None | Some("dht_stream") | Some("dht_connect_latency")) {
         return Err(RelayError::BadArgument("--only dht_stream|dht_connect_latency".into()));
     }
-    if args.connects == 0 || !(args.mb > 0.0) {
+    if args.connects == 0 || args.mb.is_nan() || args.mb <= 0.0 {
         return Err(RelayError::BadArgument("--connects and --mb must be positive".into()));
     }
     let bytes = (args.mb * 1e6).round() as u64;

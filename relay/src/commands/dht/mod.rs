@@ -255,17 +255,16 @@ impl Stdin {
                     line = lines.next_line() => line,
                 };
                 let Ok(Some(line)) = line else { break };
-                match parse_command(&line) {
-                    None => {}
+                let cmd = match parse_command(&line) {
+                    None => continue,
                     Some(Err(e)) => {
                         let _ = out(json!({ "error": e }));
+                        continue;
                     }
-                    Some(Ok(cmd)) if cmd.name == "exit" => break,
-                    Some(Ok(cmd)) => {
-                        if tx.send(cmd).await.is_err() {
-                            break;
-                        }
-                    }
+                    Some(Ok(cmd)) => cmd,
+                };
+                if cmd.name == "exit" || tx.send(cmd).await.is_err() {
+                    break;
                 }
             }
         });
