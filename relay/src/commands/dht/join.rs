@@ -6,9 +6,10 @@
 //! again, backing off from 1 s to 60 s) and dials every announced key it has no connection
 //! with. Both kinds of connection replicate through `hyperwasm::replicator::replicate` with
 //! the connection's Noise IK keys (secret-stream over the raw UDX stream, as hyperdht does).
-//! JS Hyperswarm dedups two connections between the same pair itself (it keeps the one whose
-//! initiator has the larger public key, or the newer one once the older carried bytes); we
-//! never dial a peer we are connected to, and let a duplicate the JS side drops end quietly.
+//! Duplicates are settled by Hyperswarm's rule (the server side decides): a new incoming
+//! connection replaces an established one, and while both sides are still dialling the one
+//! whose initiator has the larger public key wins. We never dial a peer we are connected to;
+//! a duplicate the other side drops just ends.
 //!
 //! Without `--key` D's core is seeded: server and client, until stdin closes. With `--key` the
 //! core is fetched into D (created if needed) as a client (`--serve`: also a server) until
@@ -36,7 +37,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 /// How often the announce is refreshed (Hyperswarm's `REFRESH_INTERVAL`).
@@ -152,9 +153,9 @@ async fn fetch_goal(shared: &SharedCore, want: Option<u64>) -> u64 {
 /// The connections of the swarm.
 struct Conns {
     cores: CoreSet,
-    tasks: JoinSet<([u8; 32], Option<String>)>,
-    /// Open connections per remote key.
-    open: HashMap<[u8; 32], usize>,
+    tasks: JoinSet<(u64, [u8; 32], Option<String>)>,
+    /// Open connections per remote key: (our number, its replication task).
+    open: HashMap<[u8; 32], Vec<(u64, AbortHandle)>>,
     dialing: HashSet<[u8; 32]>,
     /// Connections opened so far.
     total: u64,
@@ -163,23 +164,55 @@ struct Conns {
 impl Conns {
     fn add(&mut self, conn: Connection, client: bool) -> Result<(), RelayError> {
         let remote = conn.remote_public_key();
-        *self.open.entry(remote).or_insert(0) += 1;
         self.total += 1;
+        let n = self.total;
         out(json!({ "event": "connection", "remotePublicKey": hex::encode(remote), "client": client }))?;
-        self.tasks.spawn(replicate_connection(self.cores.clone(), conn));
+        let cores = self.cores.clone();
+        let task = self.tasks.spawn(async move {
+            let (remote, error) = replicate_connection(cores, conn).await;
+            (n, remote, error)
+        });
+        self.open.entry(remote).or_default().push((n, task));
         Ok(())
     }
 
-    fn ended(&mut self, remote: [u8; 32], error: Option<String>) -> Result<(), RelayError> {
-        if let Some(n) = self.open.get_mut(&remote) {
-            *n = n.saturating_sub(1);
+    /// A server connection, deduplicated as JS Hyperswarm does: while we dial the same peer,
+    /// the side with the larger public key is the one expected to initiate, so an incoming
+    /// connection loses to our dial when ours is larger; a connection that replaces an
+    /// established one wins (the peer lost it and is reconnecting).
+    fn add_incoming(&mut self, conn: Connection, ours: [u8; 32]) -> Result<(), RelayError> {
+        let remote = conn.remote_public_key();
+        if self.dialing.contains(&remote) && ours > remote {
+            log!("{}: duplicate connection dropped (we dial it)", &hex::encode(remote)[..8]);
+            return Ok(());
+        }
+        for (_, task) in self.open.remove(&remote).unwrap_or_default() {
+            task.abort();
+            out(
+                json!({ "event": "disconnect", "remotePublicKey": hex::encode(remote), "error": "replaced by a newer connection" }),
+            )?;
+        }
+        self.add(conn, false)
+    }
+
+    fn ended(&mut self, n: u64, remote: [u8; 32], error: Option<String>) -> Result<(), RelayError> {
+        if let Some(list) = self.open.get_mut(&remote) {
+            list.retain(|(m, _)| *m != n);
+            if list.is_empty() {
+                self.open.remove(&remote);
+            }
         }
         out(json!({ "event": "disconnect", "remotePublicKey": hex::encode(remote), "error": error }))
     }
 
     /// Whether to dial `pk` now (not us, not connected, not being dialled); marks it dialled.
     fn should_dial(&mut self, pk: [u8; 32], ours: [u8; 32]) -> bool {
-        pk != ours && self.open.get(&pk).copied().unwrap_or(0) == 0 && self.dialing.insert(pk)
+        pk != ours && !self.open.contains_key(&pk) && self.dialing.insert(pk)
+    }
+
+    /// Open connections.
+    fn open_count(&self) -> usize {
+        self.open.values().map(Vec::len).sum()
     }
 }
 
@@ -239,7 +272,7 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
         tokio::select! {
             conn = async { match server.as_mut() { Some(s) => s.accept().await, None => std::future::pending().await } } => {
                 match conn {
-                    Some(conn) => conns.add(conn, false)?,
+                    Some(conn) => conns.add_incoming(conn, our_key)?,
                     None => break,
                 }
             }
@@ -269,8 +302,8 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
                 }
             },
             Some(joined) = conns.tasks.join_next(), if !conns.tasks.is_empty() => {
-                if let Ok((remote, error)) = joined {
-                    conns.ended(remote, error)?;
+                if let Ok((n, remote, error)) = joined {
+                    conns.ended(n, remote, error)?;
                 }
             }
             end = &mut goal, if !done => {
@@ -293,7 +326,7 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
                 Some(cmd) if cmd.name == "stats" => {
                     let info = shared.info().await;
                     out(json!({ "stats": { "length": info.length, "connections": conns.total,
-                        "open": conns.open.values().sum::<usize>() } }))?;
+                        "open": conns.open_count() } }))?;
                 }
                 Some(cmd) => super::unknown_command(&cmd)?,
                 None if done => break,
