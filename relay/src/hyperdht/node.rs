@@ -266,6 +266,12 @@ impl Node {
         self.public_address.or_else(|| self.rpc.remote_address())
     }
 
+    /// Where the server with key hash `target` self-announced from, if this node stores its
+    /// record (it then relays handshakes to that address).
+    pub fn stored_relay(&self, target: &Key) -> Option<SocketAddrV4> {
+        self.router.peek(target).and_then(|f| f.relay)
+    }
+
     /// Records stored by this node (0 while ephemeral).
     pub fn stored_records(&self) -> usize {
         self.persistent.as_ref().map_or(0, Persistent::record_count)
