@@ -4,8 +4,11 @@
 //! connections and client operations.
 //!
 //! The driver feeds datagrams ([`Node::handle_datagram`]) and time ([`Node::handle_timeout`])
-//! and drains [`Node::poll_transmit`] / [`Node::poll_event`] after every call, sleeping until
-//! [`Node::poll_timeout`]. Secrets stay with the key holder: signatures and Noise messages are
+//! and, after every call, drains [`Node::poll_transmit`] and [`Node::poll_event`] until *both*
+//! return `None` (answering an event can queue datagrams, and taking an event can route more
+//! work), then sleeps until [`Node::poll_timeout`]. Datagrams from the short-lived probe socket
+//! of a firewall check go in with [`SocketKind::Probe`]; [`Event::CloseProbe`] says when it can
+//! be closed. Secrets stay with the key holder: signatures and Noise messages are
 //! asked for with events ([`Event::NeedSignature`], [`Event::NeedInitiatorMessage`],
 //! [`Event::ResponderMessage`], [`Event::IncomingHandshake`]) and given back with the matching
 //! calls. Streams are plain UDX streams: the key holder runs secret-stream over

@@ -337,6 +337,20 @@ impl<W> Server<W> {
         true
     }
 
+    /// Stream `stream` closed before it was handed over (the peer reset it): the handshake
+    /// fails. Returns whether the stream was one of ours.
+    pub fn on_stream_closed(&mut self, stream: u32, now_ms: u64) -> bool {
+        let Some(hs) = self.handshakes.values_mut().find(|h| h.stream == stream) else { return false };
+        if hs.state != HsState::Finished {
+            hs.state = HsState::Finished;
+            hs.waiting.clear();
+            hs.deadline = now_ms + HANDSHAKE_CLEAR_WAIT_MS;
+            let error = HyperDhtError::PeerConnectionFailed;
+            self.events.push_back(ServerEvent::HandshakeFailed { hs: hs.id, error });
+        }
+        true
+    }
+
     /// Earliest handshake deadline.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.handshakes.values().map(|h| h.deadline).min()
