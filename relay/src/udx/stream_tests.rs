@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::udx::packet::{write_sack, Header, FLAG_SACK};
+use crate::udx::BASE_PAYLOAD;
 use std::net::Ipv4Addr;
 
 const ME: u32 = 7;
@@ -431,4 +432,40 @@ fn many_holes_give_at_most_50_sack_blocks() {
     assert_eq!(p.sack_count(), MAX_SACKS);
     assert_eq!(p.sacks().next(), Some((1, 2)));
     assert_eq!(p.sacks().last(), Some((99, 100)));
+}
+
+#[test]
+fn mtu_probe_grows_payload_and_a_lost_probe_is_not_congestion() {
+    let mut s = connected();
+    s.write(&vec![9u8; 40_000]);
+    let first = drain(&mut s, 0);
+    assert!(first.iter().all(|p| p.len() == HEADER_LEN + BASE_PAYLOAD && hdr(p).data_offset == 0));
+    assert_eq!(first.len(), 10);
+    // the first ack confirms the path; the next full packet is a probe padded to 1452
+    feed(&mut s, &raw(0, 0, 1, &[]), 10);
+    let out = drain(&mut s, 10);
+    let probe = &out[0];
+    assert_eq!(hdr(probe).data_offset, 252);
+    assert_eq!(probe.len(), 1452 - 28);
+    assert_eq!(Packet::decode(probe).unwrap().payload.len(), BASE_PAYLOAD);
+    assert!(out[1..].iter().all(|p| hdr(p).data_offset == 0));
+    let probe_seq = hdr(probe).seq;
+    // the probe is lost: everything after it is acked; it goes again unpadded and the
+    // window is not cut
+    let cwnd = s.info().cwnd;
+    let mut sack = raw(FLAG_SACK, 0, probe_seq, &[]);
+    write_sack(&mut sack, probe_seq + 1, s.info().seq);
+    feed(&mut s, &sack, 20);
+    assert!(s.info().cwnd >= cwnd, "probe loss is not congestion");
+    let out = drain(&mut s, 20);
+    let again = out.iter().find(|p| hdr(p).seq == probe_seq).unwrap();
+    assert_eq!((hdr(again).data_offset, again.len()), (0, HEADER_LEN + BASE_PAYLOAD));
+    // the next probe is acked: the MTU becomes 1452 and packets carry 1404 bytes
+    assert!(out.iter().any(|p| hdr(p).data_offset == 252), "probing goes on");
+    let upto = hdr(out.last().unwrap()).seq + 1;
+    feed(&mut s, &raw(0, 0, upto, &[]), 30);
+    assert_eq!(s.info().mtu, 1452);
+    let out = drain(&mut s, 30);
+    assert!(out.iter().any(|p| Packet::decode(p).unwrap().payload.len() == 1404));
+    assert!(out.iter().all(|p| p.len() <= 1500 - 28));
 }
