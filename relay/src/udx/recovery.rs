@@ -549,6 +549,7 @@ impl Recovery {
         self.lost = VecDeque::new();
         self.lost_count = 0;
         self.in_flight = 0;
+        self.sacked = 0;
         self.rack_deadline = None;
         self.rto_deadline = None;
         self.tlp_deadline = None;

@@ -10,7 +10,8 @@
 //!   with an ACK; MESSAGE payloads are delivered unordered as [`Event::Message`];
 //! - `rwnd` advertises the free receive buffer and the peer's `rwnd` limits new packets;
 //! - packets arriving before `connect` are processed (data buffered, one [`Event::Firewall`]
-//!   raised) and their ACKs deferred until `connect`;
+//!   raised) and their ACKs deferred until `connect`; once connected, packets for the id are
+//!   taken from any source address (libudx checks the socket, not the address);
 //! - a stream whose END was acked and that received the peer's END closes cleanly, then
 //!   lingers a while answering retransmitted END/DATA with ACKs (libudx does not, and a lost
 //!   final ACK would leave the peer retransmitting until it times out).
