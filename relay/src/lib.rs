@@ -12,6 +12,7 @@ pub mod dht;
 pub mod error;
 pub mod replicate;
 pub mod testdata;
+pub mod udx;
 
 pub use error::RelayError;
 
