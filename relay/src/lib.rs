@@ -9,6 +9,7 @@ pub mod commands;
 pub mod core_dir;
 pub mod cores;
 pub mod dht;
+pub mod dht_rpc;
 pub mod error;
 pub mod replicate;
 pub mod testdata;
