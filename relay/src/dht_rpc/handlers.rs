@@ -3,9 +3,7 @@
 //! JS answers them, application requests surfaced as events, replies and timeouts routed to
 //! whoever made the request.
 
-use super::commands::{
-    DELAYED_PING, DOWN_HINT, FIND_NODE, INVALID_TOKEN, PING, PING_NAT, UNKNOWN_COMMAND,
-};
+use super::commands::{DELAYED_PING, DOWN_HINT, FIND_NODE, INVALID_TOKEN, PING, PING_NAT, UNKNOWN_COMMAND};
 use super::errors::RpcError;
 use super::io::{Expired, Inflight, Owner};
 use super::messages::{RequestMessage, ResponseMessage};
@@ -16,7 +14,13 @@ use super::SocketKind;
 use std::net::SocketAddrV4;
 
 impl Rpc {
-    pub(super) fn on_request(&mut self, msg: RequestMessage, from: SocketAddrV4, socket: SocketKind, now_ms: u64) {
+    pub(super) fn on_request(
+        &mut self,
+        msg: RequestMessage,
+        from: SocketAddrV4,
+        socket: SocketKind,
+        now_ms: u64,
+    ) {
         let remote_id = msg.id.and_then(|id| peer::validate_id(&id, &from));
         let external = socket != SocketKind::Main;
         if let Some(token) = &msg.token {
@@ -55,7 +59,9 @@ impl Rpc {
     }
 
     fn on_internal_request(&mut self, req: IncomingRequest, now_ms: u64) {
-        if let Some(n) = usize::try_from(req.command).ok().and_then(|c| self.stats.incoming_internal.get_mut(c)) {
+        if let Some(n) =
+            usize::try_from(req.command).ok().and_then(|c| self.stats.incoming_internal.get_mut(c))
+        {
             *n += 1;
         }
         let value = req.value.as_deref().unwrap_or(&[]);
@@ -72,11 +78,11 @@ impl Rpc {
                     self.stats.delayed_pings_dropped += 1;
                     return;
                 }
-                // The id is decided when the reply leaves, as JS encodes it then.
-                let msg = self.reply_message(req.tid, req.from, req.socket, None, 0, None, false);
+                // Encoded when it leaves (the id depends on the state then), as JS does.
                 self.delayed_seq += 1;
-                let at = now_ms + u64::from(delay);
-                self.delayed.insert((at, self.delayed_seq), DelayedReply { msg, socket: req.socket });
+                let at = now_ms.saturating_add(u64::from(delay));
+                let reply = DelayedReply { tid: req.tid, to: req.from, socket: req.socket };
+                self.delayed.insert((at, self.delayed_seq), reply);
             }
             PING_NAT => {
                 let Some(port) = value.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) else { return };
@@ -110,7 +116,13 @@ impl Rpc {
         }
     }
 
-    pub(super) fn on_response(&mut self, msg: ResponseMessage, from: SocketAddrV4, socket: SocketKind, now_ms: u64) {
+    pub(super) fn on_response(
+        &mut self,
+        msg: ResponseMessage,
+        from: SocketAddrV4,
+        socket: SocketKind,
+        now_ms: u64,
+    ) {
         let Some(req) = self.io.take_response(msg.tid) else {
             self.stats.unmatched_responses += 1;
             return;
@@ -155,6 +167,14 @@ impl Rpc {
 
     /// Routes a request's outcome to its owner.
     fn on_request_done(&mut self, req: Inflight, outcome: Result<Response, RpcError>, now_ms: u64) {
+        let from_probe = req.socket == SocketKind::Probe;
+        self.route_outcome(req, outcome, now_ms);
+        if from_probe {
+            self.maybe_close_probe();
+        }
+    }
+
+    fn route_outcome(&mut self, req: Inflight, outcome: Result<Response, RpcError>, now_ms: u64) {
         match req.owner {
             Owner::User(id) => self.events.push_back(match outcome {
                 Ok(response) => RpcEvent::Response { id, response },
@@ -184,7 +204,6 @@ impl Rpc {
                 if outcome.is_ok() {
                     self.boot.test_nat = true;
                 }
-                self.maybe_close_probe();
             }
             Owner::Firewall => {
                 let arrived = match &outcome {

@@ -182,7 +182,8 @@ impl Io {
         }
         .encode();
         if req.internal {
-            if let Some(n) = usize::try_from(req.command).ok().and_then(|c| self.stats.commands_tx.get_mut(c)) {
+            if let Some(n) = usize::try_from(req.command).ok().and_then(|c| self.stats.commands_tx.get_mut(c))
+            {
                 *n += 1;
             }
         }
@@ -272,7 +273,8 @@ impl Io {
         let req = self.remove(tid)?;
         self.stats.responses += 1;
         if req.internal {
-            if let Some(n) = usize::try_from(req.command).ok().and_then(|c| self.stats.commands_rx.get_mut(c)) {
+            if let Some(n) = usize::try_from(req.command).ok().and_then(|c| self.stats.commands_rx.get_mut(c))
+            {
                 *n += 1;
             }
         }

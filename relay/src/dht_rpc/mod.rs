@@ -16,8 +16,8 @@ pub mod messages;
 pub mod nat;
 mod network;
 pub mod peer;
-pub mod query;
 mod queries;
+pub mod query;
 pub mod rate_limit;
 mod rng;
 pub mod rpc;
@@ -31,10 +31,10 @@ mod sim;
 use std::net::SocketAddrV4;
 
 pub use errors::RpcError;
+pub use io::IoStats;
 pub use messages::DecodeError;
 pub use query::QuerySpec;
 pub use rate_limit::RateLimit;
-pub use io::IoStats;
 pub use rpc::{
     IncomingRequest, Limits, OutgoingRequest, QueryId, ReplySpec, RequestId, Response, Rpc, RpcEvent,
     RpcOptions, RpcStats,

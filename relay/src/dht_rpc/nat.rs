@@ -62,7 +62,15 @@ impl NatSampler {
         if self.ring.len() < RING {
             self.size += 1;
             let s = self.size as i64;
-            self.threshold = s - if s < 4 { 0 } else if s < 8 { 1 } else if s < 12 { 2 } else { 3 };
+            self.threshold = s - if s < 4 {
+                0
+            } else if s < 8 {
+                1
+            } else if s < 12 {
+                2
+            } else {
+                3
+            };
             self.ring.push(a);
             self.ring.push(b);
             self.top += 2;

@@ -142,7 +142,12 @@ impl Rpc {
 
     /// JS `_updateNetworkState`: `Some(changed)` when decided at once, `None` while a firewall
     /// check runs (it calls back when done).
-    pub(super) fn start_network_update(&mut self, only_firewall: bool, origin: Origin, now_ms: u64) -> Option<bool> {
+    pub(super) fn start_network_update(
+        &mut self,
+        only_firewall: bool,
+        origin: Origin,
+        now_ms: u64,
+    ) -> Option<bool> {
         if self.netcheck.is_some() || !self.ephemeral || (only_firewall && !self.firewalled) {
             return Some(false);
         }
@@ -213,8 +218,13 @@ impl Rpc {
             || self.nat.host() != check.sampler.host()
             || check.sampler.port() == 0
             || check.sampler.port() != self.cfg.port;
-        let changed =
-            self.apply_network_state(firewalled, Some(check.sampler), check.host, check.port, check.only_firewall);
+        let changed = self.apply_network_state(
+            firewalled,
+            Some(check.sampler),
+            check.host,
+            check.port,
+            check.only_firewall,
+        );
         self.network_update_done(check.origin, changed, now_ms);
     }
 

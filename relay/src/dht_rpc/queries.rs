@@ -75,7 +75,14 @@ impl Rpc {
         }
     }
 
-    pub(super) fn query_reply(&mut self, id: QueryId, visited: SocketAddrV4, cycled: bool, res: Response, now_ms: u64) {
+    pub(super) fn query_reply(
+        &mut self,
+        id: QueryId,
+        visited: SocketAddrV4,
+        cycled: bool,
+        res: Response,
+        now_ms: u64,
+    ) {
         let table_id = *self.table.id();
         let filter = self.cfg.filter_node;
         let inflight = self.io.len();
@@ -96,7 +103,14 @@ impl Rpc {
         self.drive_query(id, now_ms);
     }
 
-    pub(super) fn query_error(&mut self, id: QueryId, visited: SocketAddrV4, cycled: bool, timeout: bool, now_ms: u64) {
+    pub(super) fn query_error(
+        &mut self,
+        id: QueryId,
+        visited: SocketAddrV4,
+        cycled: bool,
+        timeout: bool,
+        now_ms: u64,
+    ) {
         let Some(entry) = self.queries.get_mut(&id) else { return };
         entry.q.on_error(visited, cycled, timeout);
         self.drive_query(id, now_ms);

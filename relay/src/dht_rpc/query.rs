@@ -131,9 +131,12 @@ pub(crate) struct Query {
 
 impl Query {
     pub(crate) fn new(spec: QuerySpec, k: usize, default_concurrency: usize) -> Self {
-        let retries = spec.retries.unwrap_or(
-            if spec.internal && spec.command == super::commands::DOWN_HINT { 3 } else { DEFAULT_RETRIES },
-        );
+        let retries =
+            spec.retries.unwrap_or(if spec.internal && spec.command == super::commands::DOWN_HINT {
+                3
+            } else {
+                DEFAULT_RETRIES
+            });
         let mut q = Query {
             target: spec.target,
             command: spec.command,
@@ -183,8 +186,11 @@ impl Query {
         }
         self.from_table = true;
         let want = self.k - self.pending.len();
-        let nodes: Vec<Candidate> =
-            table.closest_exact(&self.target, want).into_iter().map(|n| Candidate { id: n.id, addr: n.addr }).collect();
+        let nodes: Vec<Candidate> = table
+            .closest_exact(&self.target, want)
+            .into_iter()
+            .map(|n| Candidate { id: n.id, addr: n.addr })
+            .collect();
         for c in nodes {
             self.add_pending(c, None);
         }
@@ -261,7 +267,9 @@ impl Query {
             return;
         }
         let stragglers_matter = self.exhaustive && self.visiting.values().any(|id| self.is_closer(id));
-        if self.inflight == 0 || (self.slow == self.inflight && self.closest.len() >= self.k && !stragglers_matter) {
+        if self.inflight == 0
+            || (self.slow == self.inflight && self.closest.len() >= self.k && !stragglers_matter)
+        {
             if !self.from_table && self.successes * 4 < self.k {
                 self.add_from_table(table);
                 self.read_more_into(table, visits);

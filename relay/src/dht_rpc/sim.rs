@@ -20,6 +20,9 @@ enum Nat {
     Remapping,
 }
 
+/// A datagram on the wire: (delivery time, sequence, destination node, its socket, source, bytes).
+type InFlight = (u64, u64, usize, SocketKind, SocketAddrV4, Vec<u8>);
+
 struct SimNode {
     rpc: Rpc,
     addr: SocketAddrV4,
@@ -32,7 +35,7 @@ pub(super) struct Sim {
     nodes: Vec<SimNode>,
     /// Public address → (node, socket).
     routes: HashMap<SocketAddrV4, (usize, SocketKind)>,
-    queue: BinaryHeap<Reverse<(u64, u64, usize, SocketKind, SocketAddrV4, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     rng: u64,
     loss_per_mille: u64,
@@ -127,7 +130,9 @@ impl Sim {
                 let from = match (t.socket, node.nat) {
                     (SocketKind::Probe, _) => probe_addr(node.addr),
                     (SocketKind::Main, Nat::Open) => node.addr,
-                    (SocketKind::Main, Nat::Remapping) => SocketAddrV4::new(*node.addr.ip(), node.addr.port() + 1),
+                    (SocketKind::Main, Nat::Remapping) => {
+                        SocketAddrV4::new(*node.addr.ip(), node.addr.port() + 1)
+                    }
                 };
                 if self.rand() % 1000 < self.loss_per_mille {
                     self.lost += 1;
@@ -242,8 +247,8 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
     }
     sim.run_for(60_000);
     let persistent: Vec<NodeId> = (0..120).map(|i| peer::id(&Sim::addr_of(i))).collect();
-    for i in 0..120 {
-        assert_eq!(sim.rpc(i).id(), Some(persistent[i]), "node {i} is persistent at its address");
+    for (i, id) in persistent.iter().enumerate() {
+        assert_eq!(sim.rpc(i).id(), Some(*id), "node {i} is persistent at its address");
         assert!(sim.rpc(i).is_bootstrapped());
     }
     let clients: Vec<usize> = (0..5).map(|_| sim.add_client(vec![boot, Sim::addr_of(7)])).collect();
@@ -271,7 +276,12 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
         exact += usize::from(got == want);
     }
     if loss_per_mille > 0 {
-        assert!(sim.lost > sim.delivered / 20, "loss was applied ({} lost, {} delivered)", sim.lost, sim.delivered);
+        assert!(
+            sim.lost > sim.delivered / 20,
+            "loss was applied ({} lost, {} delivered)",
+            sim.lost,
+            sim.delivered
+        );
     }
     // Persistent nodes' tables are well filled and bounded.
     for i in 0..120 {
@@ -286,6 +296,34 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
         }
     }
     (exact, recall)
+}
+
+#[test]
+fn persistent_node_without_a_known_host_takes_its_id_from_nat_samples() {
+    let mut sim = Sim::new(5, 0);
+    let boot = Sim::addr_of(0);
+    sim.add_persistent(Vec::new());
+    for _ in 1..8 {
+        sim.add_persistent(vec![boot]);
+        sim.run_for(100);
+    }
+    // Bound to 0.0.0.0: the id comes from what the others report as our address.
+    let opts = RpcOptions {
+        bootstrap: vec![boot],
+        ephemeral: Some(false),
+        firewalled: false,
+        ..RpcOptions::default()
+    };
+    let n = sim.add(opts, Nat::Open);
+    assert!(sim.rpc(n).is_ephemeral(), "not before the bootstrap query");
+    sim.run_for(5_000);
+    assert_eq!(sim.rpc(n).id(), Some(peer::id(&Sim::addr_of(n))));
+    let events = sim.events(n).clone();
+    let persistent = events.iter().position(|e| *e == RpcEvent::Persistent).unwrap();
+    let ready = events.iter().position(|e| *e == RpcEvent::Ready).unwrap();
+    assert!(persistent < ready, "persistent during bootstrap, then a second round, then ready");
+    let known = (0..8).filter(|&i| sim.rpc(i).has_node(&Sim::addr_of(n))).count();
+    assert!(known >= 4, "{known}/8 nodes hold it");
 }
 
 #[test]
@@ -320,7 +358,10 @@ fn adaptive_node_becomes_persistent_only_behind_an_open_nat() {
     let known = (0..20).filter(|&i| sim.rpc(i).has_node(&Sim::addr_of(open))).count();
     assert!(known >= 5, "{known} persistent nodes have the adaptive node in their table");
     let known_remapped = (0..20)
-        .filter(|&i| sim.rpc(i).has_node(&SocketAddrV4::new(*Sim::addr_of(remapped).ip(), Sim::addr_of(remapped).port() + 1)))
+        .filter(|&i| {
+            sim.rpc(i)
+                .has_node(&SocketAddrV4::new(*Sim::addr_of(remapped).ip(), Sim::addr_of(remapped).port() + 1))
+        })
         .count();
     assert_eq!(known_remapped, 0);
 }

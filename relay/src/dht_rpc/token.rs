@@ -32,10 +32,8 @@ impl Tokens {
     /// `token(host, i)`: `i = 1` the current secret, `0` the previous one.
     pub fn token(&self, host: Ipv4Addr, i: usize) -> Token {
         let secret = &self.secrets[i.min(1)];
-        let digest = blake2b_simd::Params::new()
-            .hash_length(32)
-            .key(secret)
-            .hash(host.to_string().as_bytes());
+        let digest =
+            blake2b_simd::Params::new().hash_length(32).key(secret).hash(host.to_string().as_bytes());
         let mut out = [0u8; 32];
         out.copy_from_slice(digest.as_bytes());
         out

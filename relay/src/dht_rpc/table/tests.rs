@@ -34,8 +34,12 @@ fn same_rows_and_closest_as_js() {
             let target = id(query["target"].as_str().unwrap());
             let kq = query["k"].as_u64().map_or(k, |n| n as usize);
             let got: Vec<String> = table.closest(&target, kq).iter().map(|n| hex::encode(n.id)).collect();
-            let want: Vec<String> =
-                query["closest"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+            let want: Vec<String> = query["closest"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
             assert_eq!(got, want, "table {t} query {q}");
         }
     }
