@@ -307,6 +307,10 @@ impl Node {
 
     fn start_op(&mut self, kind: OpKind, target: Key) -> OpId {
         let id = OpId(self.next());
+        if self.destroyed {
+            self.events.push_back(Event::OpDone { op: id, result: Err(HyperDhtError::Destroyed) });
+            return id;
+        }
         self.ops.insert(id, Op::new(kind, target));
         self.flush_op(id);
         self.process();
@@ -462,6 +466,10 @@ impl Node {
     pub fn connect(&mut self, remote_public_key: &Key, mut opts: ConnectOptions, now_ms: u64) -> ConnId {
         self.tick(now_ms);
         let id = ConnId(self.next());
+        if self.destroyed {
+            self.events.push_back(Event::ConnectFailed { conn: id, error: HyperDhtError::Destroyed });
+            return id;
+        }
         let target = hash(remote_public_key);
         if opts.relay_addresses.is_empty() {
             // We store the server's record ourselves: its announcer is the relay.
@@ -519,6 +527,9 @@ impl Node {
     /// self-announce ([`Event::NeedSignature`]s, then [`Event::ServerAnnounced`]).
     pub fn listen(&mut self, public_key: Key, now_ms: u64) -> Result<ServerId, HyperDhtError> {
         self.tick(now_ms);
+        if self.destroyed {
+            return Err(HyperDhtError::Destroyed);
+        }
         if self.servers.values().any(|s| *s.public_key() == public_key) {
             return Err(HyperDhtError::KeypairAlreadyUsed);
         }
