@@ -288,6 +288,17 @@ fn rust_ephemeral_node_finds_the_same_closest_nodes_as_js() {
         assert_eq!(rpc.id(), None);
         assert!(rpc.is_ephemeral());
     });
+    // The quick PING_NAT (from the probe socket, carrying the main port) came back to the main
+    // socket, so the firewall check ran against the JS nodes and passed: reachable, still
+    // ephemeral.
+    rust.wait("CloseProbe", |e| (*e == RpcEvent::CloseProbe).then_some(()));
+    let probes = rust.sent_since(0).iter().filter(|t| t.socket == SocketKind::Probe).count();
+    assert!(probes >= 2, "{probes} PING_NATs from the probe socket");
+    rust.with(|rpc, _| {
+        assert!(!rpc.is_firewalled());
+        assert_eq!(rpc.remote_address(), Some(rust.addr));
+        assert!(rpc.is_ephemeral());
+    });
     // Never sent an id: no JS table holds it.
     let has = js_reply(&mut js, json!({"cmd": "has", "host": "127.0.0.1", "port": rust.addr.port()}));
     assert_eq!(has["count"], 0);

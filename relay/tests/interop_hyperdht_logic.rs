@@ -14,12 +14,15 @@ use common::{node, repo_root, Peer};
 use holder::Holder;
 use hyperwasm::crypto::KeyPair;
 use hyperwasm::hyperdht::crypto::hash;
+use hyperwasm_relay::dht_rpc::messages::{decode, Message};
 use hyperwasm_relay::dht_rpc::{RpcOptions, SocketKind};
 use hyperwasm_relay::hyperdht::node::{Event, Node, NodeOptions, OpId};
 use hyperwasm_relay::hyperdht::ops::{AnnounceOptions, OpOutcome};
 use hyperwasm_relay::hyperdht::HyperDhtError;
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
@@ -73,30 +76,52 @@ struct Live {
     sock: UdpSocket,
     start: Instant,
     log: Vec<Event>,
+    /// PEER_HANDSHAKE requests we sent (as client, or relayed as a router).
+    handshakes_sent: usize,
 }
 
 impl Live {
     async fn new(bootstrap: Vec<SocketAddrV4>) -> Live {
+        Live::with(bootstrap, false, true).await
+    }
+
+    /// `persistent`: join as a reachable, persistent node (as testnet nodes do) that stores
+    /// records and routes handshakes for the JS peers. `public`: advertise our address as
+    /// reachable in handshakes (firewall OPEN).
+    async fn with(bootstrap: Vec<SocketAddrV4>, persistent: bool, public: bool) -> Live {
         let sock = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
         let port = sock.local_addr().unwrap().port();
         let addr = SocketAddrV4::new(LOOPBACK, port);
-        let rpc = RpcOptions { bootstrap, host: LOOPBACK, port, ..RpcOptions::default() };
+        let mut rpc = RpcOptions { bootstrap, host: LOOPBACK, port, ..RpcOptions::default() };
+        if persistent {
+            rpc.ephemeral = Some(false);
+            rpc.firewalled = false;
+        }
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         // Reachable on loopback: advertise OPEN, as the relay does on a public host.
-        let opts =
-            NodeOptions { rpc, public_address: Some(addr), unix_offset_ms: unix, ..NodeOptions::default() };
+        let opts = NodeOptions {
+            rpc,
+            public_address: public.then_some(addr),
+            unix_offset_ms: unix,
+            ..NodeOptions::default()
+        };
         let mut live = Live {
             node: Node::new(opts, 0),
             holder: Holder::default(),
             sock,
             start: Instant::now(),
             log: Vec::new(),
+            handshakes_sent: 0,
         };
         assert!(
             live.run_until(Duration::from_secs(20), |l| l.log.contains(&Event::Ready)).await,
             "bootstrap"
         );
         live
+    }
+
+    fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
     }
 
     fn now(&self) -> u64 {
@@ -109,6 +134,11 @@ impl Live {
             while let Some(t) = self.node.poll_transmit() {
                 moved = true;
                 if t.socket == SocketKind::Main {
+                    if let Ok(Message::Request(r)) = decode(&t.bytes) {
+                        if !r.internal && r.command == 0 {
+                            self.handshakes_sent += 1;
+                        }
+                    }
                     let _ = self.sock.send_to(&t.bytes, t.to).await;
                 }
                 // The probe socket is not run here: the node stays ephemeral.
@@ -351,4 +381,124 @@ async fn records_interop_both_ways() {
     let op = live.node.immutable_get(hash(&value), now);
     let OpOutcome::Immutable(Some((_, got))) = live.op(op).await.unwrap() else { panic!("not found") };
     assert_eq!(got, value);
+}
+
+/// A Rust persistent node running on its own thread until `stop`; returns it when done.
+fn relay_node(boot: Vec<SocketAddrV4>, stop: Arc<AtomicBool>) -> (u16, JoinHandle<Live>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let mut relay = Live::with(boot, true, true).await;
+            let persistent = |l: &Live| l.node.rpc().id().is_some();
+            assert!(relay.run_until(Duration::from_secs(10), persistent).await, "persistent");
+            tx.send(relay.port()).unwrap();
+            relay.run_until(Duration::from_secs(300), |_| stop.load(Ordering::Relaxed)).await;
+            relay
+        })
+    });
+    (rx.recv_timeout(Duration::from_secs(30)).unwrap(), h)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rust_persistent_node_stores_and_routes_for_js_peers() {
+    // A testnet of one ephemeral JS bootstrap node: the Rust relay is the only node that
+    // stores anything, so every record, self-announce and handshake goes through it.
+    let t = peer("testnet", &["testnet", "--size", "1"]);
+    let boot: Vec<SocketAddrV4> = t.ready["bootstrap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().parse().unwrap())
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (relay_port, relay) = relay_node(boot.clone(), stop.clone());
+    let b = boot.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+
+    // A JS announce commits to the Rust node (it checked the signature over its id and token)
+    // and a JS lookup reads the record back from it.
+    let mut m = Live::with(boot.clone(), false, false).await;
+    let topic = hex::encode([0xb1u8; 32]);
+    let args = vec![
+        "announce".into(),
+        "--bootstrap".into(),
+        b.clone(),
+        "--topic".into(),
+        topic.clone(),
+        "--seed".into(),
+        "88".repeat(32),
+    ];
+    let (_a, ann) = m.serve(background("js-announce", args, "announced"), Duration::from_secs(60)).await;
+    let commits = ann["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), 1, "{ann}");
+    assert_eq!(
+        (commits[0]["port"].as_u64(), commits[0]["error"].as_u64()),
+        (Some(relay_port as u64), Some(0))
+    );
+    let pk = ann["publicKey"].as_str().unwrap().to_string();
+    let args = vec![
+        "lookup".into(),
+        "--bootstrap".into(),
+        b.clone(),
+        "--topic".into(),
+        topic,
+        "--expect-key".into(),
+        pk,
+    ];
+    let (_l, seen) = m.serve(background("js-lookup", args, "peer"), Duration::from_secs(60)).await;
+    assert_eq!(
+        (seen["publicKey"].clone(), seen["from"]["port"].as_u64()),
+        (ann["publicKey"].clone(), Some(relay_port as u64))
+    );
+
+    // JS client → Rust relay → Rust server that does not claim to be reachable (firewall
+    // UNKNOWN, no holepunch info): the JS client goes direct to the address the relay saw.
+    m.holder.echo = Some(Vec::new());
+    let kp = KeyPair::from_seed(&[0x5a; 32]);
+    let now = m.now();
+    let server = m.holder.listen(&mut m.node, &kp, now);
+    let announced = |l: &Live| {
+        l.log.iter().any(|e| matches!(e, Event::ServerAnnounced { server: s, relays } if *s == server && relays.len() == 1))
+    };
+    assert!(m.run_until(Duration::from_secs(30), announced).await, "self-announce to the Rust relay");
+    let args = vec![
+        "connect".into(),
+        "--bootstrap".into(),
+        b.clone(),
+        "--key".into(),
+        hex::encode(kp.public_key()),
+        "--bytes".into(),
+        "20000".into(),
+    ];
+    let (_c, echoed) = m.serve(background("js-connect", args, "echoed"), Duration::from_secs(60)).await;
+    assert_eq!(echoed["ok"], true, "{echoed}");
+
+    // Rust client (reachable) → Rust relay → JS echo server (firewalled).
+    let mut c = Live::new(boot.clone()).await;
+    let args = vec!["echo-server".into(), "--bootstrap".into(), b, "--seed".into(), "99".repeat(32)];
+    let (_s, listening) = c.serve(background("js-echo", args, "listening"), Duration::from_secs(60)).await;
+    let server_pk = hex32(&listening["publicKey"]);
+    let client = KeyPair::from_seed(&[0x5b; 32]);
+    let now = c.now();
+    let conn = c.holder.connect(&mut c.node, &client, server_pk, now);
+    let connected =
+        |l: &Live| l.log.iter().any(|e| matches!(e, Event::Connected { conn: x, .. } if *x == conn));
+    assert!(c.run_until(Duration::from_secs(30), connected).await, "{:?}", c.log.last());
+    let stream = c
+        .log
+        .iter()
+        .find_map(|e| if let Event::Connected { stream, .. } = e { Some(*stream) } else { None })
+        .unwrap();
+    c.holder.send(stream, b"through the rust relay");
+    let echoed = |l: &Live| l.holder.conns.get(&stream).is_some_and(|x| !x.received.is_empty());
+    assert!(c.run_until(Duration::from_secs(30), echoed).await);
+    assert_eq!(c.holder.conns[&stream].received, vec![b"through the rust relay".to_vec()]);
+
+    stop.store(true, Ordering::Relaxed);
+    let relay = relay.join().unwrap();
+    assert_eq!(relay.node.stored_records(), 1, "the JS announce");
+    assert!(relay.node.stored_relay(&hash(&kp.public_key())).is_some(), "the Rust server's self-announce");
+    assert!(relay.node.stored_relay(&hash(&server_pk)).is_some(), "the JS server's self-announce");
+    assert!(relay.handshakes_sent >= 2, "relayed FROM_RELAY handshakes: {}", relay.handshakes_sent);
+    drop(t);
 }

@@ -15,6 +15,14 @@ const NatSampler = require('nat-sampler')
 const Table = require('kademlia-routing-table')
 const sodium = require('sodium-universal')
 
+const version = (name) => require(name + '/package.json').version
+const generator = {
+  script: 'tests/js/gen-dht-rpc-fixtures.mjs',
+  'nat-sampler': version('nat-sampler'),
+  'kademlia-routing-table': version('kademlia-routing-table'),
+  node: process.version
+}
+
 const outDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dht-rpc')
 fs.mkdirSync(outDir, { recursive: true })
 
@@ -43,7 +51,7 @@ for (let run = 0; run < 6; run++) {
   }
   natRuns.push(steps)
 }
-fs.writeFileSync(path.join(outDir, 'nat-sampler.json'), JSON.stringify({ runs: natRuns }, null, 0) + '\n')
+fs.writeFileSync(path.join(outDir, 'nat-sampler.json'), JSON.stringify({ generator, runs: natRuns }, null, 0) + '\n')
 
 function hashOf(i) {
   const out = Buffer.alloc(32)
@@ -78,5 +86,5 @@ for (let t = 0; t < 3; t++) {
   }
   tables.push({ id: own.toString('hex'), k, adds, size: table.size, queries })
 }
-fs.writeFileSync(path.join(outDir, 'routing-table.json'), JSON.stringify({ tables }, null, 0) + '\n')
+fs.writeFileSync(path.join(outDir, 'routing-table.json'), JSON.stringify({ generator, tables }, null, 0) + '\n')
 console.log('wrote', outDir)

@@ -78,11 +78,11 @@ impl Rpc {
                     self.stats.delayed_pings_dropped += 1;
                     return;
                 }
-                // The id is decided when the reply leaves, as JS encodes it then.
-                let msg = self.reply_message(req.tid, req.from, req.socket, None, 0, None, false);
+                // Encoded when it leaves (the id depends on the state then), as JS does.
                 self.delayed_seq += 1;
-                let at = now_ms + u64::from(delay);
-                self.delayed.insert((at, self.delayed_seq), DelayedReply { msg, socket: req.socket });
+                let at = now_ms.saturating_add(u64::from(delay));
+                let reply = DelayedReply { tid: req.tid, to: req.from, socket: req.socket };
+                self.delayed.insert((at, self.delayed_seq), reply);
             }
             PING_NAT => {
                 let Some(port) = value.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) else { return };
@@ -167,6 +167,14 @@ impl Rpc {
 
     /// Routes a request's outcome to its owner.
     fn on_request_done(&mut self, req: Inflight, outcome: Result<Response, RpcError>, now_ms: u64) {
+        let from_probe = req.socket == SocketKind::Probe;
+        self.route_outcome(req, outcome, now_ms);
+        if from_probe {
+            self.maybe_close_probe();
+        }
+    }
+
+    fn route_outcome(&mut self, req: Inflight, outcome: Result<Response, RpcError>, now_ms: u64) {
         match req.owner {
             Owner::User(id) => self.events.push_back(match outcome {
                 Ok(response) => RpcEvent::Response { id, response },
@@ -196,7 +204,6 @@ impl Rpc {
                 if outcome.is_ok() {
                     self.boot.test_nat = true;
                 }
-                self.maybe_close_probe();
             }
             Owner::Firewall => {
                 let arrived = match &outcome {

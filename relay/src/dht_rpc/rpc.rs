@@ -59,7 +59,9 @@ pub struct RpcOptions {
     pub ephemeral: Option<bool>,
     /// Assume the main socket is unreachable until checked (JS default: true).
     pub firewalled: bool,
-    /// The host the main socket is bound to (`0.0.0.0` when unknown).
+    /// The host the main socket is bound to (`0.0.0.0` when unknown). With `ephemeral:
+    /// Some(false)` and `firewalled: false` a concrete host is taken as the address others see
+    /// (the id becomes `hash(host:port)` at once), so it must be the public one.
     pub host: Ipv4Addr,
     /// The main socket's bound port.
     pub port: u16,
@@ -126,7 +128,8 @@ pub(super) struct QueryEntry {
 }
 
 pub(super) struct DelayedReply {
-    pub(super) msg: ResponseMessage,
+    pub(super) tid: u16,
+    pub(super) to: SocketAddrV4,
     pub(super) socket: SocketKind,
 }
 
@@ -324,8 +327,8 @@ impl Rpc {
             if entry.key().0 > now_ms {
                 break;
             }
-            let reply = entry.remove();
-            self.io.send_response(&reply.msg, reply.socket);
+            let r = entry.remove();
+            self.send_reply(r.tid, r.to, r.socket, None, 0, None, false);
         }
         if now_ms >= self.next_tick_ms {
             self.next_tick_ms += TICK_INTERVAL_MS;

@@ -299,6 +299,34 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
 }
 
 #[test]
+fn persistent_node_without_a_known_host_takes_its_id_from_nat_samples() {
+    let mut sim = Sim::new(5, 0);
+    let boot = Sim::addr_of(0);
+    sim.add_persistent(Vec::new());
+    for _ in 1..8 {
+        sim.add_persistent(vec![boot]);
+        sim.run_for(100);
+    }
+    // Bound to 0.0.0.0: the id comes from what the others report as our address.
+    let opts = RpcOptions {
+        bootstrap: vec![boot],
+        ephemeral: Some(false),
+        firewalled: false,
+        ..RpcOptions::default()
+    };
+    let n = sim.add(opts, Nat::Open);
+    assert!(sim.rpc(n).is_ephemeral(), "not before the bootstrap query");
+    sim.run_for(5_000);
+    assert_eq!(sim.rpc(n).id(), Some(peer::id(&Sim::addr_of(n))));
+    let events = sim.events(n).clone();
+    let persistent = events.iter().position(|e| *e == RpcEvent::Persistent).unwrap();
+    let ready = events.iter().position(|e| *e == RpcEvent::Ready).unwrap();
+    assert!(persistent < ready, "persistent during bootstrap, then a second round, then ready");
+    let known = (0..8).filter(|&i| sim.rpc(i).has_node(&Sim::addr_of(n))).count();
+    assert!(known >= 4, "{known}/8 nodes hold it");
+}
+
+#[test]
 fn adaptive_node_becomes_persistent_only_behind_an_open_nat() {
     let mut sim = Sim::new(77, 20);
     let boot = Sim::addr_of(0);

@@ -222,24 +222,15 @@ impl Table {
     pub fn closest_exact(&self, target: &[u8; 32], k: usize) -> Vec<&Node> {
         let mut out: Vec<&Node> = Vec::with_capacity(k.min(self.size));
         let d = self.row_of(target);
-        let by_distance = |a: &&Node, b: &&Node| super::peer::cmp_distance(target, &a.id, &b.id);
-        let mut group: Vec<&Node> = self.rows[d].iter().collect();
-        group.sort_by(by_distance);
-        out.extend(group.into_iter().take(k));
+        take_nearest(&mut out, self.rows[d].iter().collect(), target, k);
         if out.len() < k {
-            let mut group: Vec<&Node> = self.rows[d + 1..].iter().flatten().collect();
-            group.sort_by(by_distance);
-            let missing = k - out.len();
-            out.extend(group.into_iter().take(missing));
+            take_nearest(&mut out, self.rows[d + 1..].iter().flatten().collect(), target, k);
         }
         for i in (0..d).rev() {
             if out.len() >= k {
                 break;
             }
-            let mut group: Vec<&Node> = self.rows[i].iter().collect();
-            group.sort_by(by_distance);
-            let missing = k - out.len();
-            out.extend(group.into_iter().take(missing));
+            take_nearest(&mut out, self.rows[i].iter().collect(), target, k);
         }
         out
     }
@@ -248,6 +239,19 @@ impl Table {
     pub fn to_vec(&self) -> Vec<Node> {
         self.closest(&self.id, usize::MAX).into_iter().cloned().collect()
     }
+}
+
+/// Appends the nodes of `group` nearest to `target` until `out` holds `k`.
+fn take_nearest<'a>(out: &mut Vec<&'a Node>, mut group: Vec<&'a Node>, target: &[u8; 32], k: usize) {
+    let missing = k.saturating_sub(out.len());
+    let by_distance = |a: &&Node, b: &&Node| super::peer::cmp_distance(target, &a.id, &b.id);
+    if group.len() > missing && missing > 0 {
+        // Linear selection first: only the nodes that make it get sorted.
+        group.select_nth_unstable_by(missing - 1, by_distance);
+        group.truncate(missing);
+    }
+    group.sort_by(by_distance);
+    out.extend(group.into_iter().take(missing));
 }
 
 #[cfg(test)]

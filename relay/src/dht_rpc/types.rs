@@ -6,11 +6,11 @@ use super::io::IoStats;
 use super::{commands, NodeId, SocketKind, Token};
 use std::net::SocketAddrV4;
 
-/// Handle of a request made with [`Rpc::request`].
+/// Handle of a request made with [`Rpc::request`](super::Rpc::request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
 
-/// Handle of a query made with [`Rpc::query`].
+/// Handle of a query made with [`Rpc::query`](super::Rpc::query).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueryId(pub u64);
 
@@ -60,8 +60,8 @@ impl OutgoingRequest {
 }
 
 /// A request someone sent us (non-internal commands reach the application as
-/// [`RpcEvent::Request`]). Plain data: it can be answered with [`Rpc::reply`] or forwarded with
-/// [`Rpc::relay`] any time later.
+/// [`RpcEvent::Request`]). Plain data: it can be answered with [`Rpc::reply`](super::Rpc::reply) or forwarded with
+/// [`Rpc::relay`](super::Rpc::relay) any time later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingRequest {
     /// Transaction id (the reply must carry it).
@@ -171,14 +171,14 @@ pub enum RpcEvent {
     CloseProbe,
     /// A non-internal request for the application.
     Request(IncomingRequest),
-    /// A reply to [`Rpc::request`].
+    /// A reply to [`Rpc::request`](super::Rpc::request).
     Response {
         /// Which request.
         id: RequestId,
         /// The reply.
         response: Response,
     },
-    /// [`Rpc::request`] failed.
+    /// [`Rpc::request`](super::Rpc::request) failed.
     RequestFailed {
         /// Which request.
         id: RequestId,
@@ -232,7 +232,7 @@ pub struct RpcStats {
     pub unmatched_responses: u64,
     /// Requests refused for a bad token.
     pub invalid_tokens: u64,
-    /// Application requests dropped because [`Limits::max_pending_requests`] were undelivered.
+    /// Application requests dropped because [`Limits::max_pending_requests`](super::Limits::max_pending_requests) were undelivered.
     pub requests_dropped: u64,
     /// DELAYED_PING replies waiting.
     pub delayed_pings: usize,

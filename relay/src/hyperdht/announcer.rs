@@ -418,3 +418,204 @@ impl Announcer {
         self.events.push_back(AnnouncerEvent::Stopped);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperwasm::crypto::KeyPair;
+    use hyperwasm::hyperdht::crypto::{hash, verify_announce, verify_unannounce};
+    use hyperwasm::hyperdht::messages::decode;
+    use std::net::Ipv4Addr;
+
+    fn addr(i: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(20, 0, 0, i), 3000 + i as u16)
+    }
+
+    fn reply(i: u8) -> Reply {
+        Reply {
+            from: addr(i),
+            from_id: Some([i; 32]),
+            to: addr(99),
+            token: Some([i + 100; 32]),
+            error: 0,
+            value: None,
+        }
+    }
+
+    fn cmds(a: &mut Announcer) -> Vec<Cmd<u64>> {
+        std::iter::from_fn(|| a.poll_cmd()).collect()
+    }
+
+    struct Fixture {
+        a: Announcer,
+        kp: KeyPair,
+        target: Key,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let kp = KeyPair::from_seed(&[5; 32]);
+            let target = hash(&kp.public_key());
+            Fixture { a: Announcer::new(kp.public_key(), target), kp, target }
+        }
+
+        /// Runs one update against repliers `ids`; `accept` says who accepts the ANNOUNCE.
+        /// Returns the other requests seen (unannounce FIND_PEERs, UNANNOUNCEs).
+        fn update(&mut self, ids: &[u8], accept: impl Fn(u8) -> bool) -> Vec<OutRequest> {
+            let mut other = Vec::new();
+            let q = cmds(&mut self.a)
+                .into_iter()
+                .find_map(|c| match c {
+                    Cmd::Query(k, q) => {
+                        assert_eq!((q.command, q.target), (command::FIND_PEER, self.target));
+                        Some(k)
+                    }
+                    _ => None,
+                })
+                .expect("query");
+            let closest: Vec<Reply> = ids.iter().map(|i| reply(*i)).collect();
+            self.a.on_query_done(q, &closest, Some(addr(77)));
+            let pk = self.kp.public_key();
+            let mut signed = 0;
+            loop {
+                let batch = cmds(&mut self.a);
+                if batch.is_empty() {
+                    break;
+                }
+                for c in batch {
+                    match c {
+                        Cmd::Sign(k, who, signable) => {
+                            assert_eq!(who, pk);
+                            signed += 1;
+                            self.a.on_signature(k, Some(self.kp.sign(&signable)));
+                        }
+                        Cmd::Request(k, r) if r.command == command::ANNOUNCE => {
+                            let i = r.to.ip().octets()[3];
+                            let ann: Announce = decode(r.value.as_ref().unwrap()).unwrap();
+                            let peer = ann.peer.unwrap();
+                            assert!(peer.relay_addresses.is_empty());
+                            assert_eq!(r.token, Some([i + 100; 32]));
+                            assert!(verify_announce(
+                                &ann.signature.unwrap(),
+                                &self.target,
+                                &[i; 32],
+                                &[i + 100; 32],
+                                &peer,
+                                None
+                            ));
+                            let res = Reply { error: if accept(i) { 0 } else { 1 }, ..reply(i) };
+                            self.a.on_response(k, &res, 0);
+                        }
+                        Cmd::Request(_, r) => other.push(r),
+                        _ => {}
+                    }
+                }
+            }
+            assert!(signed >= ids.len().min(ANNOUNCE_TO));
+            other
+        }
+    }
+
+    #[test]
+    fn announces_to_the_three_closest_and_keeps_them_as_relays() {
+        let mut f = Fixture::new();
+        let other = f.update(&[1, 2, 3, 4, 5], |i| i != 2);
+        assert!(other.is_empty());
+        let relays: Vec<SocketAddrV4> = f.a.relays().iter().map(|r| r.relay_address).collect();
+        assert_eq!(relays, vec![addr(1), addr(3)], "top 3 asked, 2 refused");
+        assert!(f.a.relays().iter().all(|r| r.peer_address == addr(99)));
+        assert_eq!(f.a.relay_addresses(), &[addr(77), addr(1), addr(3)]);
+        assert!(f.a.is_relay(&addr(1)) && !f.a.is_relay(&addr(4)));
+        assert_eq!(f.a.poll_event(), Some(AnnouncerEvent::Updated { relays: f.a.relays().to_vec() }));
+    }
+
+    #[test]
+    fn pings_relays_every_three_seconds_and_re_announces_when_they_go_quiet() {
+        let mut f = Fixture::new();
+        f.update(&[1, 2, 3], |_| true);
+        let mut now = 0;
+        for round in 0..3 {
+            assert_eq!(f.a.poll_timeout(), Some(now));
+            f.a.handle_timeout(now);
+            let pings = cmds(&mut f.a);
+            assert_eq!(pings.len(), 3, "round {round}");
+            for c in pings {
+                let Cmd::Request(k, r) = c else { panic!() };
+                assert!(r.internal && r.command == CMD_PING);
+                f.a.on_response(k, &reply(1), now);
+            }
+            now += PING_INTERVAL_MS;
+        }
+        // Two of three relays stop answering: a new update starts at once.
+        f.a.handle_timeout(now);
+        let pings = cmds(&mut f.a);
+        for (n, c) in pings.into_iter().enumerate() {
+            let Cmd::Request(k, _) = c else { panic!() };
+            if n == 0 {
+                f.a.on_response(k, &reply(1), now);
+            } else {
+                f.a.on_request_failed(k, HyperDhtError::RequestTimeout, now);
+            }
+        }
+        // The new closest set is 4, 5, 6: the relays of the previous update that are no
+        // longer relays (1, 2, 3) are unannounced, each after a FIND_PEER for a fresh token.
+        let other = f.update(&[4, 5, 6], |_| true);
+        let finds: Vec<SocketAddrV4> =
+            other.iter().filter(|r| r.command == command::FIND_PEER).map(|r| r.to).collect();
+        assert_eq!(finds.len(), 3, "{other:?}");
+        assert!(finds.contains(&addr(1)) && finds.contains(&addr(2)) && finds.contains(&addr(3)));
+        // Same set again (a refresh): nothing to unannounce.
+        f.a.refresh();
+        f.a.handle_timeout(now + 1);
+        let other = f.update(&[4, 5, 6], |_| true);
+        assert!(other.iter().all(|r| r.command != command::FIND_PEER), "{other:?}");
+    }
+
+    #[test]
+    fn stop_unannounces_current_relays_with_fresh_tokens() {
+        let mut f = Fixture::new();
+        f.update(&[1, 2, 3], |_| true);
+        f.a.stop();
+        let finds = cmds(&mut f.a);
+        assert_eq!(finds.len(), 3);
+        for c in finds {
+            let Cmd::Request(k, r) = c else { panic!() };
+            assert_eq!(r.command, command::FIND_PEER);
+            let i = r.to.ip().octets()[3];
+            let res = Reply { value: Some(f.a.record()), ..reply(i) };
+            f.a.on_response(k, &res, 0);
+        }
+        let mut unann = 0;
+        loop {
+            let batch = cmds(&mut f.a);
+            if batch.is_empty() {
+                break;
+            }
+            for c in batch {
+                match c {
+                    Cmd::Sign(k, _, s) => f.a.on_signature(k, Some(f.kp.sign(&s))),
+                    Cmd::Request(k, r) => {
+                        assert_eq!(r.command, command::UNANNOUNCE);
+                        let i = r.to.ip().octets()[3];
+                        let ann: Announce = decode(r.value.as_ref().unwrap()).unwrap();
+                        let peer = ann.peer.unwrap();
+                        assert!(verify_unannounce(
+                            &ann.signature.unwrap(),
+                            &f.target,
+                            &[i; 32],
+                            &[i + 100; 32],
+                            &peer,
+                            None
+                        ));
+                        unann += 1;
+                        f.a.on_response(k, &reply(i), 0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(unann, 3);
+        let evs: Vec<_> = std::iter::from_fn(|| f.a.poll_event()).collect();
+        assert_eq!(evs.last(), Some(&AnnouncerEvent::Stopped));
+    }
+}

@@ -192,6 +192,15 @@ impl<K: Eq + Hash + Clone, V> GenCache<K, V> {
         self.latest.get(key).map(|(v, _)| v).or_else(|| self.retained.get(key))
     }
 
+    /// The value for `key` without touching recency or the clock.
+    pub fn peek(&self, key: &K) -> Option<&V> {
+        self.latest
+            .get(key)
+            .or_else(|| self.oldest.get(key))
+            .map(|(v, _)| v)
+            .or_else(|| self.retained.get(key))
+    }
+
     /// Like [`GenCache::get`], mutable.
     pub fn get_mut(&mut self, key: &K, now_ms: u64) -> Option<&mut V> {
         self.advance(now_ms);

@@ -389,3 +389,239 @@ impl Connect {
         self.events.push_back(ConnectEvent::Connected { stream: self.stream, remote_address: to });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperwasm::hyperdht::messages::{HolepunchInfo, RelayInfo, SecretStreamInfo, UdxInfo};
+    use std::net::Ipv4Addr;
+
+    fn addr(i: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(20, 0, 0, i), 3000 + i as u16)
+    }
+
+    fn payload(firewall: u64, addresses4: Vec<SocketAddrV4>) -> NoisePayload {
+        NoisePayload {
+            firewall,
+            addresses4,
+            udx: Some(UdxInfo { id: 77, ..UdxInfo::default() }),
+            secret_stream: Some(SecretStreamInfo::default()),
+            ..NoisePayload::incompatible(PAYLOAD_VERSION)
+        }
+    }
+
+    fn reply(from: SocketAddrV4, value: Option<Vec<u8>>) -> Reply {
+        Reply { from, from_id: None, to: addr(99), token: None, error: 0, value }
+    }
+
+    fn peer_value() -> Vec<u8> {
+        Peer { public_key: [1; 32], relay_addresses: vec![] }.to_bytes()
+    }
+
+    fn hs_reply(peer: Option<SocketAddrV4>) -> Vec<u8> {
+        Handshake { mode: mode::REPLY, noise: b"msg2".to_vec(), peer_address: peer, relay_address: None }
+            .to_bytes()
+    }
+
+    /// Drains commands: (handshake requests as (key, to), query keys, connects, destroys).
+    #[allow(clippy::type_complexity)]
+    fn drain(c: &mut Connect) -> (Vec<(u64, SocketAddrV4)>, Vec<u64>, Vec<(u32, u32, SocketAddrV4)>, usize) {
+        let (mut reqs, mut queries, mut connects, mut destroys) = (vec![], vec![], vec![], 0);
+        while let Some(cmd) = c.poll_cmd() {
+            match cmd {
+                Cmd::Request(k, r) => {
+                    assert_eq!(r.command, command::PEER_HANDSHAKE);
+                    let h: Handshake = decode(r.value.as_deref().unwrap()).unwrap();
+                    assert_eq!((h.mode, h.noise.as_slice()), (mode::FROM_CLIENT, &b"msg1"[..]));
+                    reqs.push((k, r.to));
+                }
+                Cmd::Query(k, q) => {
+                    assert_eq!(q.command, command::FIND_PEER);
+                    queries.push(k);
+                }
+                Cmd::StreamConnect { stream, remote_id, to } => connects.push((stream, remote_id, to)),
+                Cmd::StreamDestroy(_) => destroys += 1,
+                _ => {}
+            }
+        }
+        (reqs, queries, connects, destroys)
+    }
+
+    fn events(c: &mut Connect) -> Vec<ConnectEvent> {
+        std::iter::from_fn(|| c.poll_event()).collect()
+    }
+
+    /// A connect that got msg1 and a REPLY through relay `addr(1)` (peerAddress `server`).
+    fn replied(local_open: bool, server: Option<SocketAddrV4>) -> Connect {
+        let fw = if local_open { firewall::OPEN } else { firewall::UNKNOWN };
+        let mut c = Connect::new([9; 32], 5, payload(fw, vec![]), ConnectOptions::default(), 0);
+        let (_, q, _, _) = drain(&mut c);
+        assert!(matches!(events(&mut c)[..], [ConnectEvent::NeedInitiatorMessage(_)]));
+        c.on_initiator_message(b"msg1".to_vec(), 0);
+        c.on_query_reply(q[0], &reply(addr(1), Some(peer_value())), 0);
+        let (reqs, _, _, _) = drain(&mut c);
+        c.on_response(reqs[0].0, &reply(addr(1), Some(hs_reply(server))), 0);
+        assert_eq!(events(&mut c), vec![ConnectEvent::ResponderMessage(b"msg2".to_vec())]);
+        c
+    }
+
+    #[test]
+    fn attempts_run_two_at_a_time_with_the_same_msg1_and_only_after_it_is_known() {
+        let mut c = Connect::new([9; 32], 5, payload(firewall::OPEN, vec![]), ConnectOptions::default(), 0);
+        let (reqs, q, _, _) = drain(&mut c);
+        assert!(reqs.is_empty());
+        for i in 1..=4 {
+            c.on_query_reply(q[0], &reply(addr(i), Some(peer_value())), 0);
+        }
+        // Replies without a peer record are no candidates.
+        c.on_query_reply(q[0], &reply(addr(9), None), 0);
+        assert!(drain(&mut c).0.is_empty(), "no attempt before msg1");
+        c.on_initiator_message(b"msg1".to_vec(), 0);
+        let (reqs, _, _, _) = drain(&mut c);
+        assert_eq!(reqs.iter().map(|r| r.1).collect::<Vec<_>>(), vec![addr(1), addr(2)]);
+        // A failed attempt makes room for the next candidate.
+        c.on_request_failed(reqs[0].0, 0);
+        assert_eq!(drain(&mut c).0.iter().map(|r| r.1).collect::<Vec<_>>(), vec![addr(3)]);
+    }
+
+    #[test]
+    fn a_reply_from_another_node_or_not_a_reply_does_not_count() {
+        let mut c = Connect::new([9; 32], 5, payload(firewall::OPEN, vec![]), ConnectOptions::default(), 0);
+        let (_, q, _, _) = drain(&mut c);
+        c.on_initiator_message(b"msg1".to_vec(), 0);
+        c.on_query_reply(q[0], &reply(addr(1), Some(peer_value())), 0);
+        let (reqs, _, _, _) = drain(&mut c);
+        events(&mut c);
+        // The REPLY comes from addr(2), not the node asked.
+        c.on_response(reqs[0].0, &reply(addr(2), Some(hs_reply(None))), 0);
+        assert!(events(&mut c).is_empty());
+        // Query over, nothing left: failure, PEER_CONNECTION_FAILED since an attempt was made.
+        c.on_query_done(q[0], 0);
+        let (_, _, _, destroys) = drain(&mut c);
+        assert_eq!(destroys, 1);
+        assert_eq!(events(&mut c), vec![ConnectEvent::Failed(HyperDhtError::PeerConnectionFailed)]);
+    }
+
+    #[test]
+    fn no_record_means_peer_not_found() {
+        let mut c = Connect::new([9; 32], 5, payload(firewall::OPEN, vec![]), ConnectOptions::default(), 0);
+        let (_, q, _, _) = drain(&mut c);
+        events(&mut c);
+        c.on_initiator_message(b"msg1".to_vec(), 0);
+        c.on_query_done(q[0], 0);
+        drain(&mut c);
+        assert_eq!(events(&mut c), vec![ConnectEvent::Failed(HyperDhtError::PeerNotFound)]);
+    }
+
+    #[test]
+    fn relay_hints_are_tried_first_and_allow_a_second_query() {
+        let opts = ConnectOptions { relay_addresses: vec![addr(7)] };
+        let mut c = Connect::new([9; 32], 5, payload(firewall::OPEN, vec![]), opts, 0);
+        let (_, q, _, _) = drain(&mut c);
+        c.on_initiator_message(b"msg1".to_vec(), 0);
+        let (reqs, _, _, _) = drain(&mut c);
+        assert_eq!(reqs[0].1, addr(7));
+        c.on_request_failed(reqs[0].0, 0);
+        c.on_query_done(q[0], 0);
+        let (_, q2, _, _) = drain(&mut c);
+        assert_eq!(q2.len(), 1, "second try: a fresh FIND_PEER");
+    }
+
+    #[test]
+    fn payload_checks_fail_with_js_codes() {
+        for (p, want) in [
+            (NoisePayload::incompatible(2), HyperDhtError::ServerIncompatible),
+            (
+                NoisePayload { error: 1, ..payload(firewall::OPEN, vec![]) },
+                HyperDhtError::ServerError("Server returned an error"),
+            ),
+            (
+                NoisePayload { udx: None, ..payload(firewall::OPEN, vec![]) },
+                HyperDhtError::ServerError("Server did not send UDX data"),
+            ),
+        ] {
+            let mut c = replied(true, Some(addr(50)));
+            c.on_remote_payload(&p, 0);
+            let (_, _, connects, destroys) = drain(&mut c);
+            assert!(connects.is_empty());
+            assert_eq!(destroys, 1);
+            assert_eq!(events(&mut c), vec![ConnectEvent::Failed(want.clone())]);
+            assert_eq!(
+                want.code(),
+                if want == HyperDhtError::ServerIncompatible {
+                    "SERVER_INCOMPATIBLE"
+                } else {
+                    "SERVER_ERROR"
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn open_server_is_reached_at_its_first_public_address() {
+        let mut c = replied(false, Some(addr(50)));
+        let local = SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 4), 9);
+        c.on_remote_payload(&payload(firewall::OPEN, vec![local, addr(60)]), 0);
+        let (_, _, connects, _) = drain(&mut c);
+        assert_eq!(connects, vec![(5, 77, addr(60))]);
+        assert_eq!(events(&mut c), vec![ConnectEvent::Connected { stream: 5, remote_address: addr(60) }]);
+        // Only bogons: the relay-seen address.
+        let mut c = replied(false, Some(addr(50)));
+        c.on_remote_payload(&payload(firewall::OPEN, vec![local]), 0);
+        assert_eq!(drain(&mut c).2, vec![(5, 77, addr(50))]);
+    }
+
+    #[test]
+    fn direct_reply_connects_to_the_node_asked() {
+        let mut c = replied(false, None);
+        c.on_remote_payload(&payload(firewall::UNKNOWN, vec![]), 0);
+        assert_eq!(drain(&mut c).2, vec![(5, 77, addr(1))]);
+    }
+
+    #[test]
+    fn an_early_udx_packet_from_the_server_wins() {
+        let mut c = replied(true, Some(addr(50)));
+        c.on_firewall(addr(51));
+        c.on_remote_payload(&payload(firewall::UNKNOWN, vec![]), 0);
+        assert_eq!(drain(&mut c).2, vec![(5, 77, addr(51))]);
+    }
+
+    #[test]
+    fn when_we_are_open_we_wait_for_the_server_then_time_out() {
+        let holepunchable = |fw| NoisePayload {
+            holepunch: Some(HolepunchInfo {
+                id: 0,
+                relays: vec![RelayInfo { relay_address: addr(1), peer_address: addr(50) }],
+            }),
+            ..payload(fw, vec![])
+        };
+        let mut c = replied(true, Some(addr(50)));
+        c.on_remote_payload(&holepunchable(firewall::UNKNOWN), 100);
+        assert!(drain(&mut c).2.is_empty());
+        assert_eq!(c.poll_timeout(), Some(100 + PASSIVE_CONNECT_MS));
+        c.on_firewall(addr(52));
+        assert_eq!(drain(&mut c).2, vec![(5, 77, addr(52))]);
+        // Nobody comes: HOLEPUNCH_ABORTED.
+        let mut c = replied(true, Some(addr(50)));
+        c.on_remote_payload(&holepunchable(firewall::UNKNOWN), 100);
+        c.handle_timeout(100 + PASSIVE_CONNECT_MS);
+        drain(&mut c);
+        assert_eq!(events(&mut c), vec![ConnectEvent::Failed(HyperDhtError::HolepunchAborted)]);
+        // Both firewalled and the server wants holepunching: CANNOT_HOLEPUNCH, clearly.
+        let mut c = replied(false, Some(addr(50)));
+        c.on_remote_payload(&holepunchable(firewall::CONSISTENT), 0);
+        drain(&mut c);
+        assert_eq!(events(&mut c), vec![ConnectEvent::Failed(HyperDhtError::CannotHolepunch)]);
+    }
+
+    #[test]
+    fn the_key_holder_must_answer_in_time() {
+        let mut c = Connect::new([9; 32], 5, payload(firewall::OPEN, vec![]), ConnectOptions::default(), 0);
+        drain(&mut c);
+        events(&mut c);
+        c.handle_timeout(ASK_TIMEOUT_MS);
+        drain(&mut c);
+        assert_eq!(events(&mut c), vec![ConnectEvent::Failed(HyperDhtError::HandshakeUnfinished)]);
+        assert!(c.is_done() && c.poll_timeout().is_none());
+    }
+}

@@ -4,8 +4,11 @@
 //! connections and client operations.
 //!
 //! The driver feeds datagrams ([`Node::handle_datagram`]) and time ([`Node::handle_timeout`])
-//! and drains [`Node::poll_transmit`] / [`Node::poll_event`] after every call, sleeping until
-//! [`Node::poll_timeout`]. Secrets stay with the key holder: signatures and Noise messages are
+//! and, after every call, drains [`Node::poll_transmit`] and [`Node::poll_event`] until *both*
+//! return `None` (answering an event can queue datagrams, and taking an event can route more
+//! work), then sleeps until [`Node::poll_timeout`]. Datagrams from the short-lived probe socket
+//! of a firewall check go in with [`SocketKind::Probe`]; [`Event::CloseProbe`] says when it can
+//! be closed. Secrets stay with the key holder: signatures and Noise messages are
 //! asked for with events ([`Event::NeedSignature`], [`Event::NeedInitiatorMessage`],
 //! [`Event::ResponderMessage`], [`Event::IncomingHandshake`]) and given back with the matching
 //! calls. Streams are plain UDX streams: the key holder runs secret-stream over
@@ -266,6 +269,12 @@ impl Node {
         self.public_address.or_else(|| self.rpc.remote_address())
     }
 
+    /// Where the server with key hash `target` self-announced from, if this node stores its
+    /// record (it then relays handshakes to that address).
+    pub fn stored_relay(&self, target: &Key) -> Option<SocketAddrV4> {
+        self.router.peek(target).and_then(|f| f.relay)
+    }
+
     /// Records stored by this node (0 while ephemeral).
     pub fn stored_records(&self) -> usize {
         self.persistent.as_ref().map_or(0, Persistent::record_count)
@@ -298,6 +307,10 @@ impl Node {
 
     fn start_op(&mut self, kind: OpKind, target: Key) -> OpId {
         let id = OpId(self.next());
+        if self.destroyed {
+            self.events.push_back(Event::OpDone { op: id, result: Err(HyperDhtError::Destroyed) });
+            return id;
+        }
         self.ops.insert(id, Op::new(kind, target));
         self.flush_op(id);
         self.process();
@@ -453,6 +466,10 @@ impl Node {
     pub fn connect(&mut self, remote_public_key: &Key, mut opts: ConnectOptions, now_ms: u64) -> ConnId {
         self.tick(now_ms);
         let id = ConnId(self.next());
+        if self.destroyed {
+            self.events.push_back(Event::ConnectFailed { conn: id, error: HyperDhtError::Destroyed });
+            return id;
+        }
         let target = hash(remote_public_key);
         if opts.relay_addresses.is_empty() {
             // We store the server's record ourselves: its announcer is the relay.
@@ -510,6 +527,9 @@ impl Node {
     /// self-announce ([`Event::NeedSignature`]s, then [`Event::ServerAnnounced`]).
     pub fn listen(&mut self, public_key: Key, now_ms: u64) -> Result<ServerId, HyperDhtError> {
         self.tick(now_ms);
+        if self.destroyed {
+            return Err(HyperDhtError::Destroyed);
+        }
         if self.servers.values().any(|s| *s.public_key() == public_key) {
             return Err(HyperDhtError::KeypairAlreadyUsed);
         }

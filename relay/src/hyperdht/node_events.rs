@@ -309,7 +309,12 @@ impl Node {
                     }
                     self.flush_conn(c);
                 }
-                Some(StreamOwner::Server(_)) => {}
+                Some(StreamOwner::Server(sid)) => {
+                    if let Some(srv) = self.servers.get_mut(&sid) {
+                        srv.on_stream_closed(id, now);
+                    }
+                    self.flush_server(sid);
+                }
                 None => self.events.push_back(Event::Stream(udx::Event::Closed { id, error })),
             },
             // Bytes that arrive before the stream is handed over (the peer connected first) wait

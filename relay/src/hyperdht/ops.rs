@@ -591,3 +591,128 @@ impl Op {
         self.check_round(now_ms);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperwasm::crypto::KeyPair;
+    use hyperwasm::hyperdht::crypto::sign_mutable;
+    use std::net::Ipv4Addr;
+
+    fn addr(i: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(20, 0, 0, i), 3000 + i as u16)
+    }
+
+    fn reply(i: u8, value: Option<Vec<u8>>) -> Reply {
+        Reply { from: addr(i), from_id: Some([i; 32]), to: addr(99), token: Some([i; 32]), error: 0, value }
+    }
+
+    fn cmds(op: &mut Op) -> Vec<Cmd<u64>> {
+        std::iter::from_fn(|| op.poll_cmd()).collect()
+    }
+
+    fn query_key(c: &[Cmd<u64>]) -> u64 {
+        c.iter().find_map(|c| if let Cmd::Query(k, _) = c { Some(*k) } else { None }).unwrap()
+    }
+
+    fn done(op: &mut Op) -> Option<Result<OpOutcome, HyperDhtError>> {
+        std::iter::from_fn(|| op.poll_event())
+            .find_map(|e| if let OpEvent::Done(r) = e { Some(r) } else { None })
+    }
+
+    #[test]
+    fn a_commit_with_no_closest_node_fails_like_js() {
+        let mut op = Op::new(OpKind::ImmutablePut { value: b"v".to_vec() }, hash(b"v"));
+        let q = query_key(&cmds(&mut op));
+        op.on_query_done(q, &[], None, 0);
+        assert_eq!(done(&mut op), Some(Err(HyperDhtError::TooFewNodes)));
+    }
+
+    #[test]
+    fn commits_succeed_if_any_node_answers() {
+        let mut op = Op::new(OpKind::ImmutablePut { value: b"v".to_vec() }, hash(b"v"));
+        let q = query_key(&cmds(&mut op));
+        op.on_query_done(q, &[reply(1, None), reply(2, None)], None, 0);
+        let reqs: Vec<(u64, OutRequest)> = cmds(&mut op)
+            .into_iter()
+            .filter_map(|c| if let Cmd::Request(k, r) = c { Some((k, r)) } else { None })
+            .collect();
+        assert_eq!(reqs.len(), 2);
+        assert!(reqs.iter().all(
+            |(_, r)| r.command == command::IMMUTABLE_PUT && r.token == Some([r.to.ip().octets()[3]; 32])
+        ));
+        op.on_request_failed(reqs[0].0, HyperDhtError::RequestTimeout, 0);
+        assert!(done(&mut op).is_none());
+        op.on_response(reqs[1].0, &reply(2, None), 0);
+        let Some(Ok(OpOutcome::Committed(c))) = done(&mut op) else { panic!() };
+        assert_eq!(c.len(), 2);
+        assert!(op.is_finished());
+    }
+
+    #[test]
+    fn announce_with_clear_unannounces_first_where_our_record_is() {
+        let pk = [4u8; 32];
+        let peer = Peer { public_key: pk, relay_addresses: vec![] };
+        let opts = AnnounceOptions { clear: true, ..AnnounceOptions::default() };
+        let mut op = Op::new(OpKind::Announce { peer: peer.clone(), opts }, [1; 32]);
+        let q = query_key(&cmds(&mut op));
+        let with_us = LookupRawReply { peers: vec![peer.clone()], bump: 0 }.to_bytes();
+        let without = LookupRawReply { peers: vec![], bump: 0 }.to_bytes();
+        op.on_query_reply(q, &reply(1, Some(with_us)));
+        op.on_query_reply(q, &reply(2, Some(without)));
+        let signs: Vec<u64> = cmds(&mut op)
+            .into_iter()
+            .filter_map(|c| if let Cmd::Sign(k, _, _) = c { Some(k) } else { None })
+            .collect();
+        assert_eq!(signs.len(), 1, "only the node holding our record");
+        op.on_query_done(q, &[reply(1, None), reply(2, None)], None, 0);
+        assert!(cmds(&mut op).is_empty(), "announce waits for the unannounce");
+        op.on_signature(signs[0], Some([0; 64]), 0);
+        let c = cmds(&mut op);
+        let Cmd::Request(k, r) = &c[0] else { panic!() };
+        assert_eq!(r.command, command::UNANNOUNCE);
+        op.on_response(*k, &reply(1, None), 0);
+        let c = cmds(&mut op);
+        assert_eq!(
+            c.iter().filter(|c| matches!(c, Cmd::Sign(..))).count(),
+            2,
+            "now the two announce signatures"
+        );
+    }
+
+    #[test]
+    fn mutable_get_keeps_the_highest_valid_seq_or_stops_at_the_first() {
+        let kp = KeyPair::from_seed(&[8; 32]);
+        let pk = kp.public_key();
+        let rec = |seq: u64, v: &[u8], good: bool| {
+            let sig = if good { sign_mutable(seq, v, &kp) } else { [0; 64] };
+            MutableGetResponse { seq, value: v.to_vec(), signature: sig }.to_bytes()
+        };
+        let mut op = Op::new(OpKind::MutableGet { public_key: pk, seq: 2, latest: true }, hash(&pk));
+        let q = query_key(&cmds(&mut op));
+        op.on_query_reply(q, &reply(1, Some(rec(3, b"three", true))));
+        op.on_query_reply(q, &reply(2, Some(rec(9, b"forged", false))));
+        op.on_query_reply(q, &reply(3, Some(rec(1, b"old", true))));
+        op.on_query_reply(q, &reply(4, Some(rec(5, b"five", true))));
+        op.on_query_done(q, &[], None, 0);
+        let Some(Ok(OpOutcome::Mutable(Some(m)))) = done(&mut op) else { panic!() };
+        assert_eq!((m.seq, m.value.as_slice(), m.from), (5, &b"five"[..], addr(4)));
+
+        let mut op = Op::new(OpKind::MutableGet { public_key: pk, seq: 0, latest: false }, hash(&pk));
+        let q = query_key(&cmds(&mut op));
+        op.on_query_reply(q, &reply(1, Some(rec(3, b"three", true))));
+        let Some(Ok(OpOutcome::Mutable(Some(m)))) = done(&mut op) else { panic!() };
+        assert_eq!(m.seq, 3);
+        assert!(cmds(&mut op).iter().any(|c| matches!(c, Cmd::DestroyQuery(k) if *k == q)));
+    }
+
+    #[test]
+    fn immutable_get_checks_the_hash() {
+        let mut op = Op::new(OpKind::ImmutableGet, hash(b"real"));
+        let q = query_key(&cmds(&mut op));
+        op.on_query_reply(q, &reply(1, Some(b"fake".to_vec())));
+        assert!(done(&mut op).is_none());
+        op.on_query_reply(q, &reply(2, Some(b"real".to_vec())));
+        assert_eq!(done(&mut op), Some(Ok(OpOutcome::Immutable(Some((addr(2), b"real".to_vec()))))));
+    }
+}

@@ -72,6 +72,11 @@ impl Router {
         self.forwards.get(target, now_ms)
     }
 
+    /// What is known about `target`, without refreshing it.
+    pub fn peek(&self, target: &Key) -> Option<&Forward> {
+        self.forwards.peek(target)
+    }
+
     /// Records a server's self-announce received from `relay` (ignored for local servers).
     pub fn set_relay(&mut self, target: Key, relay: SocketAddrV4, record: Vec<u8>, now_ms: u64) {
         self.forwards.set(target, Forward { relay: Some(relay), record, server: None }, now_ms);
@@ -84,10 +89,8 @@ impl Router {
 
     /// Forgets a relayed target (a local server's entry stays).
     pub fn delete_relay(&mut self, target: &Key) {
-        if let Some(f) = self.forwards.get(target, 0) {
-            if f.server.is_some() {
-                return;
-            }
+        if self.forwards.peek(target).is_some_and(|f| f.server.is_some()) {
+            return;
         }
         self.forwards.delete(target);
     }

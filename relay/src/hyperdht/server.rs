@@ -337,6 +337,20 @@ impl<W> Server<W> {
         true
     }
 
+    /// Stream `stream` closed before it was handed over (the peer reset it): the handshake
+    /// fails. Returns whether the stream was one of ours.
+    pub fn on_stream_closed(&mut self, stream: u32, now_ms: u64) -> bool {
+        let Some(hs) = self.handshakes.values_mut().find(|h| h.stream == stream) else { return false };
+        if hs.state != HsState::Finished {
+            hs.state = HsState::Finished;
+            hs.waiting.clear();
+            hs.deadline = now_ms + HANDSHAKE_CLEAR_WAIT_MS;
+            let error = HyperDhtError::PeerConnectionFailed;
+            self.events.push_back(ServerEvent::HandshakeFailed { hs: hs.id, error });
+        }
+        true
+    }
+
     /// Earliest handshake deadline.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.handshakes.values().map(|h| h.deadline).min()
@@ -380,5 +394,188 @@ impl<W> Server<W> {
             }
         }
         self.announcer.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperwasm::hyperdht::constants::mode;
+    use hyperwasm::hyperdht::messages::{SecretStreamInfo, UdxInfo};
+    use std::net::Ipv4Addr;
+
+    fn addr(i: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(20, 0, 0, i), 3000 + i as u16)
+    }
+
+    fn route(m: u64, noise: &[u8], peer: Option<SocketAddrV4>) -> ServerHandshake {
+        ServerHandshake {
+            server: ServerId(1),
+            mode: m,
+            noise: noise.to_vec(),
+            peer_address: peer,
+            relay_address: None,
+        }
+    }
+
+    fn client_payload(fw: u64) -> NoisePayload {
+        NoisePayload {
+            firewall: fw,
+            udx: Some(UdxInfo { id: 42, ..UdxInfo::default() }),
+            secret_stream: Some(SecretStreamInfo::default()),
+            ..NoisePayload::incompatible(PAYLOAD_VERSION)
+        }
+    }
+
+    fn new_server() -> Server<u32> {
+        let mut s = Server::new([3; 32]);
+        while s.announcer.poll_cmd().is_some() {}
+        s
+    }
+
+    fn begin(s: &mut Server<u32>, id: u64, r: ServerHandshake, from: SocketAddrV4, req: u32) {
+        let HsAction::New(req) = s.on_handshake(r.clone(), from, req) else { panic!("not new") };
+        let local = client_payload(firewall::OPEN);
+        s.begin(
+            NewHandshake { id: HsId(id), route: r, from, req, stream: 100 + id as u32, local_payload: local },
+            0,
+        );
+    }
+
+    fn cmds(s: &mut Server<u32>) -> Vec<Cmd<u64>> {
+        std::iter::from_fn(|| s.poll_cmd()).collect()
+    }
+
+    #[test]
+    fn copies_of_msg1_wait_and_then_all_get_the_same_reply() {
+        let mut s = new_server();
+        begin(&mut s, 1, route(mode::FROM_RELAY, b"m1", Some(addr(9))), addr(1), 10);
+        let Some(ServerEvent::IncomingHandshake { hs, msg1, peer_address, .. }) = s.poll_event() else {
+            panic!()
+        };
+        assert_eq!((hs, msg1.as_slice(), peer_address), (HsId(1), &b"m1"[..], addr(9)));
+        // A second relay brings the same msg1 while the key holder works: it waits.
+        let HsAction::Answers(a) = s.on_handshake(route(mode::FROM_RELAY, b"m1", Some(addr(9))), addr(2), 11)
+        else {
+            panic!()
+        };
+        assert!(a.is_empty());
+        assert!(s.poll_event().is_none(), "no second IncomingHandshake");
+        let answers = s.accept(HsId(1), b"m2".to_vec(), &client_payload(firewall::OPEN), 0).unwrap();
+        let tos: Vec<(u32, SocketAddrV4)> = answers
+            .iter()
+            .map(|(req, a)| match a {
+                Answer::Relay { to, .. } => (*req, *to),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(tos, vec![(10, addr(1)), (11, addr(2))]);
+        assert_eq!(answers[0].1.clone(), answers[1].1.clone().clone_with_to(addr(1)));
+        // The client is OPEN: the stream connects to it at once.
+        assert_eq!(cmds(&mut s), vec![Cmd::StreamConnect { stream: 101, remote_id: 42, to: addr(9) }]);
+        assert_eq!(
+            s.poll_event(),
+            Some(ServerEvent::Incoming { hs: HsId(1), stream: 101, remote_address: addr(9) })
+        );
+        // A late copy gets the cached reply; after the clear wait it is forgotten.
+        let HsAction::Answers(a) = s.on_handshake(route(mode::FROM_CLIENT, b"m1", None), addr(3), 12) else {
+            panic!()
+        };
+        assert_eq!(a.len(), 1);
+        s.handle_timeout(HANDSHAKE_CLEAR_WAIT_MS);
+        assert_eq!(s.handshake_count(), 0);
+        assert!(matches!(
+            s.on_handshake(route(mode::FROM_CLIENT, b"m1", None), addr(3), 13),
+            HsAction::New(13)
+        ));
+    }
+
+    #[test]
+    fn firewalled_client_must_come_to_us_within_the_timeout() {
+        let mut s = new_server();
+        begin(&mut s, 1, route(mode::FROM_RELAY, b"a", Some(addr(9))), addr(1), 1);
+        begin(&mut s, 2, route(mode::FROM_RELAY, b"b", Some(addr(8))), addr(1), 2);
+        while s.poll_event().is_some() {}
+        s.accept(HsId(1), b"x".to_vec(), &client_payload(firewall::UNKNOWN), 0).unwrap();
+        s.accept(HsId(2), b"y".to_vec(), &client_payload(firewall::UNKNOWN), 0).unwrap();
+        assert!(cmds(&mut s).is_empty());
+        // Client 1's first UDX packet arrives (from its real address).
+        assert!(s.on_firewall(101, addr(19), 5));
+        assert!(!s.on_firewall(999, addr(19), 5));
+        assert_eq!(cmds(&mut s), vec![Cmd::StreamConnect { stream: 101, remote_id: 42, to: addr(19) }]);
+        assert!(matches!(s.poll_event(), Some(ServerEvent::Incoming { hs: HsId(1), .. })));
+        // Client 2 never comes.
+        s.handle_timeout(HANDSHAKE_TIMEOUT_MS);
+        assert_eq!(cmds(&mut s), vec![Cmd::StreamDestroy(102)]);
+        assert_eq!(
+            s.poll_event(),
+            Some(ServerEvent::HandshakeFailed { hs: HsId(2), error: HyperDhtError::HolepunchAborted })
+        );
+    }
+
+    #[test]
+    fn direct_clients_are_connected_at_once_and_errors_are_answered_without_a_stream() {
+        let mut s = new_server();
+        begin(&mut s, 1, route(mode::FROM_CLIENT, b"a", None), addr(5), 1);
+        let answers = s.accept(HsId(1), b"r".to_vec(), &client_payload(firewall::UNKNOWN), 0).unwrap();
+        assert!(matches!(answers[0].1, Answer::Reply { to: None, token: false, closer_nodes: false, .. }));
+        assert_eq!(cmds(&mut s), vec![Cmd::StreamConnect { stream: 101, remote_id: 42, to: addr(5) }]);
+        // A client without UDX: the reply (carrying ABORTED) still goes out, the stream goes.
+        begin(&mut s, 2, route(mode::FROM_CLIENT, b"b", None), addr(5), 2);
+        let no_udx = NoisePayload { udx: None, ..client_payload(firewall::OPEN) };
+        assert_eq!(payload_error(&no_udx), error::ABORTED);
+        assert_eq!(payload_error(&NoisePayload::incompatible(3)), error::VERSION_MISMATCH);
+        assert_eq!(s.accept(HsId(2), b"r".to_vec(), &no_udx, 0).unwrap().len(), 1);
+        assert_eq!(cmds(&mut s), vec![Cmd::StreamDestroy(102)]);
+    }
+
+    #[test]
+    fn rejected_and_unanswered_handshakes_stay_silent() {
+        let mut s = new_server();
+        begin(&mut s, 1, route(mode::FROM_RELAY, b"a", Some(addr(9))), addr(1), 1);
+        begin(&mut s, 2, route(mode::FROM_RELAY, b"b", Some(addr(9))), addr(1), 2);
+        s.reject(HsId(1), 0).unwrap();
+        assert_eq!(s.reject(HsId(1), 0), Err(HyperDhtError::UnknownId));
+        let HsAction::Answers(a) = s.on_handshake(route(mode::FROM_RELAY, b"a", Some(addr(9))), addr(2), 3)
+        else {
+            panic!()
+        };
+        assert!(a.is_empty());
+        s.handle_timeout(HANDSHAKE_TIMEOUT_MS);
+        let evs: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(evs.contains(&ServerEvent::HandshakeFailed {
+            hs: HsId(2),
+            error: HyperDhtError::HandshakeUnfinished
+        }));
+        assert_eq!(
+            s.accept(HsId(2), vec![], &client_payload(firewall::OPEN), 0).unwrap_err(),
+            HyperDhtError::UnknownId
+        );
+    }
+
+    #[test]
+    fn handshakes_per_server_are_bounded() {
+        let mut s = new_server();
+        for i in 0..MAX_HANDSHAKES as u64 {
+            begin(&mut s, i, route(mode::FROM_CLIENT, &i.to_le_bytes(), None), addr(1), 0);
+        }
+        assert!(!s.can_begin());
+        s.handle_timeout(HANDSHAKE_TIMEOUT_MS); // unanswered → failed
+        s.handle_timeout(HANDSHAKE_TIMEOUT_MS + HANDSHAKE_CLEAR_WAIT_MS); // → forgotten
+        assert_eq!(s.handshake_count(), 0);
+        assert!(s.can_begin());
+    }
+
+    trait WithTo {
+        fn clone_with_to(self, to: SocketAddrV4) -> Answer;
+    }
+
+    impl WithTo for Answer {
+        fn clone_with_to(self, to: SocketAddrV4) -> Answer {
+            match self {
+                Answer::Relay { value, .. } => Answer::Relay { value, to },
+                other => other,
+            }
+        }
     }
 }

@@ -5,12 +5,14 @@
 //! - [`stream`]: one stream (sequencing, acks, reordering, end/destroy, flow control).
 //! - `recovery` (private): what one stream has in flight, RTT, RACK loss detection, RTO, TLP.
 //! - [`congestion`]: the sender-local congestion controller (CUBIC).
+//! - `mtu` (private): path MTU probing with `data_offset` padding (1200 → 1500).
 //! - [`endpoint`]: id → stream demultiplexing and the quinn-proto style surface the driver uses.
 //!
 //! Time is `now_ms: u64` from the driver; nothing here touches a socket or a clock.
 
 pub mod congestion;
 pub mod endpoint;
+mod mtu;
 pub mod packet;
 mod recovery;
 mod reorder;

@@ -43,6 +43,8 @@ pub(crate) struct SentPacket {
     tx: u32,
     retransmitted: bool,
     rto_timeouts: u8,
+    /// First transmission was padded as an MTU probe (cleared once sent again or lost).
+    probe: bool,
 }
 
 /// A packet to send again: its seq and byte range.
@@ -121,6 +123,8 @@ pub(crate) struct Recovery {
     pub retransmits: u64,
     /// RTO expiries (statistics).
     pub rto_count: u64,
+    /// Outcome of the outstanding MTU probe, once known (taken by the stream).
+    probe_result: Option<bool>,
 }
 
 fn sent_after(t1: u64, s1: u32, t2: u64, s2: u32) -> bool {
@@ -162,6 +166,7 @@ impl Recovery {
             cfg,
             retransmits: 0,
             rto_count: 0,
+            probe_result: None,
         }
     }
 
@@ -214,8 +219,8 @@ impl Recovery {
         self.tx
     }
 
-    /// Records a new packet sent at `now`; returns its seq.
-    pub(crate) fn on_send_new(&mut self, start: u64, len: u16, flags: u8, now: u64) -> u32 {
+    /// Records a new packet sent at `now` (`probe`: padded as an MTU probe); returns its seq.
+    pub(crate) fn on_send_new(&mut self, start: u64, len: u16, flags: u8, probe: bool, now: u64) -> u32 {
         let seq = self.seq;
         let tx = self.log_tx(seq);
         self.pkts.push_back(SentPacket {
@@ -227,6 +232,7 @@ impl Recovery {
             tx,
             retransmitted: false,
             rto_timeouts: 0,
+            probe,
         });
         self.in_flight += 1;
         self.seq = seq.wrapping_add(1);
@@ -243,6 +249,11 @@ impl Recovery {
         let p = self.pkts.get_mut(i)?;
         p.state = PktState::InFlight;
         p.retransmitted = true;
+        if p.probe {
+            // sent again without padding: the probe's answer would be ambiguous
+            p.probe = false;
+            self.probe_result = Some(false);
+        }
         p.time_sent = now;
         p.tx = tx;
         let r = Resend { seq, start: p.start, len: p.len, flags: p.flags };
@@ -265,7 +276,7 @@ impl Recovery {
     }
 
     /// Takes the newest in-flight packet to send again as a tail loss probe.
-    pub(crate) fn take_probe(&mut self, now: u64) -> Option<Resend> {
+    pub(crate) fn take_tail_probe(&mut self, now: u64) -> Option<Resend> {
         let i = self.pkts.len().checked_sub(1)?;
         if self.pkts.get(i)?.state != PktState::InFlight {
             return None;
@@ -274,8 +285,8 @@ impl Recovery {
         self.mark_sent_again(i, now)
     }
 
-    /// A tail loss probe went out (new data or [`Self::take_probe`]).
-    pub(crate) fn on_probe_sent(&mut self) {
+    /// A tail loss probe went out (new data or [`Self::take_tail_probe`]).
+    pub(crate) fn on_tail_probe_sent(&mut self) {
         self.tlp_fire = false;
         self.tlp_in_flight = true;
         self.tlp_deadline = None;
@@ -309,7 +320,16 @@ impl Recovery {
         self.rto = rto.clamp(self.cfg.min_rto_ms.max(1), self.cfg.max_rto_ms.max(self.cfg.min_rto_ms).max(1));
     }
 
-    fn delivered(&mut self, seq: u32, time_sent: u64, retransmitted: bool, now: u64, acc: &mut Delivered) {
+    /// What became of the last MTU probe, if that is known now.
+    pub(crate) fn take_probe_result(&mut self) -> Option<bool> {
+        self.probe_result.take()
+    }
+
+    fn delivered(&mut self, seq: u32, p: SentPacket, now: u64, acc: &mut Delivered) {
+        let (time_sent, retransmitted) = (p.time_sent, p.retransmitted);
+        if p.probe {
+            self.probe_result = Some(true);
+        }
         acc.count += 1;
         let rtt = now.saturating_sub(time_sent).min(RTT_MAX_MS) as u32;
         if !retransmitted && acc.sample.is_none_or(|(t, _)| time_sent >= t) {
@@ -354,11 +374,11 @@ impl Recovery {
                     PktState::Acked => self.sacked -= 1,
                     PktState::InFlight => {
                         self.in_flight -= 1;
-                        self.delivered(seq, p.time_sent, p.retransmitted, now, &mut acc);
+                        self.delivered(seq, p, now, &mut acc);
                     }
                     PktState::Lost => {
                         self.lost_count -= 1;
-                        self.delivered(seq, p.time_sent, p.retransmitted, now, &mut acc);
+                        self.delivered(seq, p, now, &mut acc);
                     }
                 }
             }
@@ -379,14 +399,14 @@ impl Recovery {
                     let was = p.state;
                     if was != PktState::Acked {
                         p.state = PktState::Acked;
-                        let (t, r) = (p.time_sent, p.retransmitted);
+                        let copy = *p;
                         self.sacked += 1;
                         if was == PktState::InFlight {
                             self.in_flight -= 1;
                         } else {
                             self.lost_count -= 1;
                         }
-                        self.delivered(s, t, r, now, &mut acc);
+                        self.delivered(s, copy, now, &mut acc);
                     }
                 }
                 s = s.wrapping_add(1);
@@ -450,11 +470,17 @@ impl Recovery {
                 break;
             }
             p.state = PktState::Lost;
+            if p.probe {
+                // a lost MTU probe says nothing about congestion; it goes again unpadded
+                p.probe = false;
+                self.probe_result = Some(false);
+            } else {
+                lost_any = true;
+            }
             self.in_flight -= 1;
             self.lost_count += 1;
             self.lost.push_back(seq);
             self.log.pop_front();
-            lost_any = true;
         }
         if lost_any && self.recovery_high.is_none() {
             self.cc.on_congestion_event();
@@ -495,6 +521,10 @@ impl Recovery {
             for (i, p) in self.pkts.iter_mut().enumerate() {
                 if p.state != PktState::Acked {
                     p.state = PktState::Lost;
+                    if p.probe {
+                        p.probe = false;
+                        self.probe_result = Some(false);
+                    }
                     self.lost_count += 1;
                     self.lost.push_back(una.wrapping_add(i as u32));
                 }
@@ -519,6 +549,7 @@ impl Recovery {
         self.lost = VecDeque::new();
         self.lost_count = 0;
         self.in_flight = 0;
+        self.sacked = 0;
         self.rack_deadline = None;
         self.rto_deadline = None;
         self.tlp_deadline = None;

@@ -10,19 +10,21 @@
 //!   with an ACK; MESSAGE payloads are delivered unordered as [`Event::Message`];
 //! - `rwnd` advertises the free receive buffer and the peer's `rwnd` limits new packets;
 //! - packets arriving before `connect` are processed (data buffered, one [`Event::Firewall`]
-//!   raised) and their ACKs deferred until `connect`;
+//!   raised) and their ACKs deferred until `connect`; once connected, packets for the id are
+//!   taken from any source address (libudx checks the socket, not the address);
 //! - a stream whose END was acked and that received the peer's END closes cleanly, then
 //!   lingers a while answering retransmitted END/DATA with ACKs (libudx does not, and a lost
 //!   final ACK would leave the peer retransmitting until it times out).
 
 use super::endpoint::Event;
+use super::mtu::Mtu;
 use super::packet::{
     write_sack, Header, Packet, FLAG_DATA, FLAG_DESTROY, FLAG_END, FLAG_HEARTBEAT, FLAG_MESSAGE, FLAG_SACK,
 };
 use super::recovery::{Recovery, Resend, RtoConfig};
 use super::reorder::Reorder;
 use super::ring::ByteRing;
-use super::{seq_diff, UdxError, BASE_PAYLOAD, DEFAULT_RWND, HEADER_LEN, MAX_MESSAGE, MAX_SACKS};
+use super::{seq_diff, UdxError, DEFAULT_RWND, HEADER_LEN, MAX_MESSAGE, MAX_SACKS, MTU_MAX};
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
@@ -58,6 +60,9 @@ pub struct StreamConfig {
     pub initial_seq: u32,
     /// The first seq we expect (JS `connect(…, { ack })`; hyperdht uses 0).
     pub initial_ack: u32,
+    /// Largest MTU to probe for (1500 as libudx; 1200 turns probing off). Payload per
+    /// packet is the MTU − 48.
+    pub max_mtu: usize,
 }
 
 impl Default for StreamConfig {
@@ -72,6 +77,7 @@ impl Default for StreamConfig {
             linger_ms: 30_000,
             initial_seq: 0,
             initial_ack: 0,
+            max_mtu: MTU_MAX,
         }
     }
 }
@@ -109,6 +115,8 @@ pub struct StreamInfo {
     pub readable: usize,
     /// Out-of-order packets held.
     pub reorder_packets: usize,
+    /// Current path MTU (1200 until probes succeed).
+    pub mtu: usize,
     /// Packets sent again.
     pub retransmits: u64,
     /// RTO expiries.
@@ -147,7 +155,7 @@ pub struct Stream {
     zwp_deadline: Option<u64>,
     heartbeat_due: bool,
     messages: VecDeque<Vec<u8>>,
-    mss: usize,
+    mtu: Mtu,
     last_now: u64,
     // receiving
     ack: u32,
@@ -189,7 +197,7 @@ impl Stream {
             zwp_deadline: None,
             heartbeat_due: false,
             messages: VecDeque::new(),
-            mss: BASE_PAYLOAD,
+            mtu: Mtu::new(cfg.max_mtu.min(MTU_MAX)),
             last_now: 0,
             ack: cfg.initial_ack,
             ack64: cfg.initial_ack as u64,
@@ -349,6 +357,7 @@ impl Stream {
             send_buffered: self.send.len(),
             readable: self.recv.len(),
             reorder_packets: self.reorder.len(),
+            mtu: self.mtu.mtu(),
             retransmits: self.rec.retransmits,
             rto_count: self.rec.rto_count,
             closed: self.is_closed(),
@@ -466,6 +475,10 @@ impl Stream {
             }
         }
         let out = self.rec.on_ack(h.ack, pkt.sacks(), now);
+        if out.newly_acked > 0 {
+            self.mtu.on_path_confirmed();
+        }
+        self.sync_mtu();
         if out.una_advanced {
             let keep_from = self.rec.front_start().unwrap_or(self.next_unsent);
             self.send.consume((keep_from - self.send_base) as usize);
@@ -495,6 +508,12 @@ impl Stream {
             self.zwp_deadline = None;
         } else if self.zwp_deadline.is_none() {
             self.zwp_deadline = Some(now + self.rec.rto as u64);
+        }
+    }
+
+    fn sync_mtu(&mut self) {
+        if let Some(acked) = self.rec.take_probe_result() {
+            self.mtu.on_probe_result(acked);
         }
     }
 
@@ -544,6 +563,7 @@ impl Stream {
                     self.close(Some(e), ev);
                     return;
                 }
+                self.sync_mtu();
                 if self.zwp_deadline.is_some_and(|d| d <= now) {
                     self.heartbeat_due = true;
                     self.zwp_deadline = Some(now + 2 * self.rec.rto as u64);
@@ -566,7 +586,7 @@ impl Stream {
         if self.send_rwnd == 0 {
             0
         } else {
-            (self.send_rwnd / self.mss as u32).max(1)
+            (self.send_rwnd / self.mtu.payload() as u32).max(1)
         }
     }
 
@@ -594,9 +614,16 @@ impl Stream {
     }
 
     fn write_header(&mut self, buf: &mut Vec<u8>, flags: u8, seq: u32) {
-        let h = self.header(flags, seq);
+        self.write_header_padded(buf, flags, seq, 0);
+    }
+
+    /// Header plus `pad` zero bytes announced in `data_offset`.
+    fn write_header_padded(&mut self, buf: &mut Vec<u8>, flags: u8, seq: u32, pad: u8) {
+        let mut h = self.header(flags, seq);
+        h.data_offset = pad;
         self.last_adv_rwnd = h.rwnd;
         h.write(buf);
+        buf.resize(buf.len() + pad as usize, 0);
     }
 
     /// Writes the next packet into `buf` (cleared first); `false` when there is nothing to
@@ -621,13 +648,14 @@ impl Stream {
         }
         if self.rec.tlp_fire {
             if self.new_data_pending() && self.send_rwnd > 0 {
-                self.send_new(now, buf);
-                self.rec.on_probe_sent();
+                self.send_new(now, buf, false);
+                self.rec.on_tail_probe_sent();
                 return true;
             }
-            if let Some(r) = self.rec.take_probe(now) {
+            if let Some(r) = self.rec.take_tail_probe(now) {
                 self.send_again(r, buf);
-                self.rec.on_probe_sent();
+                self.rec.on_tail_probe_sent();
+                self.sync_mtu();
                 return true;
             }
             self.rec.tlp_fire = false;
@@ -652,7 +680,7 @@ impl Stream {
             }
         }
         if can_new {
-            self.send_new(now, buf);
+            self.send_new(now, buf, true);
             return true;
         }
         if self.heartbeat_due {
@@ -675,21 +703,24 @@ impl Stream {
         }
     }
 
-    fn send_new(&mut self, now: u64, buf: &mut Vec<u8>) {
+    /// Sends the next unsent bytes (and END once they are all out); `may_probe`: the packet
+    /// may be padded as an MTU probe (not for tail loss probes).
+    fn send_new(&mut self, now: u64, buf: &mut Vec<u8>, may_probe: bool) {
         let send_end = self.send_base + self.send.len() as u64;
-        let len = (send_end - self.next_unsent).min(self.mss as u64);
+        let len = (send_end - self.next_unsent).min(self.mtu.payload() as u64);
         let mut flags = if len > 0 { FLAG_DATA } else { 0 };
         if self.ending && self.end_seq.is_none() && self.next_unsent + len == send_end {
             flags |= FLAG_END;
         }
+        let pad = if may_probe { self.mtu.probe_padding(len as usize).unwrap_or(0) } else { 0 };
         let start = self.next_unsent;
-        let seq = self.rec.on_send_new(start, len as u16, flags, now);
+        let seq = self.rec.on_send_new(start, len as u16, flags, pad > 0, now);
         if flags & FLAG_END != 0 {
             self.end_seq = Some(seq);
         }
         self.next_unsent += len;
         self.ack_pending = false; // the header carries the cumulative ack
-        self.write_header(buf, flags, seq);
+        self.write_header_padded(buf, flags, seq, pad);
         self.send.copy_to((start - self.send_base) as usize, len as usize, buf);
     }
 

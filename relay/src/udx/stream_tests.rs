@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::udx::packet::{write_sack, Header, FLAG_SACK};
+use crate::udx::BASE_PAYLOAD;
 use std::net::Ipv4Addr;
 
 const ME: u32 = 7;
@@ -431,4 +432,143 @@ fn many_holes_give_at_most_50_sack_blocks() {
     assert_eq!(p.sack_count(), MAX_SACKS);
     assert_eq!(p.sacks().next(), Some((1, 2)));
     assert_eq!(p.sacks().last(), Some((99, 100)));
+}
+
+#[test]
+fn mtu_probe_grows_payload_and_a_lost_probe_is_not_congestion() {
+    let mut s = connected();
+    s.write(&vec![9u8; 40_000]);
+    let first = drain(&mut s, 0);
+    assert!(first.iter().all(|p| p.len() == HEADER_LEN + BASE_PAYLOAD && hdr(p).data_offset == 0));
+    assert_eq!(first.len(), 10);
+    // the first ack confirms the path; the next full packet is a probe padded to 1452
+    feed(&mut s, &raw(0, 0, 1, &[]), 10);
+    let out = drain(&mut s, 10);
+    let probe = &out[0];
+    assert_eq!(hdr(probe).data_offset, 252);
+    assert_eq!(probe.len(), 1452 - 28);
+    assert_eq!(Packet::decode(probe).unwrap().payload.len(), BASE_PAYLOAD);
+    assert!(out[1..].iter().all(|p| hdr(p).data_offset == 0));
+    let probe_seq = hdr(probe).seq;
+    // the probe is lost: everything after it is acked; it goes again unpadded and the
+    // window is not cut
+    let cwnd = s.info().cwnd;
+    let mut sack = raw(FLAG_SACK, 0, probe_seq, &[]);
+    write_sack(&mut sack, probe_seq + 1, s.info().seq);
+    feed(&mut s, &sack, 20);
+    assert!(s.info().cwnd >= cwnd, "probe loss is not congestion");
+    let out = drain(&mut s, 20);
+    let again = out.iter().find(|p| hdr(p).seq == probe_seq).unwrap();
+    assert_eq!((hdr(again).data_offset, again.len()), (0, HEADER_LEN + BASE_PAYLOAD));
+    // the next probe is acked: the MTU becomes 1452 and packets carry 1404 bytes
+    assert!(out.iter().any(|p| hdr(p).data_offset == 252), "probing goes on");
+    let upto = hdr(out.last().unwrap()).seq + 1;
+    feed(&mut s, &raw(0, 0, upto, &[]), 30);
+    assert_eq!(s.info().mtu, 1452);
+    let out = drain(&mut s, 30);
+    assert!(out.iter().any(|p| Packet::decode(p).unwrap().payload.len() == 1404));
+    assert!(out.iter().all(|p| p.len() <= 1500 - 28));
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Packet { flags: u8, seq: i32, ack: i32, rwnd: u32, off: u8, sacks: Vec<(i32, i32)>, len: usize },
+        Write(usize),
+        Read,
+        Poll,
+        Advance(u64),
+        End,
+        Message,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<u8>(), -40i32..40, -40i32..40, any::<u32>(), prop_oneof![Just(0u8), any::<u8>()],
+                  proptest::collection::vec((-40i32..40, -40i32..40), 0..6), 0usize..1600)
+                .prop_map(|(flags, seq, ack, rwnd, off, sacks, len)| Op::Packet { flags, seq, ack, rwnd, off, sacks, len }),
+            2 => (0usize..20_000).prop_map(Op::Write),
+            1 => Just(Op::Read),
+            3 => Just(Op::Poll),
+            1 => (0u64..5_000).prop_map(Op::Advance),
+            1 => Just(Op::End),
+            1 => Just(Op::Message),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        /// Arbitrary packets (seq/ack/SACKs near the live window, any flags, offsets, sizes)
+        /// mixed with local calls never panic and keep the counters consistent.
+        #[test]
+        fn arbitrary_input_never_panics(connect_first in any::<bool>(), ops in proptest::collection::vec(op(), 1..120)) {
+            let cfg = StreamConfig { recv_window: 20_000, send_buffer: 30_000, ..StreamConfig::default() };
+            let mut s = Stream::new(ME, cfg);
+            if connect_first {
+                s.connect(PEER, PEER_ADDR).unwrap();
+            }
+            let mut ev = VecDeque::new();
+            let mut buf = Vec::new();
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Packet { flags, seq, ack, rwnd, off, sacks, len } => {
+                        let i = s.info();
+                        let mut v = Vec::new();
+                        let h = Header {
+                            flags,
+                            data_offset: off,
+                            id: ME,
+                            rwnd,
+                            seq: i.ack.wrapping_add(seq as u32),
+                            ack: i.una.wrapping_add(ack as u32),
+                        };
+                        h.write(&mut v);
+                        for (a, b) in sacks {
+                            write_sack(&mut v, i.una.wrapping_add(a as u32), i.una.wrapping_add(b as u32));
+                        }
+                        v.resize(v.len() + len, 0xAB);
+                        if let Ok(p) = Packet::decode(&v) {
+                            s.handle_packet(PEER_ADDR, &p, now, &mut ev);
+                        }
+                    }
+                    Op::Write(n) => {
+                        let _ = s.write(&vec![1u8; n]);
+                    }
+                    Op::Read => {
+                        buf.clear();
+                        s.read(&mut buf);
+                    }
+                    Op::Poll => {
+                        let mut n = 0;
+                        while s.poll_transmit(now, &mut buf, &mut ev) && n < 10_000 {
+                            prop_assert!(buf.len() <= 1500 - 28);
+                            n += 1;
+                        }
+                        if !s.is_connected() && !s.is_closed() {
+                            s.connect(PEER, PEER_ADDR).unwrap();
+                        }
+                    }
+                    Op::Advance(ms) => {
+                        now += ms;
+                        if s.poll_timeout().is_some_and(|t| t <= now) {
+                            s.handle_timeout(now, &mut ev);
+                        }
+                    }
+                    Op::End => s.end(),
+                    Op::Message => {
+                        let _ = s.send_message(b"m");
+                    }
+                }
+                let i = s.info();
+                prop_assert!(i.in_flight <= i.seq.wrapping_sub(i.una));
+                prop_assert!(i.readable <= 20_000 + RECV_SLACK);
+                prop_assert!(i.send_buffered <= 30_000);
+                prop_assert!(i.reorder_packets <= MAX_REORDER_PACKETS);
+            }
+        }
+    }
 }

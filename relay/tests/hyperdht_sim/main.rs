@@ -558,3 +558,26 @@ mod injected {
 
     use hyperwasm_relay::dht_rpc::messages::RequestMessage;
 }
+
+#[test]
+fn listen_twice_and_a_destroyed_node_fail_with_js_codes() {
+    let mut net = Net::testnet(15, 0, 4);
+    let a = net.add_client(true);
+    net.run(2000);
+    let kp = net.key(a, 1);
+    net.listen(a, &kp);
+    let now = net.now;
+    let again = net.nodes[a].node.listen(kp.public_key(), now).unwrap_err();
+    assert_eq!(again.code(), "KEYPAIR_ALREADY_USED");
+    net.nodes[a].node.destroy();
+    assert_eq!(net.nodes[a].node.poll_timeout(), None);
+    assert_eq!(net.nodes[a].node.listen([2; 32], now).unwrap_err().code(), "DESTROYED");
+    let op = net.nodes[a].node.lookup([1; 32], now);
+    let conn = net.nodes[a].node.connect(&kp.public_key(), Default::default(), now);
+    let evs: Vec<Event> = std::iter::from_fn(|| net.nodes[a].node.poll_event()).collect();
+    assert!(evs.contains(&Event::OpDone { op, result: Err(HyperDhtError::Destroyed) }));
+    assert!(evs.contains(&Event::ConnectFailed { conn, error: HyperDhtError::Destroyed }));
+    // Datagrams to a destroyed node are ignored.
+    net.run(5000);
+    assert!(net.nodes[a].node.poll_transmit().is_none());
+}

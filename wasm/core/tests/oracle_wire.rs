@@ -416,14 +416,8 @@ struct JsPeer {
 }
 
 impl JsPeer {
-    /// Starts the JS peer with `policy`; `None` (after a loud message) only if node is missing.
-    fn spawn(policy: Value) -> Option<Self> {
-        if Command::new("node").arg("--version").output().is_err() {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED: `node` is not installed; the JS Protomux checks did not run !!!!!!!!\n"
-            );
-            return None;
-        }
+    /// Starts the JS peer with `policy`. Fails the test if node is missing (`make setup` installs it).
+    fn spawn(policy: Value) -> Self {
         let mut child = Command::new("node")
             .arg(repo().join("tests/js/check-mux-frames.mjs"))
             .stdin(Stdio::piped())
@@ -435,7 +429,7 @@ impl JsPeer {
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut peer = JsPeer { child, stdin, stdout };
         assert_eq!(peer.line(json!({ "name": "b", "policy": policy })), json!({ "ready": true }));
-        Some(peer)
+        peer
     }
 
     fn line(&mut self, msg: Value) -> Value {
@@ -492,7 +486,7 @@ fn js_event(kind: &str, fields: Value) -> Value {
 #[test]
 fn js_decodes_our_batches_opens_rejects_and_closes() {
     let policy = json!({ "protocols": { "p": { "accept": true }, "q": { "accept": true }, "r": { "accept": false } }, "echo": true });
-    let Some(mut js) = JsPeer::spawn(policy) else { return };
+    let mut js = JsPeer::spawn(policy);
     let mut mux = Mux::new();
     mux.cork();
     let p = mux.open(spec("p", None, b"ha")).unwrap();
@@ -555,10 +549,7 @@ fn js_decodes_our_batches_opens_rejects_and_closes() {
 
 #[test]
 fn js_handles_hundreds_of_channels_with_multibyte_ids() {
-    let Some(mut js) = JsPeer::spawn(json!({ "protocols": { "many": { "accept": true } }, "echo": true }))
-    else {
-        return;
-    };
+    let mut js = JsPeer::spawn(json!({ "protocols": { "many": { "accept": true } }, "echo": true }));
     let mut mux = Mux::new();
     let n = 300u32;
     mux.cork();
@@ -580,7 +571,7 @@ fn js_handles_hundreds_of_channels_with_multibyte_ids() {
 #[test]
 fn our_repeated_close_ends_a_js_channel_that_answered_late() {
     let policy = json!({ "protocols": { "p": { "accept": true, "async": true } }, "echo": false });
-    let Some(mut js) = JsPeer::spawn(policy) else { return };
+    let mut js = JsPeer::spawn(policy);
     let mut mux = Mux::new();
     let p = mux.open(spec("p", None, b"")).unwrap();
     mux.close(p);
@@ -599,7 +590,7 @@ fn our_repeated_close_ends_a_js_channel_that_answered_late() {
 
 #[test]
 fn our_reject_of_a_closed_unanswered_open_frees_the_js_id() {
-    let Some(mut js) = JsPeer::spawn(json!({ "protocols": {}, "echo": false })) else { return };
+    let mut js = JsPeer::spawn(json!({ "protocols": {}, "echo": false }));
     let mut mux = Mux::new();
     let (writes, _) = js.exchange(&[], json!([["open", { "protocol": "p" }], ["close", "p#"]]));
     let hex_writes: Vec<String> = writes.iter().map(hex::encode).collect();

@@ -388,3 +388,100 @@ fn destroy_fails_everything_once() {
     rpc.handle_datagram(peer_addr(1), SocketKind::Main, &request(1, PING, true).encode(), 1);
     assert!(drain(&mut rpc).0.is_empty());
 }
+
+/// Addresses whose ids fall in row `row` of `rpc`'s table.
+fn addrs_in_row(rpc: &Rpc, row: usize, n: usize) -> Vec<SocketAddrV4> {
+    (0u32..)
+        .map(|i| SocketAddrV4::new(Ipv4Addr::from(0x0c00_0000 + i), 7000))
+        .filter(|a| rpc.table.row_of(&peer::id(a)) == row)
+        .take(n)
+        .collect()
+}
+
+fn id_request(from: SocketAddrV4, tid: u16) -> RequestMessage {
+    RequestMessage { id: Some(peer::id(&from)), ..request(tid, PING, true) }
+}
+
+#[test]
+fn full_row_pings_the_stalest_and_swaps_if_it_is_dead() {
+    for old_answers in [false, true] {
+        let mut rpc = node(true);
+        let row = addrs_in_row(&rpc, 0, 21);
+        for (i, a) in row[..20].iter().enumerate() {
+            send(&mut rpc, *a, &id_request(*a, i as u16), 10);
+        }
+        assert_eq!(rpc.table.row(0).len(), 20);
+        advance(&mut rpc, 6_000); // one tick: the row's nodes are no longer "pinged this tick"
+        send(&mut rpc, row[1], &id_request(row[1], 99), 6_000); // row[1] is fresh again
+        let (t, _) = send(&mut rpc, row[20], &id_request(row[20], 100), 6_000);
+        let pings: Vec<_> = requests(&t).into_iter().filter(|(_, m)| m.command == PING).collect();
+        assert_eq!(pings.len(), 1, "one re-ping");
+        // JS `_onfullrow`: the least recently pinged, then earliest added, first in row order,
+        // skipping nodes pinged this tick (row[1] just talked to us).
+        let stalest = rpc.table.row(0).iter().find(|n| n.addr != row[1]).map(|n| n.addr).unwrap();
+        assert_eq!(pings[0].0, stalest);
+        let row: Vec<SocketAddrV4> =
+            [vec![stalest], row.iter().copied().filter(|a| *a != stalest).collect()].concat();
+        assert!(!rpc.has_node(&row[20]));
+        if old_answers {
+            let pong = ResponseMessage {
+                tid: pings[0].1.tid,
+                to: ME,
+                id: Some(peer::id(&row[0])),
+                token: None,
+                closer_nodes: vec![],
+                error: 0,
+                value: None,
+            };
+            // Within its retries (the last one fails at 10 s); seen moves to this tick.
+            advance(&mut rpc, 9_500);
+            rpc.handle_datagram(row[0], SocketKind::Main, &pong.encode(), 9_500);
+        }
+        advance(&mut rpc, 20_000);
+        assert_eq!(rpc.has_node(&row[0]), old_answers, "old node kept iff it answered");
+        assert_eq!(rpc.has_node(&row[20]), !old_answers, "new node swapped in iff it did not");
+        assert_eq!(rpc.stats().repinging, 0);
+    }
+}
+
+#[test]
+fn ticks_ping_the_oldest_and_refresh() {
+    let opts = RpcOptions {
+        bootstrap: vec![peer_addr(100)],
+        ephemeral: Some(false),
+        firewalled: false,
+        host: *ME.ip(),
+        port: ME.port(),
+        seed: Some([9; 32]),
+        ..RpcOptions::default()
+    };
+    let mut rpc = Rpc::new(opts, 0);
+    advance(&mut rpc, 10_000); // the bootstrap query gives up on the silent bootstrap node
+    assert!(rpc.is_bootstrapped());
+    let nodes: Vec<SocketAddrV4> = (1..=5).map(peer_addr).collect();
+    for a in &nodes {
+        rpc.add_node(*a);
+    }
+    let (t, _) = advance(&mut rpc, 330_000);
+    let reqs = requests(&t);
+    let refreshes = reqs.iter().filter(|(to, m)| *to == peer_addr(100) && m.command == FIND_NODE).count();
+    for a in &nodes {
+        assert!(reqs.iter().any(|(to, m)| to == a && m.command == PING && m.internal), "{a} was pinged");
+    }
+    assert!(refreshes >= 1, "a refresh asked the bootstrap node again");
+    // Nobody answered: the checks removed them all.
+    assert!(nodes.iter().all(|a| !rpc.has_node(a)));
+    assert_eq!(rpc.stats().checks, 0);
+    assert!(reqs.iter().all(|(_, m)| m.id == Some(peer::id(&ME))), "a persistent node sends its id");
+}
+
+#[test]
+fn requests_from_the_probe_socket_are_answered_there_without_id() {
+    let mut rpc = node(true);
+    let msg = id_request(peer_addr(1), 3);
+    rpc.handle_datagram(peer_addr(1), SocketKind::Probe, &msg.encode(), 10);
+    let (t, _) = drain(&mut rpc);
+    let r = responses(&t);
+    assert_eq!((r[0].1, r[0].2.id), (SocketKind::Probe, None));
+    assert!(rpc.has_node(&peer_addr(1)), "a validated requester joins the table from either socket");
+}
