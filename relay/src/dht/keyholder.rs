@@ -25,6 +25,8 @@ use super::DhtError;
 
 /// How long `listen` waits for the first self-announce before answering anyway.
 const LISTEN_WAIT_MS: u64 = 10_000;
+/// Accepted handshakes waiting for their stream, across servers; more are refused.
+const MAX_ACCEPTED: usize = 4096;
 
 fn node_error(e: &HyperDhtError) -> DhtError {
     DhtError::Node { code: e.code(), message: e.to_string() }
@@ -62,7 +64,8 @@ pub(crate) struct KeyHolder {
     ops: HashMap<OpId, OpSlot>,
     clients: HashMap<ConnId, Client>,
     servers: HashMap<ServerId, ServerSlot>,
-    accepted: HashMap<HsId, NoiseWrapResult>,
+    /// Handshakes we answered, waiting for `Incoming` (or `HandshakeFailed`).
+    accepted: HashMap<HsId, (ServerId, NoiseWrapResult)>,
 }
 
 impl KeyHolder {
@@ -292,8 +295,9 @@ impl KeyHolder {
                     let _ = node.reject_handshake(hs, now);
                     return;
                 };
-                if s.incoming.capacity() == 0 || s.incoming.is_closed() {
-                    // Backlog full or nobody accepting.
+                if s.incoming.capacity() == 0 || s.incoming.is_closed() || self.accepted.len() >= MAX_ACCEPTED
+                {
+                    // Backlog full, nobody accepting, or too many handshakes in flight.
                     let _ = node.reject_handshake(hs, now);
                     return;
                 }
@@ -310,14 +314,15 @@ impl KeyHolder {
                 };
                 match w.finish() {
                     Ok(res) if local.error == 0 => {
-                        self.accepted.insert(hs, res);
+                        self.accepted.insert(hs, (server, res));
                     }
                     _ => {}
                 }
                 let _ = node.accept_handshake(hs, msg2, &remote, now);
             }
             Event::Incoming { server, hs, stream, remote_address } => {
-                let (Some(result), Some(s)) = (self.accepted.remove(&hs), self.servers.get(&server)) else {
+                let (Some((_, result)), Some(s)) = (self.accepted.remove(&hs), self.servers.get(&server))
+                else {
                     node.stream_destroy(stream);
                     return;
                 };
@@ -330,6 +335,7 @@ impl KeyHolder {
                 self.accepted.remove(&hs);
             }
             Event::ServerClosed { server } => {
+                self.accepted.retain(|_, (sid, _)| *sid != server);
                 if let Some(s) = self.servers.remove(&server) {
                     let pk = s.key_pair.public_key();
                     self.release(&pk);
