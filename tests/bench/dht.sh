@@ -21,7 +21,7 @@ CONNECTS=${CONNECTS:-20}
 REPEAT=${REPEAT:-1}
 
 cargo build --release -q -p hyperwasm-relay >&2
-RELAY=target/release/hyperwasm-relay
+RELAY=${CARGO_TARGET_DIR:-target}/release/hyperwasm-relay
 
 echo "dht: JS <-> JS (anchor)" >&2
 anchor=$(node tests/js/bench-dht.mjs --mb "$MB" --connects "$CONNECTS" --repeat "$REPEAT")

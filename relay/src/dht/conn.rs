@@ -68,6 +68,9 @@ struct State {
     error: Option<StreamError>,
     /// Both halves are gone: the driver drops what it reads.
     released: bool,
+    /// The driver saw the stream close (cleanly or not).
+    closed: bool,
+    close_wakers: Vec<Waker>,
     halves: u8,
     poked: bool,
 }
@@ -180,8 +183,9 @@ impl Shared {
     /// The stream failed or closed: pending and later calls return `error` (reads still
     /// drain what was buffered first). `None` = closed cleanly.
     pub(crate) fn close(&self, error: Option<StreamError>) {
-        let (reader, writer) = {
+        let (reader, writer, closers) = {
             let mut st = self.lock();
+            st.closed = true;
             if let Some(e) = error {
                 st.error.get_or_insert(e);
             } else {
@@ -190,11 +194,22 @@ impl Shared {
                     st.error = Some(StreamError::new(io::ErrorKind::BrokenPipe, "stream closed"));
                 }
             }
-            (st.reader.take(), st.writer.take())
+            (st.reader.take(), st.writer.take(), std::mem::take(&mut st.close_wakers))
         };
-        for w in [reader, writer].into_iter().flatten() {
+        for w in [reader, writer].into_iter().flatten().chain(closers) {
             w.wake();
         }
+    }
+
+    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.lock();
+        if st.closed {
+            return Poll::Ready(());
+        }
+        if !st.close_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            st.close_wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     // ---- application side
@@ -405,6 +420,13 @@ impl Connection {
         EncryptedStream::new(self, handshake)
     }
 
+    /// Resolves once the stream closed: both sides ended and everything was acknowledged, or
+    /// it failed (JS `'close'`). Wait for it after `shutdown` to be sure the peer got it all.
+    pub async fn closed(&self) {
+        let shared = self.hold.0.clone();
+        std::future::poll_fn(move |cx| shared.poll_closed(cx)).await
+    }
+
     /// Separate read and write halves (e.g. for the replicator); dropping both releases the
     /// stream.
     pub fn into_split(self) -> (ReadHalf, WriteHalf) {
@@ -555,5 +577,26 @@ mod tests {
         assert_eq!(pokes.load(Ordering::SeqCst), 1);
         let mut buf = Vec::new();
         assert!(shared.take_send(&mut buf).released);
+    }
+
+    #[tokio::test]
+    async fn closed_resolves_when_the_driver_closes_the_stream() {
+        let (_, poke) = counted();
+        let shared = Shared::new(7, poke);
+        let conn = Connection::new(info(), &shared);
+        let waiter = tokio::spawn(async move {
+            conn.closed().await;
+            conn
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        shared.remote_end();
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "the remote's END alone does not close the stream");
+        shared.close(None);
+        let mut conn = waiter.await.unwrap();
+        let mut buf = Vec::new();
+        conn.read_to_end(&mut buf).await.unwrap();
+        assert!(buf.is_empty());
     }
 }

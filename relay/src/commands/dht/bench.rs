@@ -149,7 +149,7 @@ async fn in_process_sink(bootstrap: &[SocketAddrV4]) -> Result<Sink, RelayError>
                         v["event"] = json!("received");
                         let _ = tx.send(v);
                         let _ = s.shutdown().await;
-                        let _ = receive_bytes(&mut s, false).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(5), s.get_ref().closed()).await;
                     }
                     Err(e) => {
                         let _ = tx.send(json!({ "event": "receive-failed", "error": e.to_string() }));

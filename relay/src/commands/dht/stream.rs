@@ -19,6 +19,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes per test-stream chunk.
 pub const STREAM_CHUNK: usize = 65536;
+/// How long a finished client waits for its stream to close before the node goes (JS: 3 s).
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// Arguments of the servers.
 #[derive(Debug, Args)]
@@ -324,8 +326,9 @@ pub async fn sink_server(args: ServerArgs) -> Result<(), RelayError> {
                 v["remotePublicKey"] = json!(remote);
                 let _ = out(v);
                 let _ = s.shutdown().await;
-                // Keep the stream until the peer saw our end.
-                let _ = receive_bytes(&mut s, false).await;
+                // Dropping after shutdown lets the stream finish; waiting keeps the task
+                // around as long as the connection.
+                let _ = tokio::time::timeout(CLOSE_WAIT, s.get_ref().closed()).await;
             }
             Err(e) => {
                 let _ = out(
@@ -435,7 +438,8 @@ pub async fn connect(args: ConnectArgs) -> Result<(), RelayError> {
     )?;
     let mut s = r.unsplit(w);
     let _ = s.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(3), receive_bytes(&mut s, false)).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, receive_bytes(&mut s, false)).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, s.get_ref().closed()).await;
     dht.destroy().await;
     if ok {
         Ok(())
@@ -454,6 +458,7 @@ pub async fn source_client(args: SourceClientArgs) -> Result<(), RelayError> {
     v["event"] = json!("sent");
     v["remotePublicKey"] = json!(remote);
     out(v)?;
+    let _ = tokio::time::timeout(CLOSE_WAIT, s.get_ref().closed()).await;
     drop(s);
     dht.destroy().await;
     Ok(())
@@ -470,9 +475,8 @@ pub async fn sink_client(args: ClientArgs) -> Result<(), RelayError> {
     v["remotePublicKey"] = json!(remote);
     out(v)?;
     let _ = s.shutdown().await;
-    // Let our END reach the source before the node goes.
-    let _ = tokio::time::timeout(Duration::from_secs(3), s.flush()).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Our END must reach the source (it reports once it arrived) before the node goes.
+    let _ = tokio::time::timeout(CLOSE_WAIT, s.get_ref().closed()).await;
     dht.destroy().await;
     Ok(())
 }
