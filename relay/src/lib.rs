@@ -1,7 +1,8 @@
 //! `hyperwasm-relay`: the native command line around the `hyperwasm` core — create, append,
 //! inspect and replicate hypercores stored in directories (one `FileStorage` log each), over
 //! plain TCP with the same wire protocol as JS hypercore (`relay/README.md` has the usage).
-//! The HyperDHT node and the WebSocket relay arrive with the networking issues.
+//! A native HyperDHT node: the sans-IO layers [`dht_rpc`], [`udx`], [`hyperdht`] and their tokio
+//! driver [`dht`] (`hyperwasm-relay dht …` on the command line). The WebSocket relay follows.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
