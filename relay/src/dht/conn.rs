@@ -1,7 +1,7 @@
 //! [`Connection`]: one UDX stream of the driver's endpoint as a tokio byte stream.
 //!
 //! The endpoint lives in the driver task; the application's halves and the driver meet in a
-//! [`Shared`] buffer pair under a mutex. Chunks move whole: the driver pushes what
+//! `Shared` buffer pair under a mutex. Chunks move whole: the driver pushes what
 //! `Endpoint::read` produced, the application reads out of it; the application appends written
 //! bytes into one `Vec` the driver swaps out in a single step. Both directions are bounded:
 //!

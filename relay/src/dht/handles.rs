@@ -1,4 +1,4 @@
-//! The async handles: [`Dht`] sends [`Command`]s to the driver task and awaits the answers;
+//! The async handles: [`Dht`] sends commands to the driver task and awaits the answers;
 //! [`Lookup`] and [`Server`] receive what the driver streams to them.
 //!
 //! Every call works on a cloned handle from any task. Dropping a [`Lookup`] cancels its
@@ -339,7 +339,7 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// The next reply; `None` once the query finished (see [`Lookup::finish`]).
+    /// The next reply; `None` once the query finished (see [`Lookup::collect`] for the outcome).
     pub async fn next(&mut self) -> Option<LookupReply> {
         if self.done.is_some() {
             return None;
