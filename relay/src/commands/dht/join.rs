@@ -21,6 +21,7 @@
 //! ends with `{"event":"done","length","blocks","bytes","digest","ms","mbps","connections"}`.
 
 use super::{hex32, key_pair, mbps, out, round3, start_client, NodeArgs, Stdin};
+use crate::commands::serve::shutdown_signal;
 use crate::core_dir;
 use crate::cores::{CoreSet, DownloadRange, SharedCore};
 use crate::dht::{Connection, Dht};
@@ -264,10 +265,13 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
     let goal = fetch_goal(&shared, args.length);
     tokio::pin!(goal);
     let mut done = !fetching;
-    // A fetch ignores stdin closing (it ends when done); a seeder or `--serve` stops then.
+    // A fetch ignores stdin closing (it ends when done, or on a signal); a seeder or
+    // `--serve` stops then.
     let mut stdin_open = true;
     let deadline = tokio::time::sleep(Duration::from_millis(args.timeout_ms));
     tokio::pin!(deadline);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
     loop {
         tokio::select! {
             conn = async { match server.as_mut() { Some(s) => s.accept().await, None => std::future::pending().await } } => {
@@ -318,6 +322,12 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
                 if !args.serve || !stdin_open {
                     break;
                 }
+            }
+            () = &mut signal => {
+                if !done {
+                    return Err(RelayError::Interrupted);
+                }
+                break;
             }
             () = &mut deadline, if !done => {
                 return Err(RelayError::Timeout(args.timeout_ms / 1000));
