@@ -268,7 +268,7 @@ fn true_closest(ids: &[NodeId], target: &[u8; 32], k: usize) -> Vec<NodeId> {
 
 fn target(i: u8) -> [u8; 32] {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    peer::hash32(&[&seed.to_le_bytes()[..], &[i]].concat())
+    hyperwasm::crypto::blake2b(&[&seed.to_le_bytes()[..], &[i]].concat())
 }
 
 fn js_reply(p: &mut Peer, cmd: Value) -> Value {

@@ -264,7 +264,7 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
     let mut exact = 0;
     let mut recall = 0;
     for q in 0..30u8 {
-        let target = peer::hash32(&[b'q', q]);
+        let target = hyperwasm::crypto::blake2b(&[b'q', q]);
         let client = clients[q as usize % clients.len()];
         let t0 = sim.now;
         let got = sim.query(client, QuerySpec { exhaustive, ..QuerySpec::find_node(target) });
