@@ -150,8 +150,7 @@ impl NetExt for Net {
     }
 
     fn send(&mut self, i: usize, stream: u32, msg: &[u8]) {
-        let c = self.nodes[i].conns.get_mut(&stream).expect("connection");
-        c.ss.send(msg).expect("send");
+        self.nodes[i].holder.send(stream, msg);
         self.flush();
     }
 }
