@@ -8,6 +8,7 @@ use super::rpc::{Rpc, RpcOptions};
 use super::types::{QueryId, RpcEvent};
 use super::{NodeId, SocketKind};
 use crate::testing::sim::{Host, Nat, SimNet};
+use crate::testing::true_closest;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// An `Rpc` and the events it reported.
@@ -110,13 +111,6 @@ fn take_done(events: &mut Vec<RpcEvent>, id: QueryId) -> Option<Vec<NodeId>> {
         }
         _ => None,
     }
-}
-
-fn true_closest(ids: &[NodeId], target: &[u8; 32], k: usize) -> Vec<NodeId> {
-    let mut v = ids.to_vec();
-    v.sort_by(|a, b| cmp_distance(target, a, b));
-    v.truncate(k);
-    v
 }
 
 #[test]

@@ -3,7 +3,17 @@
 
 pub mod sim;
 
+use crate::dht_rpc::{peer, NodeId};
 use crate::hyperdht::cache::SplitMix;
+
+/// The `k` ids of `ids` closest to `target` by XOR distance, nearest first: the reference a
+/// query's result is checked against (a full sort, independent of the routing table's search).
+pub fn true_closest(ids: &[NodeId], target: &[u8; 32], k: usize) -> Vec<NodeId> {
+    let mut v = ids.to_vec();
+    v.sort_by(|a, b| peer::cmp_distance(target, a, b));
+    v.truncate(k);
+    v
+}
 
 /// `n` deterministic pseudo-random bytes: the little-endian outputs of SplitMix64 seeded with
 /// `seed` (stream payloads whose both ends compare hashes).
