@@ -15,6 +15,7 @@ pub mod error;
 pub mod hyperdht;
 pub mod replicate;
 pub mod testdata;
+pub mod testing;
 pub mod udx;
 
 pub use error::RelayError;

@@ -10,7 +10,13 @@ mod common;
 use common::dht::{hex32, js, js_run, js_testnet, rust, rust_run, rust_testnet, s, stream_hash};
 use common::{bin, p, relay, relay_stdin, run_program, Output};
 use hyperwasm::crypto::KeyPair;
+use hyperwasm_relay::commands::dht::stream::echo_connection;
+use hyperwasm_relay::dht::{Dht, DhtConfig};
+use hyperwasm_relay::dht_rpc::peer;
 use serde_json::{json, Value};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Every JSON line of a finished command (after checking it succeeded).
 fn lines(out: &Output, what: &str) -> Vec<Value> {
@@ -333,4 +339,94 @@ fn mutable_and_immutable_records_across_languages() {
         "mutable-put",
     );
     all_committed(&again, 16);
+}
+
+#[test]
+fn rust_persistent_node_stores_and_routes_for_js_peers() {
+    // A JS testnet of one ephemeral bootstrap node plus a Rust persistent node: the Rust node is
+    // the only one that stores anything, so every record, self-announce and handshake goes
+    // through it.
+    let tn = js_testnet(1, None);
+    let b = tn.bootstrap.as_str();
+    let boot: Vec<SocketAddrV4> = b.split(',').map(|a| a.parse().unwrap()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let loopback = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+    let start = |config: DhtConfig| {
+        rt.block_on(async {
+            let dht = Dht::bind(config).await.unwrap();
+            dht.ready().await.unwrap();
+            dht
+        })
+    };
+    let relay = start(DhtConfig::persistent(loopback, boot.clone()));
+    let relay_addr = relay.local_addr();
+    assert_eq!(rt.block_on(relay.info()).unwrap().id, Some(peer::id(&relay_addr)), "persistent");
+
+    // A JS announce commits to the Rust node (it checked the signature over its id and token)
+    // and a JS lookup reads the record back from it.
+    let topic = hex32(0xb1);
+    let ann = js("js announce", &["announce", "--bootstrap", b, "--topic", &topic, "--seed", &hex32(0x88)]);
+    let commits = ann.ready["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), 1, "{}", ann.ready);
+    assert_eq!(
+        (commits[0]["port"].as_u64(), commits[0]["error"].as_u64()),
+        (Some(relay_addr.port().into()), Some(0))
+    );
+    let pk = s(&ann.ready, "publicKey");
+    let found =
+        lines(&js_run(&["lookup", "--bootstrap", b, "--topic", &topic, "--expect-key", &pk]), "JS lookup");
+    let seen = found.iter().find(|v| v["event"] == "peer" && v["publicKey"] == pk.as_str()).unwrap();
+    assert_eq!(seen["from"]["port"], relay_addr.port(), "{seen}");
+
+    // JS client → Rust relay → Rust server that does not claim to be reachable (bound to
+    // 0.0.0.0: firewall UNKNOWN, no holepunch info): the JS client goes direct to the address
+    // the relay saw.
+    let server_kp = KeyPair::from_seed(&[0x5a; 32]);
+    let server_dht = start(DhtConfig::client(boot.clone()));
+    let mut server = rt.block_on(server_dht.listen(&server_kp)).unwrap();
+    assert_eq!(rt.block_on(server.relay_addresses()), vec![relay_addr], "self-announced to the relay");
+    let accepted = rt.spawn(async move {
+        let conn = server.accept().await.expect("a connection");
+        let remote = conn.remote_public_key();
+        echo_connection(conn).await;
+        (remote, server) // still listening: dropping it would unannounce
+    });
+    let spk = hex::encode(server_kp.public_key());
+    let out = lines(
+        &js_run(&["connect", "--bootstrap", b, "--key", &spk, "--bytes", "20000", "--seed", &hex32(0x66)]),
+        "JS connect",
+    );
+    assert_eq!(event(&out, "echoed")["ok"], true, "{out:?}");
+    let remote = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), accepted).await });
+    let (remote, _server) = remote.unwrap().unwrap();
+    assert_eq!(hex::encode(remote), public_key(0x66));
+
+    // Rust client (reachable) → Rust relay → JS echo server (firewalled).
+    let jsrv = js("js echo", &["echo-server", "--bootstrap", b, "--seed", &hex32(0x99)]);
+    let jpk: [u8; 32] = hex::decode(s(&jsrv.ready, "publicKey")).unwrap().try_into().unwrap();
+    let client = start(DhtConfig { bind: loopback, ..DhtConfig::client(boot) });
+    rt.block_on(async {
+        // Only the Rust relay holds either server's self-announce.
+        for key in [jpk, server_kp.public_key()] {
+            let holders: Vec<SocketAddrV4> = client
+                .find_peer(key)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| !r.peers.is_empty())
+                .map(|r| r.from)
+                .collect();
+            assert_eq!(holders, vec![relay_addr]);
+        }
+        let conn = client.connect(jpk, &KeyPair::from_seed(&[0x5b; 32]), Vec::new()).await.unwrap();
+        let mut enc = conn.encrypted();
+        enc.write_all(b"through the rust relay").await.unwrap();
+        let mut got = [0u8; 22];
+        tokio::time::timeout(Duration::from_secs(10), enc.read_exact(&mut got)).await.unwrap().unwrap();
+        assert_eq!(&got, b"through the rust relay");
+        enc.shutdown().await.unwrap();
+        for dht in [&client, &server_dht, &relay] {
+            dht.destroy().await;
+        }
+    });
 }

@@ -20,6 +20,7 @@ use hyperwasm_relay::dht_rpc::{
     peer, IncomingRequest, NodeId, OutgoingRequest, QuerySpec, ReplySpec, Response, Rpc, RpcEvent,
     RpcOptions, SocketKind, Transmit,
 };
+use hyperwasm_relay::testing::true_closest;
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -259,20 +260,9 @@ fn net(p: &Peer) -> Net {
     Net { bootstrap, nodes }
 }
 
-fn true_closest(ids: &[NodeId], target: &[u8; 32], k: usize) -> Vec<NodeId> {
-    let mut v = ids.to_vec();
-    v.sort_by(|a, b| peer::cmp_distance(target, a, b));
-    v.truncate(k);
-    v
-}
-
 fn target(i: u8) -> [u8; 32] {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    peer::hash32(&[&seed.to_le_bytes()[..], &[i]].concat())
-}
-
-fn js_reply(p: &mut Peer, cmd: Value) -> Value {
-    p.command(cmd)
+    hyperwasm::crypto::blake2b(&[&seed.to_le_bytes()[..], &[i]].concat())
 }
 
 #[test]
@@ -300,18 +290,18 @@ fn rust_ephemeral_node_finds_the_same_closest_nodes_as_js() {
         assert!(rpc.is_ephemeral());
     });
     // Never sent an id: no JS table holds it.
-    let has = js_reply(&mut js, json!({"cmd": "has", "host": "127.0.0.1", "port": rust.addr.port()}));
+    let has = js.command(json!({"cmd": "has", "host": "127.0.0.1", "port": rust.addr.port()}));
     assert_eq!(has["count"], 0);
     let mut agree = 0;
     for i in 0..6 {
         let t = target(i);
         let ours: Vec<NodeId> = rust.find_node(t).iter().map(|r| r.from_id.unwrap()).collect();
-        let sorted = js_reply(&mut js, json!({"cmd": "xor-closest", "target": hex::encode(t)}));
+        let sorted = js.command(json!({"cmd": "xor-closest", "target": hex::encode(t)}));
         let js_sorted: Vec<NodeId> =
             sorted["ids"].as_array().unwrap().iter().map(|v| id_of(v).unwrap()).collect();
         assert_eq!(js_sorted, true_closest(&persistent, &t, 20), "same XOR order in JS and Rust");
         assert_eq!(ours, js_sorted, "target {i}: our query found JS's 20 closest ids, nearest first");
-        let answer = js_reply(&mut js, json!({"cmd": "find-node", "target": hex::encode(t)}));
+        let answer = js.command(json!({"cmd": "find-node", "target": hex::encode(t)}));
         let theirs: Vec<NodeId> =
             answer["closest"].as_array().unwrap().iter().map(|n| id_of(&n["id"]).unwrap()).collect();
         assert_eq!(theirs.len(), 20);
@@ -431,29 +421,28 @@ fn rust_persistent_node_serves_js() {
     let port = rust.addr.port();
 
     // Its bootstrap query carried its id: JS nodes put it in their tables.
-    let has = js_reply(&mut js, json!({"cmd": "has", "host": "127.0.0.1", "port": port}));
+    let has = js.command(json!({"cmd": "has", "host": "127.0.0.1", "port": port}));
     let count = has["count"].as_u64().unwrap();
     assert!(count >= 6, "{count} of {} JS nodes hold the Rust node", has["of"]);
 
     // PING from JS.
-    let ping = js_reply(&mut js, json!({"cmd": "ping", "host": "127.0.0.1", "port": port, "via": 1}));
+    let ping = js.command(json!({"cmd": "ping", "host": "127.0.0.1", "port": port, "via": 1}));
     assert_eq!(id_of(&ping["from"]["id"]), Some(my_id));
     assert_eq!(sock(&ping["to"]), net.nodes[1].0, "`to` = the JS node as we saw it");
     assert_eq!((ping["code"].as_u64(), ping["closer"].as_u64()), (Some(0), Some(0)));
     assert!(ping["token"].is_null());
 
     // A JS findNode for the Rust node's id finds it first (it answers FIND_NODE with its id).
-    let found = js_reply(&mut js, json!({"cmd": "find-node", "target": hex::encode(my_id), "via": 2}));
+    let found = js.command(json!({"cmd": "find-node", "target": hex::encode(my_id), "via": 2}));
     let first = &found["closest"][0];
     assert_eq!((id_of(&first["id"]), sock(first)), (Some(my_id), rust.addr));
 
     // A direct FIND_NODE: closer nodes, no token.
     let t = target(3);
-    let find = js_reply(
-        &mut js,
-        json!({"cmd": "request", "host": "127.0.0.1", "port": port, "via": 3, "command": FIND_NODE,
-               "internal": true, "target": hex::encode(t)}),
-    );
+    let find = js.command(json!({
+        "cmd": "request", "host": "127.0.0.1", "port": port, "via": 3, "command": FIND_NODE,
+        "internal": true, "target": hex::encode(t)
+    }));
     assert_eq!(find["code"], 0);
     assert!(find["token"].is_null());
     let closer: Vec<SocketAddrV4> = find["closerNodes"].as_array().unwrap().iter().map(sock).collect();
@@ -462,7 +451,7 @@ fn rust_persistent_node_serves_js() {
     assert_eq!(closer, expected);
 
     // PING_NAT from JS's client socket with its server port: the reply reaches the server socket.
-    let nat = js_reply(&mut js, json!({"cmd": "ping-nat", "host": "127.0.0.1", "port": port, "via": 4}));
+    let nat = js.command(json!({"cmd": "ping-nat", "host": "127.0.0.1", "port": port, "via": 4}));
     assert_eq!(nat["onServer"], true);
     assert_eq!(nat["code"], 0);
     assert_eq!(
@@ -471,17 +460,16 @@ fn rust_persistent_node_serves_js() {
     );
 
     // Unknown internal command (with a target): UNKNOWN_COMMAND and closer nodes.
-    let unknown = js_reply(
-        &mut js,
-        json!({"cmd": "request", "host": "127.0.0.1", "port": port, "via": 5, "command": 99,
-               "internal": true, "target": hex::encode(t)}),
-    );
+    let unknown = js.command(json!({
+        "cmd": "request", "host": "127.0.0.1", "port": port, "via": 5, "command": 99,
+        "internal": true, "target": hex::encode(t)
+    }));
     assert_eq!(unknown["code"], UNKNOWN_COMMAND);
     assert!(unknown["closer"].as_u64().unwrap() > 0);
 
     // An application command, answered by the application with a token; JS echoes the token.
     let app = json!({"cmd": "request", "host": "127.0.0.1", "port": port, "via": 6, "command": 77});
-    let first = js_reply(&mut js, app.clone());
+    let first = js.command(app.clone());
     assert_eq!(
         (first["code"].as_u64(), first["value"].as_str()),
         (Some(0), Some(hex::encode(b"pong").as_str()))
@@ -489,10 +477,10 @@ fn rust_persistent_node_serves_js() {
     let token = first["token"].as_str().unwrap().to_string();
     let mut with_token = app.clone();
     with_token["token"] = json!(token);
-    assert_eq!(js_reply(&mut js, with_token.clone())["code"], 0);
+    assert_eq!(js.command(with_token.clone())["code"], 0);
     let mut wrong = app;
     wrong["token"] = json!(hex::encode([7u8; 32]));
-    let refused = js_reply(&mut js, wrong);
+    let refused = js.command(wrong);
     assert_eq!(refused["code"], INVALID_TOKEN);
     assert!(refused["token"].is_string(), "a fresh token comes with INVALID_TOKEN");
     let got = rust.wait("token request", |e| match e {
@@ -502,18 +490,17 @@ fn rust_persistent_node_serves_js() {
     assert_eq!(hex::encode(got), token);
 
     // DOWN_HINT about a node that died: the Rust node pings it, then drops it.
-    let victim = js_reply(&mut js, json!({"cmd": "create-node"}));
+    let victim = js.command(json!({"cmd": "create-node"}));
     let victim_addr = sock(&victim);
     let index = victim["index"].as_u64().unwrap();
     rust.with(|rpc, _| rpc.add_node(victim_addr));
     assert!(rust.with(|rpc, _| rpc.has_node(&victim_addr)));
-    js_reply(&mut js, json!({"cmd": "kill", "index": index}));
+    js.command(json!({"cmd": "kill", "index": index}));
     let before = rust.now();
-    let hint = js_reply(
-        &mut js,
-        json!({"cmd": "down-hint", "host": "127.0.0.1", "port": port, "via": 7,
-               "down": {"host": "127.0.0.1", "port": victim_addr.port()}}),
-    );
+    let hint = js.command(json!({
+        "cmd": "down-hint", "host": "127.0.0.1", "port": port, "via": 7,
+        "down": {"host": "127.0.0.1", "port": victim_addr.port()}
+    }));
     assert_eq!((hint["code"].as_u64(), id_of(&hint["from"]["id"])), (Some(0), Some(my_id)));
     let pinged = rust.sent_since(before).iter().any(|t| {
         t.to == victim_addr
@@ -558,7 +545,7 @@ fn js_testnet_bootstraps_through_rust_nodes() {
         assert_eq!(*id, Some(peer::id(addr)), "JS node {addr} is persistent");
     }
     // JS tables hold the Rust ids; Rust tables hold the JS ids.
-    let tables = js_reply(&mut js, json!({"cmd": "tables"}));
+    let tables = js.command(json!({"cmd": "tables"}));
     for r in rust {
         let rid = hex::encode(peer::id(&r.addr));
         let holders = tables["nodes"]
@@ -577,7 +564,7 @@ fn js_testnet_bootstraps_through_rust_nodes() {
     let t = target(9);
     let ours: Vec<NodeId> = r1.find_node(t).iter().map(|r| r.from_id.unwrap()).collect();
     assert_eq!(ours, true_closest(&all, &t, 20));
-    let theirs = js_reply(&mut js, json!({"cmd": "find-node", "target": hex::encode(t)}));
+    let theirs = js.command(json!({"cmd": "find-node", "target": hex::encode(t)}));
     let mut with_r1 = all.clone();
     with_r1.push(peer::id(&r1.addr));
     let theirs: Vec<NodeId> =

@@ -7,60 +7,42 @@
 
 mod common;
 
+use common::Peer;
+use hyperwasm_relay::testing::random_bytes;
 use hyperwasm_relay::udx::{Endpoint, Event, UdxError};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 /// Whole-scenario limit.
 const LIMIT: Duration = Duration::from_secs(90);
 
-/// The JS peer process: JSON lines from stdout arrive on a channel; killed on drop.
+/// The JS peer process (killed on drop) and the JSON lines it printed so far.
 struct JsPeer {
-    child: Child,
-    lines: UnboundedReceiver<Value>,
+    peer: Peer,
     seen: Vec<Value>,
 }
 
 impl JsPeer {
+    /// Starts `udx-peer.mjs ARGS` and waits for its first line (`listening`).
     fn spawn(args: &[String]) -> JsPeer {
         let root = common::repo_root();
         assert!(
             root.join("tests/js/node_modules/udx-native").is_dir(),
             "tests/js/node_modules is missing: run `make setup` (or `cd tests/js && npm ci`)"
         );
-        let mut child = Command::new(common::node())
-            .arg(root.join("tests/js/udx-peer.mjs"))
-            .args(args)
-            .current_dir(root.join("tests/js"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn node (Node.js >= 20 is needed; this test does not skip)");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let v: Value =
-                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("JS line not JSON ({e}): {line}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        JsPeer { child, lines, seen: Vec::new() }
+        let mut a = vec!["udx-peer.mjs".to_string()];
+        a.extend_from_slice(args);
+        let peer = Peer::spawn("udx-peer", common::node(), &a, Some(&root.join("tests/js")));
+        let seen = vec![peer.ready.clone()];
+        JsPeer { peer, seen }
     }
 
     /// Collects lines that arrived so far.
     fn poll(&mut self) {
-        while let Ok(v) = self.lines.try_recv() {
+        while let Some(v) = self.peer.try_next_json() {
             eprintln!("js: {v}");
             self.seen.push(v);
         }
@@ -80,13 +62,6 @@ impl JsPeer {
             assert!(Instant::now() < deadline, "no JS {name} event; seen {:?}", self.seen);
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    }
-}
-
-impl Drop for JsPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -200,20 +175,6 @@ impl Node {
     }
 }
 
-fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed;
-    let mut v = Vec::with_capacity(n + 8);
-    while v.len() < n {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        v.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    v.truncate(n);
-    v
-}
-
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
@@ -236,14 +197,10 @@ fn js_addr(js: &JsPeer) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
 }
 
-/// Rust sends `data` (and ends); JS (`--end-on-eof`) reports what it got and ends back.
-/// Returns the JS `end` and `close` lines.
-async fn rust_to_js(loss: f64, data: &[u8], js_extra: &[&str]) -> (Node, JsPeer) {
-    let mut node = Node::bind(loss).await;
-    let js_id = 0x0a0b_0c0d;
-    let mut js = JsPeer::spawn(&js_args(&node, js_id, js_extra));
-    js.wait_event("listening").await;
-    node.ep.connect(node.id, js_id, js_addr(&js), node.now()).unwrap();
+/// Connects our stream to the JS one, writes `data` and ends, and runs until our stream
+/// closes; returns what JS sent.
+async fn send_all(node: &mut Node, js: &mut JsPeer, js_id: u32, data: &[u8]) -> Vec<u8> {
+    node.ep.connect(node.id, js_id, js_addr(js), node.now()).unwrap();
     let deadline = Instant::now() + LIMIT;
     let mut written = 0;
     let mut got = Vec::new();
@@ -259,6 +216,15 @@ async fn rust_to_js(loss: f64, data: &[u8], js_extra: &[&str]) -> (Node, JsPeer)
         js.poll();
         assert!(Instant::now() < deadline, "timed out: {:?}; js {:?}", node.ep.info(node.id), js.seen);
     }
+    got
+}
+
+/// Rust sends `data` (and ends); JS (`js_extra`, e.g. `--end-on-eof`) sends nothing.
+async fn rust_to_js(loss: f64, data: &[u8], js_extra: &[&str]) -> (Node, JsPeer) {
+    let mut node = Node::bind(loss).await;
+    let js_id = 0x0a0b_0c0d;
+    let mut js = JsPeer::spawn(&js_args(&node, js_id, js_extra));
+    let got = send_all(&mut node, &mut js, js_id, data).await;
     assert!(got.is_empty(), "JS sent nothing");
     (node, js)
 }
@@ -339,23 +305,7 @@ async fn both_ways_with_five_percent_loss_in_the_rust_harness() {
     let ours = random_bytes(2 << 20, 3);
     let mut js =
         JsPeer::spawn(&js_args(&node, js_id, &["--send", &(2u32 << 20).to_string(), "--end-on-eof"]));
-    js.wait_event("listening").await;
-    node.ep.connect(node.id, js_id, js_addr(&js), node.now()).unwrap();
-    let deadline = Instant::now() + LIMIT;
-    let mut written = 0;
-    let mut got = Vec::new();
-    while node.closed().is_none() {
-        if written < ours.len() {
-            written += node.ep.write(node.id, &ours[written..]);
-            if written == ours.len() {
-                node.ep.end(node.id);
-            }
-        }
-        node.turn().await;
-        node.ep.read(node.id, &mut got);
-        js.poll();
-        assert!(Instant::now() < deadline, "timed out: {:?}; js {:?}", node.ep.info(node.id), js.seen);
-    }
+    let got = send_all(&mut node, &mut js, js_id, &ours).await;
     assert_eq!(node.closed(), Some(None));
     let sent = js.wait_event("sent").await;
     assert_eq!(sha256_hex(&got), sent["sha256"].as_str().unwrap());

@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use hyperwasm::crypto::blake2b as hash;
+use hyperwasm_relay::hyperdht::cache::SplitMix;
+use hyperwasm_relay::testing::random_bytes as payload;
 use hyperwasm_relay::udx::{Endpoint, Event, StreamConfig};
 use proptest::prelude::*;
 use std::cmp::Reverse;
@@ -16,27 +19,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 const A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 4000);
 const B: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 5000);
 
-/// splitmix64: a tiny deterministic PRNG.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
+/// True with probability `p`.
+fn chance(rng: &mut SplitMix, p: f64) -> bool {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -106,24 +91,9 @@ struct Outcome {
     retransmits: (u64, u64),
 }
 
-fn hash(b: &[u8]) -> [u8; 32] {
-    let h = blake2b_simd::Params::new().hash_length(32).hash(b);
-    h.as_bytes().try_into().unwrap()
-}
-
-fn payload(n: usize, salt: u64) -> Vec<u8> {
-    let mut r = Rng(salt);
-    let mut v = Vec::with_capacity(n + 8);
-    while v.len() < n {
-        v.extend_from_slice(&r.next().to_le_bytes());
-    }
-    v.truncate(n);
-    v
-}
-
 /// Runs both transfers to completion over `net`; panics on corruption, failure or a stall.
 fn run(net: Net, a_sends: usize, b_sends: usize, cfg: StreamConfig) -> Outcome {
-    let mut rng = Rng(net.seed);
+    let mut rng = SplitMix::new(net.seed);
     let mut a = Side::new(cfg, payload(a_sends, net.seed ^ 1));
     let mut b = Side::new(cfg, payload(b_sends, net.seed ^ 2));
     a.ep.connect(a.id, b.id, B, 0).unwrap();
@@ -144,12 +114,12 @@ fn run(net: Net, a_sends: usize, b_sends: usize, cfg: StreamConfig) -> Outcome {
             while let Some(to) = side.ep.poll_transmit(now, &mut buf) {
                 assert_eq!(to, if to_b { B } else { A });
                 packets += 1;
-                if rng.chance(net.loss) {
+                if chance(&mut rng, net.loss) {
                     continue;
                 }
-                let copies = if rng.chance(net.dup) { 2 } else { 1 };
+                let copies = if chance(&mut rng, net.dup) { 2 } else { 1 };
                 for _ in 0..copies {
-                    let at = now + net.delay_ms + rng.below(net.jitter_ms + 1);
+                    let at = now + net.delay_ms + rng.below(net.jitter_ms as usize + 1) as u64;
                     order += 1;
                     wire.push(Reverse((at, order, to_b, buf.clone())));
                 }

@@ -27,34 +27,21 @@
 //   {"cmd":"create-node"}         → a new persistent node joins: {"index":I,"host","port","id"}
 //   {"cmd":"kill","index":I}      → {"killed":I}
 // Stdin EOF destroys the testnet and exits 0.
-import { createRequire } from 'module'
 import readline from 'readline'
+import { require, DHT, createTestnet, HOST, setTag, parseArgs, intArg, bootstrapArg, out, hex } from './lib/dht.mjs'
 
-const require = createRequire(import.meta.url)
-const createTestnet = require('hyperdht/testnet.js')
-const DHT = require('hyperdht')
+setTag('dht-testnet')
+
 const peer = require('dht-rpc/lib/peer.js')
 const { PING_NAT, DOWN_HINT } = require('dht-rpc/lib/commands.js')
 
-const args = process.argv.slice(2)
-const opt = (name, dflt) => {
-  const i = args.indexOf(name)
-  return i === -1 ? dflt : args[i + 1]
-}
-const size = Number(opt('--nodes', '10'))
-const bootstrap = opt('--bootstrap', '')
-  .split(',')
-  .filter(Boolean)
-  .map((s) => {
-    const [host, port] = s.split(':')
-    return { host, port: Number(port) }
-  })
+const { opts } = parseArgs(['testnet', ...process.argv.slice(2)])
+const size = intArg(opts.nodes, 'nodes', 10)
+const bootstrap = opts.bootstrap ? bootstrapArg(opts.bootstrap) : []
 
-const hex = (b) => (b ? Buffer.from(b).toString('hex') : null)
 const addr = (a) => ({ host: a.host, port: a.port, id: hex(a.id) })
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 
-const testnet = await createTestnet(size, { host: '127.0.0.1', bootstrap })
+const testnet = await createTestnet(size, { host: HOST, bootstrap })
 const nodes = [...testnet.nodes]
 let client = null
 

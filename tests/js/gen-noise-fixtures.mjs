@@ -10,6 +10,7 @@ import fs from 'fs'
 import path from 'path'
 import { createRequire } from 'module'
 import { fileURLToPath } from 'url'
+import { prngBytes } from './lib/common.mjs'
 
 const require = createRequire(import.meta.url)
 const Noise = require('noise-handshake')
@@ -38,17 +39,7 @@ const hex = (b) => (b == null ? null : b4a.toString(b, 'hex'))
 const unhex = (s) => b4a.from(s, 'hex')
 const seeded = (n) => curve.generateKeyPair(b4a.alloc(32, n))
 // Deterministic filler: BLAKE2b-256(label ‖ u32le(i)) blocks, truncated.
-function bytes(label, size) {
-  const out = b4a.alloc(size)
-  for (let i = 0, off = 0; off < size; i++, off += 32) {
-    const h = b4a.alloc(32)
-    const ctr = b4a.alloc(4)
-    ctr.writeUInt32LE(i)
-    sodium.crypto_generichash(h, b4a.concat([b4a.from(label), ctr]))
-    h.copy(out, off, 0, Math.min(32, size - off))
-  }
-  return out
-}
+const bytes = (label, size) => prngBytes(b4a.from(label), size)
 
 function blake2b(b) {
   const h = b4a.alloc(32)

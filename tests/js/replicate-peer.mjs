@@ -94,7 +94,7 @@ import os from 'os'
 import path from 'path'
 import readline from 'readline'
 import { require, Hypercore, hex, unhex } from './lib/common.mjs'
-import { testBlock, Digest } from './lib/testdata.mjs'
+import { testBlock, coreDigest } from './lib/testdata.mjs'
 
 const Corestore = require('corestore')
 const Hyperbee = require('hyperbee')
@@ -105,19 +105,6 @@ export function beeKey(i) {
 }
 export function beeValue(i) {
   return 'value-' + i
-}
-
-// Digest of the local blocks [start, end) of `core`; fails if one is missing.
-async function coreDigest(core, start, end) {
-  const d = new Digest()
-  let bytes = 0
-  for (let i = start; i < end; i++) {
-    const block = await core.get(i, { wait: false })
-    if (block === null) throw new Error('block ' + i + ' is not stored locally')
-    d.update(block)
-    bytes += block.byteLength
-  }
-  return { digest: d.final(), bytes }
 }
 
 // ---------------------------------------------------------------- arguments and output

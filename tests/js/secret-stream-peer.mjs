@@ -22,19 +22,13 @@
 // error (message), close (received count and bytes).
 import net from 'net'
 import { createRequire } from 'module'
+import { flagArgs } from './lib/common.mjs'
 
 const require = createRequire(import.meta.url)
 const SecretStream = require('@hyperswarm/secret-stream')
 const b4a = require('b4a')
 
-const args = {}
-const argv = process.argv.slice(2)
-for (let i = 0; i < argv.length; i++) {
-  const k = argv[i].replace(/^--/, '')
-  const next = argv[i + 1]
-  if (next === undefined || next.startsWith('--')) args[k] = true
-  else args[k] = argv[++i]
-}
+const args = flagArgs(process.argv.slice(2))
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const hex = (b) => (b ? b4a.toString(b, 'hex') : null)

@@ -24,18 +24,12 @@
 import { createRequire } from 'module'
 import crypto from 'crypto'
 import { once } from 'events'
+import { flagArgs } from './lib/common.mjs'
 
 const require = createRequire(import.meta.url)
 const UDX = require('udx-native')
 
-const args = {}
-const argv = process.argv.slice(2)
-for (let i = 0; i < argv.length; i++) {
-  const k = argv[i].replace(/^--/, '')
-  const next = argv[i + 1]
-  if (next === undefined || next.startsWith('--')) args[k] = true
-  else args[k] = argv[++i]
-}
+const args = flagArgs(process.argv.slice(2))
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::dht_rpc::{RpcOptions, SocketKind, Transmit};
+use crate::dht_rpc::{RpcOptions, SocketKind};
 use crate::hyperdht::node::{Event, Node, NodeOptions};
 
 use super::handles::Command;
@@ -59,6 +59,7 @@ pub(crate) fn spawn(config: DhtConfig) -> Result<(mpsc::UnboundedSender<Command>
         batch: RecvBatch::default(),
         probe_batch: None,
         gso: Vec::with_capacity(MAX_GSO_BYTES),
+        next: Vec::with_capacity(MAX_GSO_BYTES),
         destroyed: None,
     };
     tokio::spawn(driver.run());
@@ -87,6 +88,8 @@ struct Driver {
     probe_batch: Option<RecvBatch>,
     /// Datagrams for one GSO send.
     gso: Vec<u8>,
+    /// The datagram just taken from the node (swapped with `gso` to start a batch).
+    next: Vec<u8>,
     /// Set by `destroy()`: answered once the node is torn down.
     destroyed: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -194,48 +197,48 @@ impl Driver {
         self.probe_batch = None;
     }
 
+    /// The node's next datagram, written into `self.next`; answering events may queue more,
+    /// and so may the stream pumps, so they run before giving up.
+    fn next_transmit(&mut self) -> Option<(SocketAddrV4, SocketKind)> {
+        if let Some(t) = self.node.poll_transmit_into(&mut self.next) {
+            return Some(t);
+        }
+        self.drain_events();
+        self.node.poll_transmit_into(&mut self.next)
+    }
+
     /// Sends every queued datagram; consecutive same-size datagrams to one address go out as
-    /// one segmented (GSO) send.
+    /// one segmented (GSO) send. Datagrams are written into two reused buffers (`next`, `gso`):
+    /// nothing is allocated per datagram.
     async fn flush(&mut self) -> std::io::Result<()> {
         let max_segments = self.socket.max_segments();
-        let mut held: Option<Transmit> = None;
+        // A datagram in `self.next` that did not fit the previous batch.
+        let mut held: Option<(SocketAddrV4, SocketKind)> = None;
         loop {
-            let t = match held.take() {
-                Some(t) => t,
-                None => match self.node.poll_transmit() {
-                    Some(t) => t,
-                    None => {
-                        // Answering events may queue more; stream pumps may too.
-                        self.drain_events();
-                        match self.node.poll_transmit() {
-                            Some(t) => t,
-                            None => return Ok(()),
-                        }
-                    }
-                },
-            };
-            if t.socket == SocketKind::Probe {
-                self.send_probe(&t).await;
+            let Some((to, socket)) = held.take().or_else(|| self.next_transmit()) else { return Ok(()) };
+            if socket == SocketKind::Probe {
+                self.send_probe(to).await;
                 continue;
             }
-            let seg = t.bytes.len();
-            self.gso.clear();
-            self.gso.extend_from_slice(&t.bytes);
+            std::mem::swap(&mut self.gso, &mut self.next);
+            let seg = self.gso.len();
             let mut count = 1;
             while max_segments > 1 && count < max_segments && self.gso.len() + seg <= MAX_GSO_BYTES {
-                let Some(next) = self.node.poll_transmit() else { break };
-                if next.socket != SocketKind::Main || next.to != t.to || next.bytes.len() > seg {
-                    held = Some(next);
+                let Some((next_to, next_socket)) = self.node.poll_transmit_into(&mut self.next) else {
+                    break;
+                };
+                if next_socket != SocketKind::Main || next_to != to || self.next.len() > seg {
+                    held = Some((next_to, next_socket));
                     break;
                 }
-                self.gso.extend_from_slice(&next.bytes);
+                self.gso.extend_from_slice(&self.next);
                 count += 1;
-                if next.bytes.len() < seg {
+                if self.next.len() < seg {
                     break; // a short one ends a segmented send
                 }
             }
             let segment = (count > 1).then_some(seg);
-            if let Err(e) = self.socket.send(t.to, &self.gso, segment).await {
+            if let Err(e) = self.socket.send(to, &self.gso, segment).await {
                 if !is_transient(&e) {
                     return Err(e);
                 }
@@ -243,7 +246,8 @@ impl Driver {
         }
     }
 
-    async fn send_probe(&mut self, t: &Transmit) {
+    /// Sends the datagram in `self.next` from the probe socket (opened on first use).
+    async fn send_probe(&mut self, to: SocketAddrV4) {
         if self.probe.is_none() {
             match BatchSocket::bind(SocketAddrV4::new(self.probe_host, 0)) {
                 Ok(p) => {
@@ -257,7 +261,7 @@ impl Driver {
             }
         }
         if let Some(p) = &self.probe {
-            let _ = p.send(t.to, &t.bytes, None).await;
+            let _ = p.send(to, &self.next, None).await;
         }
     }
 

@@ -11,6 +11,8 @@ use super::peer;
 use super::rpc::{DelayedReply, Rpc};
 use super::types::{IncomingRequest, Response, RpcEvent};
 use super::SocketKind;
+use hyperwasm::encoding::Decoder;
+use hyperwasm::hyperdht::messages::get_ipv4;
 use std::net::SocketAddrV4;
 
 impl Rpc {
@@ -99,9 +101,10 @@ impl Rpc {
                 self.send_reply(req.tid, req.from, req.socket, req.target, 0, None, false);
             }
             DOWN_HINT => {
-                let Some(down) = peer::decode_ipv4(value) else { return };
+                // The first 6 bytes, trailing ones ignored (JS `c.decode`).
+                let Ok(down) = get_ipv4(&mut Decoder::new(value)) else { return };
                 if self.checks < super::maintenance::MAX_CHECKS {
-                    let id = peer::hash32(&peer::encode_ipv4(&down));
+                    let id = peer::id(&down);
                     let tick = self.tick;
                     if let Some(node) = self.table.get_mut(&id) {
                         if node.pinged < tick || node.down_hints == 0 {

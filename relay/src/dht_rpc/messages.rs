@@ -9,11 +9,15 @@
 //!                                               flags: 1 id, 2 token, 4 closer, 8 error, 16 value
 //! ```
 //! `to` is the address the datagram is sent to (for a response: the requester as the responder
-//! sees it). Integers are little-endian, `uint` is compact-encoding's varint. Decoding ignores
-//! unknown flag bits and trailing bytes, as JS does.
+//! sees it). Integers are little-endian, `uint` is compact-encoding's varint. The fields are read
+//! and written with the compact-encoding primitives of `hyperwasm::encoding` and the address
+//! codecs of `hyperwasm::hyperdht::messages`, so decoding accepts exactly what JS accepts:
+//! unknown flag bits, non-minimal varints and trailing bytes are ignored; a `uint` above
+//! 2^53 − 1, an address array above 0x100000 entries or a truncated field is an error.
 
-use super::peer::{decode_ipv4, encode_ipv4, IPV4_LEN};
 use super::{NodeId, Token};
+use hyperwasm::encoding::{self, put_buffer, put_uint, Decoder};
+use hyperwasm::hyperdht::messages::{get_ipv4, get_ipv4_array, put_ipv4, put_ipv4_array, IPV4_LEN};
 use std::net::SocketAddrV4;
 use thiserror::Error;
 
@@ -32,21 +36,16 @@ const FLAG_TARGET: u64 = 8;
 const FLAG_ERROR: u64 = 8;
 const FLAG_VALUE: u64 = 16;
 
-/// compact-encoding's array limit (`array` rejects longer counts).
-const MAX_ARRAY: u64 = 0x10_0000;
-
 /// Why a datagram did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
-    /// Shorter than its fields say.
-    #[error("DECODE_ERROR: datagram truncated")]
-    Truncated,
     /// Byte 0 is neither `0x03` nor `0x13`.
     #[error("DECODE_ERROR: not a dht-rpc datagram (type byte {0:#04x})")]
     NotRpc(u8),
-    /// An array count above compact-encoding's limit.
-    #[error("DECODE_ERROR: array too long")]
-    ArrayTooLong,
+    /// A field did not decode as JS compact-encoding decodes it (truncated, a `uint` above
+    /// 2^53 − 1, an array count above 0x100000): JS throws and drops the datagram.
+    #[error("DECODE_ERROR: {0}")]
+    Field(#[from] encoding::DecodeError),
 }
 
 impl DecodeError {
@@ -107,36 +106,78 @@ pub enum Message {
 
 /// Decodes a dht-rpc datagram. Never panics; any byte string gets `Ok` or `Err`.
 pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-    let mut r = Reader { bytes, pos: 0 };
-    match r.u8()? {
-        REQUEST_ID => decode_request(&mut r).map(Message::Request),
-        RESPONSE_ID => decode_response(&mut r).map(Message::Response),
+    let mut d = Decoder::new(bytes);
+    match d.u8()? {
+        REQUEST_ID => decode_request(&mut d).map(Message::Request),
+        RESPONSE_ID => decode_response(&mut d).map(Message::Response),
         other => Err(DecodeError::NotRpc(other)),
     }
 }
 
-fn decode_request(r: &mut Reader<'_>) -> Result<RequestMessage, DecodeError> {
-    let flags = r.uint()?;
-    let tid = r.u16()?;
-    let to = r.ipv4()?;
-    let id = if flags & FLAG_ID != 0 { Some(r.fixed32()?) } else { None };
-    let token = if flags & FLAG_TOKEN != 0 { Some(r.fixed32()?) } else { None };
+/// The fields both kinds of datagram start with (after the type byte).
+struct Header {
+    flags: u64,
+    tid: u16,
+    to: SocketAddrV4,
+    id: Option<NodeId>,
+    token: Option<Token>,
+}
+
+fn get_header(d: &mut Decoder<'_>) -> Result<Header, DecodeError> {
+    let flags = d.uint()?;
+    let tid = d.u16()?;
+    let to = get_ipv4(d)?;
+    let id = optional(d, flags & FLAG_ID != 0, Decoder::array)?;
+    let token = optional(d, flags & FLAG_TOKEN != 0, Decoder::array)?;
+    Ok(Header { flags, tid, to, id, token })
+}
+
+/// Appends the type byte and the [`Header`] fields.
+fn put_header(
+    out: &mut Vec<u8>,
+    type_byte: u8,
+    flags: u64,
+    tid: u16,
+    to: &SocketAddrV4,
+    id: Option<&NodeId>,
+    token: Option<&Token>,
+) {
+    out.push(type_byte);
+    put_uint(out, flags);
+    out.extend_from_slice(&tid.to_le_bytes());
+    put_ipv4(out, to);
+    for field in [id, token].into_iter().flatten() {
+        out.extend_from_slice(field);
+    }
+}
+
+/// Reads a field present when its flag is set.
+fn optional<'a, T>(
+    d: &mut Decoder<'a>,
+    present: bool,
+    read: impl FnOnce(&mut Decoder<'a>) -> Result<T, encoding::DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    Ok(if present { Some(read(d)?) } else { None })
+}
+
+fn buffer(d: &mut Decoder<'_>) -> Result<Vec<u8>, encoding::DecodeError> {
+    d.buffer().map(<[u8]>::to_vec)
+}
+
+fn decode_request(d: &mut Decoder<'_>) -> Result<RequestMessage, DecodeError> {
+    let Header { flags, tid, to, id, token } = get_header(d)?;
     let internal = flags & FLAG_INTERNAL != 0;
-    let command = r.uint()?;
-    let target = if flags & FLAG_TARGET != 0 { Some(r.fixed32()?) } else { None };
-    let value = if flags & FLAG_VALUE != 0 { Some(r.buffer()?) } else { None };
+    let command = d.uint()?;
+    let target = optional(d, flags & FLAG_TARGET != 0, Decoder::array)?;
+    let value = optional(d, flags & FLAG_VALUE != 0, buffer)?;
     Ok(RequestMessage { tid, to, id, token, internal, command, target, value })
 }
 
-fn decode_response(r: &mut Reader<'_>) -> Result<ResponseMessage, DecodeError> {
-    let flags = r.uint()?;
-    let tid = r.u16()?;
-    let to = r.ipv4()?;
-    let id = if flags & FLAG_ID != 0 { Some(r.fixed32()?) } else { None };
-    let token = if flags & FLAG_TOKEN != 0 { Some(r.fixed32()?) } else { None };
-    let closer_nodes = if flags & FLAG_CLOSER != 0 { r.ipv4_array()? } else { Vec::new() };
-    let error = if flags & FLAG_ERROR != 0 { r.uint()? } else { 0 };
-    let value = if flags & FLAG_VALUE != 0 { Some(r.buffer()?) } else { None };
+fn decode_response(d: &mut Decoder<'_>) -> Result<ResponseMessage, DecodeError> {
+    let Header { flags, tid, to, id, token } = get_header(d)?;
+    let closer_nodes = optional(d, flags & FLAG_CLOSER != 0, get_ipv4_array)?.unwrap_or_default();
+    let error = optional(d, flags & FLAG_ERROR != 0, Decoder::uint)?.unwrap_or(0);
+    let value = optional(d, flags & FLAG_VALUE != 0, buffer)?;
     Ok(ResponseMessage { tid, to, id, token, closer_nodes, error, value })
 }
 
@@ -150,22 +191,13 @@ impl RequestMessage {
             | flag(self.internal, FLAG_INTERNAL)
             | flag(self.target.is_some(), FLAG_TARGET)
             | flag(self.value.is_some(), FLAG_VALUE);
-        out.push(REQUEST_ID);
-        out.push(flags as u8);
-        out.extend_from_slice(&self.tid.to_le_bytes());
-        out.extend_from_slice(&encode_ipv4(&self.to));
-        if let Some(id) = &self.id {
-            out.extend_from_slice(id);
-        }
-        if let Some(token) = &self.token {
-            out.extend_from_slice(token);
-        }
-        write_uint(&mut out, self.command);
+        put_header(&mut out, REQUEST_ID, flags, self.tid, &self.to, self.id.as_ref(), self.token.as_ref());
+        put_uint(&mut out, self.command);
         if let Some(target) = &self.target {
             out.extend_from_slice(target);
         }
         if let Some(value) = &self.value {
-            write_buffer(&mut out, value);
+            put_buffer(&mut out, value);
         }
         out
     }
@@ -181,27 +213,15 @@ impl ResponseMessage {
             | flag(!self.closer_nodes.is_empty(), FLAG_CLOSER)
             | flag(self.error > 0, FLAG_ERROR)
             | flag(self.value.is_some(), FLAG_VALUE);
-        out.push(RESPONSE_ID);
-        out.push(flags as u8);
-        out.extend_from_slice(&self.tid.to_le_bytes());
-        out.extend_from_slice(&encode_ipv4(&self.to));
-        if let Some(id) = &self.id {
-            out.extend_from_slice(id);
-        }
-        if let Some(token) = &self.token {
-            out.extend_from_slice(token);
-        }
+        put_header(&mut out, RESPONSE_ID, flags, self.tid, &self.to, self.id.as_ref(), self.token.as_ref());
         if !self.closer_nodes.is_empty() {
-            write_uint(&mut out, self.closer_nodes.len() as u64);
-            for node in &self.closer_nodes {
-                out.extend_from_slice(&encode_ipv4(node));
-            }
+            put_ipv4_array(&mut out, &self.closer_nodes);
         }
         if self.error > 0 {
-            write_uint(&mut out, self.error);
+            put_uint(&mut out, self.error);
         }
         if let Some(value) = &self.value {
-            write_buffer(&mut out, value);
+            put_buffer(&mut out, value);
         }
         out
     }
@@ -212,97 +232,6 @@ fn flag(on: bool, bit: u64) -> u64 {
         bit
     } else {
         0
-    }
-}
-
-/// compact-encoding `uint`.
-pub(crate) fn write_uint(out: &mut Vec<u8>, n: u64) {
-    if n <= 0xfc {
-        out.push(n as u8);
-    } else if n <= 0xffff {
-        out.push(0xfd);
-        out.extend_from_slice(&(n as u16).to_le_bytes());
-    } else if n <= 0xffff_ffff {
-        out.push(0xfe);
-        out.extend_from_slice(&(n as u32).to_le_bytes());
-    } else {
-        out.push(0xff);
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-}
-
-fn write_buffer(out: &mut Vec<u8>, bytes: &[u8]) {
-    write_uint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let slice = self.bytes.get(self.pos..end).ok_or(DecodeError::Truncated)?;
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn uint(&mut self) -> Result<u64, DecodeError> {
-        let a = self.u8()?;
-        let width = match a {
-            0xfd => 2,
-            0xfe => 4,
-            0xff => 8,
-            small => return Ok(u64::from(small)),
-        };
-        let b = self.take(width)?;
-        let mut le = [0u8; 8];
-        le[..width].copy_from_slice(b);
-        Ok(u64::from_le_bytes(le))
-    }
-
-    fn fixed32(&mut self) -> Result<[u8; 32], DecodeError> {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(self.take(32)?);
-        Ok(out)
-    }
-
-    fn ipv4(&mut self) -> Result<SocketAddrV4, DecodeError> {
-        decode_ipv4(self.take(IPV4_LEN)?).ok_or(DecodeError::Truncated)
-    }
-
-    fn buffer(&mut self) -> Result<Vec<u8>, DecodeError> {
-        let len = self.uint()?;
-        let len = usize::try_from(len).map_err(|_| DecodeError::Truncated)?;
-        Ok(self.take(len)?.to_vec())
-    }
-
-    fn ipv4_array(&mut self) -> Result<Vec<SocketAddrV4>, DecodeError> {
-        let count = self.uint()?;
-        if count > MAX_ARRAY {
-            return Err(DecodeError::ArrayTooLong);
-        }
-        let remaining = self.bytes.len().saturating_sub(self.pos);
-        // Checked before allocating: a count the datagram cannot hold is truncation.
-        if count.saturating_mul(IPV4_LEN as u64) > remaining as u64 {
-            return Err(DecodeError::Truncated);
-        }
-        let mut out = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            out.push(self.ipv4()?);
-        }
-        Ok(out)
     }
 }
 

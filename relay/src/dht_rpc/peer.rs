@@ -1,41 +1,16 @@
-//! Node ids and the 6-byte `ipv4Address` encoding (`dht-rpc lib/peer.js`, compact-encoding
-//! `ipv4Address`: 4 octets in network order, then the port as u16 little-endian).
+//! Node ids and XOR distance (`dht-rpc lib/peer.js`). Addresses are encoded with
+//! compact-encoding `ipv4Address` ([`ipv4_bytes`]: 4 octets in network order, then the port as
+//! u16 little-endian).
 
 use super::NodeId;
+use hyperwasm::crypto::blake2b;
+use hyperwasm::hyperdht::messages::ipv4_bytes;
 use std::cmp::Ordering;
-use std::net::{Ipv4Addr, SocketAddrV4};
-
-/// Encoded size of an address.
-pub const IPV4_LEN: usize = 6;
-
-/// `ipv4Address` encoding of `addr`.
-pub fn encode_ipv4(addr: &SocketAddrV4) -> [u8; IPV4_LEN] {
-    let [a, b, c, d] = addr.ip().octets();
-    let [p0, p1] = addr.port().to_le_bytes();
-    [a, b, c, d, p0, p1]
-}
-
-/// Decodes the first 6 bytes of `bytes` as an address (`None` if shorter).
-pub fn decode_ipv4(bytes: &[u8]) -> Option<SocketAddrV4> {
-    match bytes {
-        [a, b, c, d, p0, p1, ..] => {
-            Some(SocketAddrV4::new(Ipv4Addr::new(*a, *b, *c, *d), u16::from_le_bytes([*p0, *p1])))
-        }
-        _ => None,
-    }
-}
-
-/// BLAKE2b-256 of `bytes` (unkeyed).
-pub fn hash32(bytes: &[u8]) -> [u8; 32] {
-    let digest = blake2b_simd::Params::new().hash_length(32).hash(bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_bytes());
-    out
-}
+use std::net::SocketAddrV4;
 
 /// The id a node at `addr` must have: BLAKE2b-256 of its encoded address.
 pub fn id(addr: &SocketAddrV4) -> NodeId {
-    hash32(&encode_ipv4(addr))
+    blake2b(&ipv4_bytes(addr))
 }
 
 /// `Some(id)` if `claimed` is the id of `from` (the observed UDP source), else `None`: a node
@@ -58,6 +33,7 @@ pub fn cmp_distance(target: &[u8; 32], a: &[u8; 32], b: &[u8; 32]) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn id_of_known_address() {
@@ -70,14 +46,6 @@ mod tests {
         assert_eq!(validate_id(&id(&addr), &addr), Some(id(&addr)));
         let other = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 49738);
         assert_eq!(validate_id(&id(&addr), &other), None);
-    }
-
-    #[test]
-    fn ipv4_layout() {
-        let addr = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 0x1234);
-        assert_eq!(encode_ipv4(&addr), [10, 0, 0, 1, 0x34, 0x12]);
-        assert_eq!(decode_ipv4(&encode_ipv4(&addr)), Some(addr));
-        assert_eq!(decode_ipv4(&[1, 2, 3, 4, 5]), None);
     }
 
     #[test]

@@ -7,11 +7,11 @@
 use super::commands::DOWN_HINT;
 use super::errors::RpcError;
 use super::io::{NewRequest, Owner};
-use super::peer;
 use super::query::{Query, QuerySpec};
 use super::rpc::{QueryEntry, QueryKind, Rpc};
 use super::types::{QueryId, Response, RpcEvent};
 use super::SocketKind;
+use hyperwasm::hyperdht::messages::ipv4_bytes;
 use std::net::SocketAddrV4;
 
 impl Rpc {
@@ -134,7 +134,7 @@ impl Rpc {
                 return;
             }
             self.down_hints_sent += 1;
-            let value = peer::encode_ipv4(&down).to_vec();
+            let value = ipv4_bytes(&down).to_vec();
             self.internal_request(to, DOWN_HINT, Some(value), Owner::QueryAux(id), now_ms);
         }
     }

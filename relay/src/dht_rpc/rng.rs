@@ -16,7 +16,7 @@ impl Rng {
     pub(crate) fn from_os() -> Self {
         let mut seed = [0u8; 32];
         if getrandom::getrandom(&mut seed).is_err() {
-            seed = super::peer::hash32(b"hyperwasm dht-rpc fallback seed");
+            seed = hyperwasm::crypto::blake2b(b"hyperwasm dht-rpc fallback seed");
         }
         Rng::from_seed(seed)
     }

@@ -1,117 +1,82 @@
-//! An in-memory network of many [`Rpc`]s with a deterministic clock, latency and datagram
-//! loss: queries must find the true k closest nodes; adaptive nodes pass (or fail) the firewall
-//! check as their simulated NAT dictates.
+//! Many [`Rpc`]s on the simulated network of [`crate::testing::sim`] (deterministic clock,
+//! latency, datagram loss): queries must find the true k closest nodes; adaptive nodes pass (or
+//! fail) the firewall check as their simulated NAT dictates.
 
 use super::peer::{self, cmp_distance};
 use super::query::QuerySpec;
 use super::rpc::{Rpc, RpcOptions};
 use super::types::{QueryId, RpcEvent};
 use super::{NodeId, SocketKind};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use crate::testing::sim::{Host, Nat, SimNet};
+use crate::testing::true_closest;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// How a node's main socket looks from outside.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Nat {
-    /// Public: source address = bound address.
-    Open,
-    /// Outgoing datagrams appear from `port + 1`; only that mapped port is reachable.
-    Remapping,
-}
-
-/// A datagram on the wire: (delivery time, sequence, destination node, its socket, source, bytes).
-type InFlight = (u64, u64, usize, SocketKind, SocketAddrV4, Vec<u8>);
-
-struct SimNode {
+/// An `Rpc` and the events it reported.
+pub(super) struct SimRpc {
     rpc: Rpc,
-    addr: SocketAddrV4,
-    nat: Nat,
     events: Vec<RpcEvent>,
 }
 
-pub(super) struct Sim {
-    pub(super) now: u64,
-    nodes: Vec<SimNode>,
-    /// Public address → (node, socket).
-    routes: HashMap<SocketAddrV4, (usize, SocketKind)>,
-    queue: BinaryHeap<Reverse<InFlight>>,
-    seq: u64,
-    rng: u64,
-    loss_per_mille: u64,
-    pub(super) delivered: u64,
-    pub(super) lost: u64,
-}
-
-fn probe_addr(addr: SocketAddrV4) -> SocketAddrV4 {
-    SocketAddrV4::new(*addr.ip(), addr.port().wrapping_add(20_000))
-}
-
-impl Sim {
-    pub(super) fn new(seed: u64, loss_per_mille: u64) -> Self {
-        Sim {
-            now: 1_000_000,
-            nodes: Vec::new(),
-            routes: HashMap::new(),
-            queue: BinaryHeap::new(),
-            seq: 0,
-            rng: seed | 1,
-            loss_per_mille,
-            delivered: 0,
-            lost: 0,
-        }
+impl Host for SimRpc {
+    fn handle_datagram(&mut self, from: SocketAddrV4, socket: SocketKind, bytes: &[u8], now_ms: u64) {
+        self.rpc.handle_datagram(from, socket, bytes, now_ms);
     }
 
-    fn rand(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
+    fn poll_transmit_into(&mut self, buf: &mut Vec<u8>) -> Option<(SocketAddrV4, SocketKind)> {
+        let t = self.rpc.poll_transmit()?;
+        *buf = t.bytes;
+        Some((t.to, t.socket))
     }
 
+    fn poll_timeout(&self) -> Option<u64> {
+        self.rpc.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now_ms: u64) {
+        self.rpc.handle_timeout(now_ms);
+    }
+
+    fn poll_events(&mut self, _now_ms: u64) -> bool {
+        let before = self.events.len();
+        self.events.extend(std::iter::from_fn(|| self.rpc.poll_event()));
+        self.events.len() > before
+    }
+}
+
+pub(super) type Sim = SimNet<SimRpc>;
+
+impl SimNet<SimRpc> {
     pub(super) fn addr_of(i: usize) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::new(10, (i / 200) as u8, (i % 200) as u8 + 1, 7), 4000 + i as u16)
     }
 
-    fn add(&mut self, mut opts: RpcOptions, nat: Nat) -> usize {
-        let i = self.nodes.len();
-        let addr = Sim::addr_of(i);
+    fn add_rpc(&mut self, mut opts: RpcOptions, nat: Nat) -> usize {
+        let addr = Sim::addr_of(self.nodes.len());
         opts.port = addr.port();
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&self.rand().to_le_bytes());
-        opts.seed = Some(seed);
-        let public = match nat {
-            Nat::Open => addr,
-            Nat::Remapping => SocketAddrV4::new(*addr.ip(), addr.port() + 1),
-        };
-        self.routes.insert(public, (i, SocketKind::Main));
-        self.routes.insert(probe_addr(addr), (i, SocketKind::Probe));
+        opts.seed = Some(self.host_seed());
         let rpc = Rpc::new(opts, self.now);
-        self.nodes.push(SimNode { rpc, addr, nat, events: Vec::new() });
-        self.flush();
-        i
+        self.add(SimRpc { rpc, events: Vec::new() }, addr, nat)
     }
 
     /// A persistent node at a known public address (as testnet nodes).
     pub(super) fn add_persistent(&mut self, bootstrap: Vec<SocketAddrV4>) -> usize {
-        let i = self.nodes.len();
         let opts = RpcOptions {
             bootstrap,
             ephemeral: Some(false),
             firewalled: false,
-            host: *Sim::addr_of(i).ip(),
+            host: *Sim::addr_of(self.nodes.len()).ip(),
             ..RpcOptions::default()
         };
-        self.add(opts, Nat::Open)
+        self.add_rpc(opts, Nat::Open)
     }
 
     pub(super) fn add_client(&mut self, bootstrap: Vec<SocketAddrV4>) -> usize {
-        self.add(RpcOptions { bootstrap, ..RpcOptions::default() }, Nat::Open)
+        self.add_rpc(RpcOptions { bootstrap, ..RpcOptions::default() }, Nat::Open)
     }
 
     fn add_adaptive(&mut self, bootstrap: Vec<SocketAddrV4>, nat: Nat) -> usize {
         let opts = RpcOptions { bootstrap, ephemeral: None, ..RpcOptions::default() };
-        self.add(opts, nat)
+        self.add_rpc(opts, nat)
     }
 
     pub(super) fn rpc(&mut self, i: usize) -> &mut Rpc {
@@ -122,73 +87,13 @@ impl Sim {
         &mut self.nodes[i].events
     }
 
-    /// Moves every node's transmits onto the wire and collects events.
-    fn flush(&mut self) {
-        for i in 0..self.nodes.len() {
-            while let Some(t) = self.nodes[i].rpc.poll_transmit() {
-                let node = &self.nodes[i];
-                let from = match (t.socket, node.nat) {
-                    (SocketKind::Probe, _) => probe_addr(node.addr),
-                    (SocketKind::Main, Nat::Open) => node.addr,
-                    (SocketKind::Main, Nat::Remapping) => {
-                        SocketAddrV4::new(*node.addr.ip(), node.addr.port() + 1)
-                    }
-                };
-                if self.rand() % 1000 < self.loss_per_mille {
-                    self.lost += 1;
-                    continue;
-                }
-                let Some(&(to, socket)) = self.routes.get(&t.to) else { continue };
-                let at = self.now + 5 + self.rand() % 35;
-                self.seq += 1;
-                self.queue.push(Reverse((at, self.seq, to, socket, from, t.bytes)));
-            }
-            while let Some(e) = self.nodes[i].rpc.poll_event() {
-                self.nodes[i].events.push(e);
-            }
-        }
-    }
-
-    /// Advances the clock to `until`, delivering datagrams and firing timers in order.
-    pub(super) fn run_until(&mut self, until: u64) {
-        loop {
-            self.flush();
-            let next_packet = self.queue.peek().map(|Reverse(p)| p.0);
-            let next_timer = self.nodes.iter().filter_map(|n| n.rpc.poll_timeout()).min();
-            let next = match (next_packet, next_timer) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b).unwrap_or(until),
-            };
-            if next > until {
-                self.now = until;
-                return;
-            }
-            self.now = self.now.max(next);
-            while self.queue.peek().is_some_and(|Reverse(p)| p.0 <= self.now) {
-                let Some(Reverse((_, _, to, socket, from, bytes))) = self.queue.pop() else { break };
-                self.delivered += 1;
-                self.nodes[to].rpc.handle_datagram(from, socket, &bytes, self.now);
-            }
-            let now = self.now;
-            for n in &mut self.nodes {
-                if n.rpc.poll_timeout().is_some_and(|t| t <= now) {
-                    n.rpc.handle_timeout(now);
-                }
-            }
-        }
-    }
-
-    pub(super) fn run_for(&mut self, ms: u64) {
-        self.run_until(self.now + ms);
-    }
-
     /// Runs a query from node `i` to completion; returns the closest ids.
     pub(super) fn query(&mut self, i: usize, spec: QuerySpec) -> Vec<NodeId> {
         let now = self.now;
         let id = self.nodes[i].rpc.query(spec, now);
         let deadline = self.now + 120_000;
         while self.now < deadline {
-            self.run_for(50);
+            self.run(50);
             if let Some(closest) = take_done(self.events(i), id) {
                 return closest;
             }
@@ -206,13 +111,6 @@ fn take_done(events: &mut Vec<RpcEvent>, id: QueryId) -> Option<Vec<NodeId>> {
         }
         _ => None,
     }
-}
-
-fn true_closest(ids: &[NodeId], target: &[u8; 32], k: usize) -> Vec<NodeId> {
-    let mut v = ids.to_vec();
-    v.sort_by(|a, b| cmp_distance(target, a, b));
-    v.truncate(k);
-    v
 }
 
 #[test]
@@ -243,9 +141,9 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
     sim.add_persistent(Vec::new());
     for _ in 1..120 {
         sim.add_persistent(vec![boot]);
-        sim.run_for(150);
+        sim.run(150);
     }
-    sim.run_for(60_000);
+    sim.run(60_000);
     let persistent: Vec<NodeId> = (0..120).map(|i| peer::id(&Sim::addr_of(i))).collect();
     for (i, id) in persistent.iter().enumerate() {
         assert_eq!(sim.rpc(i).id(), Some(*id), "node {i} is persistent at its address");
@@ -254,7 +152,7 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
     let clients: Vec<usize> = (0..5).map(|_| sim.add_client(vec![boot, Sim::addr_of(7)])).collect();
     let t0 = sim.now;
     while clients.iter().any(|&c| !sim.rpc(c).is_bootstrapped()) {
-        sim.run_for(100);
+        sim.run(100);
         assert!(sim.now - t0 < 60_000, "clients bootstrap within a minute");
     }
     for &c in &clients {
@@ -264,7 +162,7 @@ fn converge(loss_per_mille: u64, exhaustive: bool) -> (usize, usize) {
     let mut exact = 0;
     let mut recall = 0;
     for q in 0..30u8 {
-        let target = peer::hash32(&[b'q', q]);
+        let target = hyperwasm::crypto::blake2b(&[b'q', q]);
         let client = clients[q as usize % clients.len()];
         let t0 = sim.now;
         let got = sim.query(client, QuerySpec { exhaustive, ..QuerySpec::find_node(target) });
@@ -305,7 +203,7 @@ fn persistent_node_without_a_known_host_takes_its_id_from_nat_samples() {
     sim.add_persistent(Vec::new());
     for _ in 1..8 {
         sim.add_persistent(vec![boot]);
-        sim.run_for(100);
+        sim.run(100);
     }
     // Bound to 0.0.0.0: the id comes from what the others report as our address.
     let opts = RpcOptions {
@@ -314,9 +212,9 @@ fn persistent_node_without_a_known_host_takes_its_id_from_nat_samples() {
         firewalled: false,
         ..RpcOptions::default()
     };
-    let n = sim.add(opts, Nat::Open);
+    let n = sim.add_rpc(opts, Nat::Open);
     assert!(sim.rpc(n).is_ephemeral(), "not before the bootstrap query");
-    sim.run_for(5_000);
+    sim.run(5_000);
     assert_eq!(sim.rpc(n).id(), Some(peer::id(&Sim::addr_of(n))));
     let events = sim.events(n).clone();
     let persistent = events.iter().position(|e| *e == RpcEvent::Persistent).unwrap();
@@ -333,12 +231,12 @@ fn adaptive_node_becomes_persistent_only_behind_an_open_nat() {
     sim.add_persistent(Vec::new());
     for _ in 1..20 {
         sim.add_persistent(vec![boot]);
-        sim.run_for(100);
+        sim.run(100);
     }
-    sim.run_for(10_000);
+    sim.run(10_000);
     let open = sim.add_adaptive(vec![boot], Nat::Open);
     let remapped = sim.add_adaptive(vec![boot], Nat::Remapping);
-    sim.run_for(20_000);
+    sim.run(20_000);
     // The quick PING_NAT at bootstrap came back to the open node's main socket: no longer
     // firewalled, but still ephemeral until the network has been stable for ~20 minutes.
     assert!(!sim.rpc(open).is_firewalled());
@@ -348,13 +246,13 @@ fn adaptive_node_becomes_persistent_only_behind_an_open_nat() {
     assert_eq!(sim.rpc(remapped).remote_address(), None, "public port != bound port");
     assert!(sim.events(open).contains(&RpcEvent::Ready));
     assert!(sim.events(open).contains(&RpcEvent::CloseProbe));
-    sim.run_for(22 * 60 * 1000);
+    sim.run(22 * 60 * 1000);
     assert_eq!(sim.rpc(open).id(), Some(peer::id(&Sim::addr_of(open))));
     assert!(sim.events(open).contains(&RpcEvent::Persistent));
     assert!(sim.rpc(remapped).is_ephemeral() && sim.rpc(remapped).is_firewalled());
     assert!(!sim.events(remapped).contains(&RpcEvent::Persistent));
     // The new persistent node is now known to others.
-    sim.run_for(10 * 60 * 1000);
+    sim.run(10 * 60 * 1000);
     let known = (0..20).filter(|&i| sim.rpc(i).has_node(&Sim::addr_of(open))).count();
     assert!(known >= 5, "{known} persistent nodes have the adaptive node in their table");
     let known_remapped = (0..20)

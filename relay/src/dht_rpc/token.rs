@@ -5,6 +5,7 @@
 //! port.
 
 use super::Token;
+use hyperwasm::crypto::{blake2b, blake2b_keyed};
 use std::net::Ipv4Addr;
 
 /// Drains between rotations.
@@ -32,11 +33,7 @@ impl Tokens {
     /// `token(host, i)`: `i = 1` the current secret, `0` the previous one.
     pub fn token(&self, host: Ipv4Addr, i: usize) -> Token {
         let secret = &self.secrets[i.min(1)];
-        let digest =
-            blake2b_simd::Params::new().hash_length(32).key(secret).hash(host.to_string().as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest.as_bytes());
-        out
+        blake2b_keyed(&[host.to_string().as_bytes()], secret)
     }
 
     /// The token handed out to `host` now.
@@ -61,7 +58,7 @@ impl Tokens {
     /// The newer secret becomes the older one; the new newer one is the hash of the old older.
     pub fn rotate(&mut self) {
         let [older, newer] = self.secrets;
-        let next = super::peer::hash32(&older);
+        let next = blake2b(&older);
         self.secrets = [newer, next];
     }
 }
@@ -106,6 +103,6 @@ mod tests {
         // The new secret is the hash of the dropped one (JS rotates in place).
         let mut u = Tokens::new([3; 32], [4; 32]);
         u.rotate();
-        assert_eq!(u.secrets, [[4; 32], crate::dht_rpc::peer::hash32(&[3; 32])]);
+        assert_eq!(u.secrets, [[4; 32], blake2b(&[3; 32])]);
     }
 }

@@ -184,14 +184,28 @@ impl Node {
         self.process();
     }
 
-    /// The next datagram to send.
+    /// The next datagram to send (dht-rpc's first, then UDX's), in a new buffer; see
+    /// [`Node::poll_transmit_into`] for the allocation-free form.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.rpc.poll_transmit() {
             return Some(t);
         }
-        let mut buf = Vec::new();
-        let to = self.udx.poll_transmit(self.now_ms, &mut buf)?;
-        Some(Transmit { to, socket: SocketKind::Main, bytes: buf })
+        let mut bytes = Vec::new();
+        let to = self.udx.poll_transmit(self.now_ms, &mut bytes)?;
+        Some(Transmit { to, socket: SocketKind::Main, bytes })
+    }
+
+    /// The next datagram to send, written into `buf` (cleared first; its capacity is reused,
+    /// so a driver sending a stream's packets allocates nothing per datagram). Returns where
+    /// it goes and from which socket; `None` (with `buf` unspecified) when nothing is queued.
+    pub fn poll_transmit_into(&mut self, buf: &mut Vec<u8>) -> Option<(SocketAddrV4, SocketKind)> {
+        if let Some(t) = self.rpc.poll_transmit() {
+            buf.clear();
+            buf.extend_from_slice(&t.bytes);
+            return Some((t.to, t.socket));
+        }
+        let to = self.udx.poll_transmit(self.now_ms, buf)?;
+        Some((to, SocketKind::Main))
     }
 
     /// The next event.

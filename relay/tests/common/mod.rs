@@ -215,6 +215,16 @@ impl Peer {
         }
     }
 
+    /// The next stdout line as JSON if one is waiting (never blocks; for single-threaded
+    /// loops that drive a node while the peer runs).
+    pub fn try_next_json(&mut self) -> Option<Value> {
+        let line = self.lines.try_recv().ok()?;
+        Some(
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{}: stdout line is not JSON ({e}): {line}", self.name)),
+        )
+    }
+
     /// The next line that is not an `{"event": …}` notice.
     pub fn next_answer(&mut self) -> Value {
         loop {

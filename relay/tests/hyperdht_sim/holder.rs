@@ -1,9 +1,6 @@
 //! A key holder for a HyperDHT [`Node`]: answers the asked-for events with real keys
 //! (Ed25519 signatures, Noise IK through `noise_wrap`) and runs secret-stream over the
-//! connected UDX streams, echoing what servers receive. Shared by the in-memory network and
-//! the live JS interop test.
-
-#![allow(dead_code)]
+//! connected UDX streams, echoing what servers receive.
 
 use hyperwasm::crypto::KeyPair;
 use hyperwasm::hyperdht::messages::NoisePayload;

@@ -13,7 +13,7 @@ use hyperwasm::hyperdht::messages::Peer;
 use hyperwasm_relay::hyperdht::node::Event;
 use hyperwasm_relay::hyperdht::ops::{AnnounceOptions, OpOutcome};
 use hyperwasm_relay::hyperdht::HyperDhtError;
-use net::Net;
+use net::{Net, NetExt};
 
 fn op_done(
     net: &Net,
@@ -353,7 +353,7 @@ mod injected {
         let server_payload = wrap.recv(&h[0].noise).unwrap();
         assert_eq!(server_payload.error, 0);
         assert_eq!(server_payload.firewall, firewall::OPEN);
-        assert_eq!(server_payload.addresses4, vec![net.nodes[s].addr]);
+        assert_eq!(server_payload.addresses4, vec![net.addr(s)]);
         let udx_id = server_payload.udx.unwrap().id as u32;
         // The client said OPEN: the server connected its stream to the client address at once.
         let incoming = net.nodes[s].log.iter().find_map(|e| match e {
@@ -522,7 +522,7 @@ mod injected {
                     }
                     RequestMessage {
                         tid: next() as u16,
-                        to: net.nodes[to].addr,
+                        to: net.addr(to),
                         id: None,
                         token: None,
                         internal: false,

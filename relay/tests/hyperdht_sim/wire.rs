@@ -21,16 +21,8 @@ pub fn request(
     token: Option<[u8; 32]>,
     value: Option<Vec<u8>>,
 ) {
-    let msg = RequestMessage {
-        tid,
-        to: net.nodes[to].addr,
-        id: None,
-        token,
-        internal: false,
-        command,
-        target,
-        value,
-    };
+    let msg =
+        RequestMessage { tid, to: net.addr(to), id: None, token, internal: false, command, target, value };
     net.inject(from, to, msg.encode());
 }
 

@@ -25,6 +25,18 @@ export const GENERATOR = {
   node: process.version
 }
 
+/** `--name value` and bare `--flag` options → `{name: value | true}` (the single-purpose peers). */
+export function flagArgs(argv) {
+  const args = {}
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i].replace(/^--/, '')
+    const next = argv[i + 1]
+    if (next === undefined || next.startsWith('--')) args[k] = true
+    else args[k] = argv[++i]
+  }
+  return args
+}
+
 export const hex = (b) => (b == null ? null : b4a.toString(b, 'hex'))
 export const unhex = (s) => (s == null ? null : b4a.from(s, 'hex'))
 

@@ -4,12 +4,9 @@
 // JSON form (what tests/oracle_hyperdht.rs rebuilds from Rust values): buffers are lowercase hex,
 // `{host, port}` addresses are "a.b.c.d:port" or "[h:h:h:h:h:h:h:h]:port" (JS's ipv6 host
 // string: 8 groups, lowercase hex, no leading zeros, no "::"), everything else as JS decoded it.
-import { createRequire } from 'module'
+import { require, c, b4a, sodium, hex, unhex, prngBytes } from './common.mjs'
 
-export const require = createRequire(import.meta.url)
-export const c = require('compact-encoding')
-export const b4a = require('b4a')
-export const sodium = require('sodium-universal')
+export { require, c, b4a, sodium, hex, unhex }
 export const curve = require('noise-curve-ed')
 export const m = require('hyperdht/lib/messages.js')
 export const dhtCrypto = require('hyperdht/lib/crypto.js')
@@ -29,8 +26,6 @@ export const GENERATOR = {
   node: process.version
 }
 
-export const hex = (b) => (b == null ? null : b4a.toString(b, 'hex'))
-export const unhex = (s) => (s == null ? null : b4a.from(s, 'hex'))
 
 // The codecs under test, by the names the fixtures use.
 export const CODECS = {
@@ -111,18 +106,9 @@ export function encode(codec, value) {
 
 export const seeded = (n) => curve.generateKeyPair(b4a.alloc(32, n))
 
-// Deterministic filler: BLAKE2b-256(label ‖ u32le(i)) blocks, cut to `size` (as gen-noise-fixtures).
-export function bytes(label, size) {
-  const out = b4a.alloc(size)
-  for (let i = 0, off = 0; off < size; i++, off += 32) {
-    const h = b4a.alloc(32)
-    const ctr = b4a.alloc(4)
-    ctr.writeUInt32LE(i)
-    sodium.crypto_generichash(h, b4a.concat([b4a.from(label), ctr]))
-    h.copy(out, off, 0, Math.min(32, size - off))
-  }
-  return out
-}
+// Deterministic filler: BLAKE2b-256(label ‖ u32le(i)) blocks, cut to `size` (common.mjs
+// prngBytes seeded with the label, as gen-noise-fixtures).
+export const bytes = (label, size) => prngBytes(b4a.from(label), size)
 
 // Runs `fn` with sodium.randombytes_buf filling from `source` (a Buffer, consumed in order).
 export function withRandom(source, fn) {

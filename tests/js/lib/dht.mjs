@@ -3,9 +3,9 @@
 // by the throughput commands and the core digest of swarm-seed / swarm-fetch.
 import readline from 'readline'
 import { require, b4a, sodium, hex, unhex } from './common.mjs'
-import { Digest } from './testdata.mjs'
+import { coreDigest } from './testdata.mjs'
 
-export { hex, unhex, b4a }
+export { require, hex, unhex, b4a, coreDigest }
 export const DHT = require('hyperdht')
 export const createTestnet = require('hyperdht/testnet.js')
 export const HYPERDHT_VERSION = require('hyperdht/package.json').version
@@ -450,15 +450,3 @@ export function receiveBytes(stream, { hash = true } = {}) {
 }
 
 // ---------------------------------------------------------------- cores
-/** Digest (lib/testdata.mjs: BLAKE2b-256 over u64le(len) ‖ block) of blocks [start, end) of `core`. */
-export async function coreDigest(core, start, end) {
-  const d = new Digest()
-  let bytes = 0
-  for (let i = start; i < end; i++) {
-    const block = await core.get(i, { wait: false })
-    if (block === null) throw new Error('block ' + i + ' is not stored locally')
-    d.update(block)
-    bytes += block.byteLength
-  }
-  return { digest: d.final(), bytes }
-}

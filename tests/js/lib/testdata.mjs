@@ -37,3 +37,16 @@ export class Digest {
     return hex(out)
   }
 }
+
+/** Digest of the locally stored blocks [start, end) of `core` (fails if one is missing). */
+export async function coreDigest(core, start, end) {
+  const d = new Digest()
+  let bytes = 0
+  for (let i = start; i < end; i++) {
+    const block = await core.get(i, { wait: false })
+    if (block === null) throw new Error('block ' + i + ' is not stored locally')
+    d.update(block)
+    bytes += block.byteLength
+  }
+  return { digest: d.final(), bytes }
+}

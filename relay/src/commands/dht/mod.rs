@@ -143,9 +143,7 @@ pub fn key_pair(seed: Option<&str>) -> Result<KeyPair, RelayError> {
 
 /// 64 hex characters → 32 bytes.
 pub fn hex32(s: &str, what: &str) -> Result<[u8; 32], RelayError> {
-    let bytes =
-        hex::decode(s).map_err(|_| RelayError::BadArgument(format!("--{what} must be hex, got {s:?}")))?;
-    bytes
+    hex_bytes(s, what)?
         .try_into()
         .map_err(|_| RelayError::BadArgument(format!("--{what} must be 32 bytes (64 hex characters)")))
 }

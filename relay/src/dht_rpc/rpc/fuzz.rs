@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::dht_rpc::messages::{RequestMessage, ResponseMessage};
+use hyperwasm::encoding::MAX_SAFE_INTEGER;
+use hyperwasm::hyperdht::messages::ipv4_bytes;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -46,7 +48,7 @@ fn value() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop_oneof![
         Just(None),
         proptest::collection::vec(any::<u8>(), 0..12).prop_map(Some),
-        (0x0a00_0000u32..0x0a00_0010, 1u16..5).prop_map(|a| Some(peer::encode_ipv4(&addr(a)).to_vec())),
+        (0x0a00_0000u32..0x0a00_0010, 1u16..5).prop_map(|a| Some(ipv4_bytes(&addr(a)).to_vec())),
         (0u32..20_000).prop_map(|d| Some(d.to_le_bytes().to_vec())),
     ]
 }
@@ -58,7 +60,7 @@ fn request_msg() -> impl Strategy<Value = RequestMessage> {
         any::<bool>(),
         proptest::option::of(any::<[u8; 32]>()),
         any::<bool>(),
-        prop_oneof![0u64..6, any::<u64>()],
+        prop_oneof![0u64..6, 0..=MAX_SAFE_INTEGER],
         proptest::option::of(any::<[u8; 32]>()),
         value(),
     )
@@ -81,7 +83,7 @@ fn response_msg() -> impl Strategy<Value = ResponseMessage> {
         source(),
         any::<bool>(),
         proptest::collection::vec(source(), 0..40),
-        prop_oneof![Just(0u64), any::<u64>()],
+        prop_oneof![Just(0u64), 0..=MAX_SAFE_INTEGER],
         value(),
     )
         .prop_map(|(tid, to, with_id, closer, error, value)| ResponseMessage {
@@ -233,7 +235,7 @@ fn flood_without_polling_stays_bounded() {
         let (command, internal, value) = match i % 4 {
             0 => (crate::dht_rpc::commands::DELAYED_PING, true, Some(9_000u32.to_le_bytes().to_vec())),
             1 => (5, false, Some(vec![0; 64])),
-            2 => (crate::dht_rpc::commands::DOWN_HINT, true, Some(peer::encode_ipv4(&from).to_vec())),
+            2 => (crate::dht_rpc::commands::DOWN_HINT, true, Some(ipv4_bytes(&from).to_vec())),
             _ => (crate::dht_rpc::commands::FIND_NODE, true, None),
         };
         let msg = RequestMessage {
@@ -243,7 +245,7 @@ fn flood_without_polling_stays_bounded() {
             token: None,
             internal,
             command,
-            target: Some(peer::hash32(&i.to_le_bytes())),
+            target: Some(hyperwasm::crypto::blake2b(&i.to_le_bytes())),
             value,
         };
         rpc.handle_datagram(from, SocketKind::Main, &msg.encode(), u64::from(i / 100));

@@ -4,6 +4,7 @@
 use super::*;
 use crate::dht_rpc::commands::*;
 use crate::dht_rpc::messages::{decode, Message, RequestMessage, ResponseMessage};
+use hyperwasm::hyperdht::messages::ipv4_bytes;
 
 const ME: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5000);
 
@@ -226,7 +227,7 @@ fn down_hint_checks_the_named_node() {
     req.value = Some(vec![1, 2, 3]);
     let (t, _) = send(&mut rpc, peer_addr(2), &req, 10);
     assert!(t.is_empty(), "short value: no reply");
-    req.value = Some(peer::encode_ipv4(&peer_addr(1)).to_vec());
+    req.value = Some(ipv4_bytes(&peer_addr(1)).to_vec());
     let (t, _) = send(&mut rpc, peer_addr(2), &req, 10);
     let r = responses(&t);
     assert_eq!(r.len(), 1);

@@ -84,11 +84,11 @@ fn rows_replace_remove_and_recency() {
 
 #[test]
 fn closest_exact_is_the_xor_order() {
-    let own = crate::dht_rpc::peer::hash32(b"own");
+    let own = hyperwasm::crypto::blake2b(b"own");
     let mut t = Table::new(own, 20);
     let mut all = Vec::new();
     for i in 0..3000u32 {
-        let mut id = crate::dht_rpc::peer::hash32(&i.to_le_bytes());
+        let mut id = hyperwasm::crypto::blake2b(&i.to_le_bytes());
         if i % 4 == 0 {
             id[..2].copy_from_slice(&own[..2]);
         }
@@ -97,7 +97,7 @@ fn closest_exact_is_the_xor_order() {
         }
     }
     for q in 0..50u32 {
-        let mut target = crate::dht_rpc::peer::hash32(&(q + 100_000).to_le_bytes());
+        let mut target = hyperwasm::crypto::blake2b(&(q + 100_000).to_le_bytes());
         if q % 3 == 0 {
             target[..q as usize % 4].copy_from_slice(&own[..q as usize % 4]);
         }

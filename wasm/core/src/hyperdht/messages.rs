@@ -23,7 +23,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use super::constants::PAYLOAD_VERSION;
-use crate::encoding::{put_buffer, put_string, put_uint, Compact, DecodeError, Decoder};
+use crate::encoding::{put_array, put_buffer, put_string, put_uint, Compact, DecodeError, Decoder};
 
 /// Decodes one value from the start of `bytes`, ignoring anything after it (JS `c.decode`).
 pub fn decode<T: Compact>(bytes: &[u8]) -> Result<T, DecodeError> {
@@ -42,10 +42,17 @@ const PEER_MIN_LEN: usize = 33;
 /// Encoded size of a `relayInfo`.
 const RELAY_INFO_LEN: usize = 2 * IPV4_LEN;
 
+/// compact-encoding `ipv4Address` of `addr` as a fixed array (4 octets, then the port as u16
+/// LE): what [`put_ipv4`] appends, for callers that hash or store it.
+pub fn ipv4_bytes(addr: &SocketAddrV4) -> [u8; IPV4_LEN] {
+    let [a, b, c, d] = addr.ip().octets();
+    let [p0, p1] = addr.port().to_le_bytes();
+    [a, b, c, d, p0, p1]
+}
+
 /// Appends compact-encoding `ipv4Address`.
 pub fn put_ipv4(out: &mut Vec<u8>, addr: &SocketAddrV4) {
-    out.extend_from_slice(&addr.ip().octets());
-    out.extend_from_slice(&addr.port().to_le_bytes());
+    out.extend_from_slice(&ipv4_bytes(addr));
 }
 
 /// Reads compact-encoding `ipv4Address`.
@@ -83,13 +90,6 @@ fn get_array<'a, T>(
         out.push(item(dec)?);
     }
     Ok(out)
-}
-
-fn put_array<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
-    put_uint(out, items.len() as u64);
-    for it in items {
-        item(out, it);
-    }
 }
 
 /// Appends `c.array(ipv4Address)`.

@@ -110,6 +110,7 @@ fn ipv4_is_octets_then_port_le() {
     let mut out = Vec::new();
     put_ipv4(&mut out, &v4(10, 0, 0, 1, 49737));
     assert_eq!(out, [10, 0, 0, 1, 0x49, 0xc2]);
+    assert_eq!(ipv4_bytes(&v4(10, 0, 0, 1, 49737))[..], out[..]);
     assert_eq!(get_ipv4(&mut Decoder::new(&out)).unwrap(), v4(10, 0, 0, 1, 49737));
     let mut out = Vec::new();
     put_ipv6(&mut out, &SocketAddrV6::new("2001:db8::1".parse().unwrap(), 0x1234, 9, 9));
