@@ -212,6 +212,14 @@ impl Dht {
         Ok(Lookup { rx, done: None })
     }
 
+    /// Runs a write (announce, unannounce, put): what the storing nodes answered.
+    async fn commit(&self, req: OpRequest) -> Result<Vec<Commit>, DhtError> {
+        match self.op(req)?.finish().await? {
+            OpDone::Committed(commits) => Ok(commits),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Looks up who announced `topic`: replies stream from [`Lookup::next`].
     pub fn lookup(&self, topic: [u8; 32]) -> Result<Lookup, DhtError> {
         self.op(OpRequest::Lookup { topic })
@@ -231,27 +239,19 @@ impl Dht {
         relay_addresses: Vec<SocketAddrV4>,
     ) -> Result<Announced, DhtError> {
         let req = OpRequest::Announce { topic, key_pair: key_pair.clone(), relay_addresses };
-        match self.op(req)?.finish().await? {
-            OpDone::Committed(commits) => Ok(Announced { commits }),
-            other => Err(unexpected(other)),
-        }
+        Ok(Announced { commits: self.commit(req).await? })
     }
 
     /// Removes `key_pair`'s record under `topic` from the nodes that hold it.
     pub async fn unannounce(&self, topic: [u8; 32], key_pair: &KeyPair) -> Result<Announced, DhtError> {
-        match self.op(OpRequest::Unannounce { topic, key_pair: key_pair.clone() })?.finish().await? {
-            OpDone::Committed(commits) => Ok(Announced { commits }),
-            other => Err(unexpected(other)),
-        }
+        let req = OpRequest::Unannounce { topic, key_pair: key_pair.clone() };
+        Ok(Announced { commits: self.commit(req).await? })
     }
 
     /// Stores `value` under its hash.
     pub async fn immutable_put(&self, value: Vec<u8>) -> Result<ImmutablePut, DhtError> {
         let hash = hyperwasm::hyperdht::crypto::hash(&value);
-        match self.op(OpRequest::ImmutablePut { value })?.finish().await? {
-            OpDone::Committed(commits) => Ok(ImmutablePut { hash, commits }),
-            other => Err(unexpected(other)),
-        }
+        Ok(ImmutablePut { hash, commits: self.commit(OpRequest::ImmutablePut { value }).await? })
     }
 
     /// Fetches the value stored under `hash` (checked against it) and who returned it.
@@ -271,10 +271,8 @@ impl Dht {
     ) -> Result<MutablePut, DhtError> {
         let public_key = key_pair.public_key();
         let signature = hyperwasm::hyperdht::crypto::sign_mutable(seq, &value, key_pair);
-        match self.op(OpRequest::MutablePut { key_pair: key_pair.clone(), seq, value })?.finish().await? {
-            OpDone::Committed(commits) => Ok(MutablePut { public_key, seq, signature, commits }),
-            other => Err(unexpected(other)),
-        }
+        let commits = self.commit(OpRequest::MutablePut { key_pair: key_pair.clone(), seq, value }).await?;
+        Ok(MutablePut { public_key, seq, signature, commits })
     }
 
     /// Fetches `public_key`'s value with a sequence number ≥ `seq`: the highest found

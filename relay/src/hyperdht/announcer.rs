@@ -8,10 +8,10 @@
 //! the update before last that are no longer relays are UNANNOUNCEd (three generations, as
 //! JS). Stopping unannounces the current relays.
 
-use super::{command, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply, CMD_PING};
+use super::{bare_announce, command, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply};
 use hyperwasm::encoding::Compact;
 use hyperwasm::hyperdht::crypto::{announce_signable, unannounce_signable};
-use hyperwasm::hyperdht::messages::{Announce, Peer, RelayInfo};
+use hyperwasm::hyperdht::messages::{Peer, RelayInfo};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddrV4;
 
@@ -200,51 +200,27 @@ impl Announcer {
         let Some(p) = self.pending.remove(&key) else { return };
         match (p, signature) {
             (Pending::AnnounceSign(r), Some(sig)) if self.phase == Phase::Committing => {
-                let value = self.signed_announce(sig);
+                let value = bare_announce(self.public_key, sig);
                 let k = self.key();
                 self.pending.insert(k, Pending::Announce { from: r.from, to: r.to });
                 self.cmds.push_back(Cmd::Request(
                     k,
-                    OutRequest {
-                        to: r.from,
-                        command: command::ANNOUNCE,
-                        internal: false,
-                        target: Some(self.target),
-                        token: r.token,
-                        value: Some(value),
-                    },
+                    OutRequest::command(r.from, command::ANNOUNCE, self.target, r.token, Some(value)),
                 ));
             }
             (Pending::UnannounceSign(r), Some(sig)) => {
-                let value = self.signed_announce(sig);
+                let value = bare_announce(self.public_key, sig);
                 let k = self.key();
                 self.pending.insert(k, Pending::Unannounce);
                 self.cmds.push_back(Cmd::Request(
                     k,
-                    OutRequest {
-                        to: r.from,
-                        command: command::UNANNOUNCE,
-                        internal: false,
-                        target: Some(self.target),
-                        token: r.token,
-                        value: Some(value),
-                    },
+                    OutRequest::command(r.from, command::UNANNOUNCE, self.target, r.token, Some(value)),
                 ));
             }
             _ => {}
         }
         self.check_committed();
         self.check_stopped();
-    }
-
-    fn signed_announce(&self, signature: [u8; 64]) -> Vec<u8> {
-        Announce {
-            peer: Some(Peer { public_key: self.public_key, relay_addresses: Vec::new() }),
-            refresh: None,
-            signature: Some(signature),
-            bump: 0,
-        }
-        .to_bytes()
     }
 
     /// The response to the request sent under `key`.
@@ -309,17 +285,8 @@ impl Announcer {
     fn unannounce(&mut self, to: SocketAddrV4) {
         let k = self.key();
         self.pending.insert(k, Pending::UnannounceFind);
-        self.cmds.push_back(Cmd::Request(
-            k,
-            OutRequest {
-                to,
-                command: command::FIND_PEER,
-                internal: false,
-                target: Some(self.target),
-                token: None,
-                value: None,
-            },
-        ));
+        self.cmds
+            .push_back(Cmd::Request(k, OutRequest::command(to, command::FIND_PEER, self.target, None, None)));
     }
 
     fn ping_settled(&mut self, round: u32, ok: bool, now_ms: u64) {
@@ -372,17 +339,7 @@ impl Announcer {
                 for to in relays {
                     let k = self.key();
                     self.pending.insert(k, Pending::Ping(round));
-                    self.cmds.push_back(Cmd::Request(
-                        k,
-                        OutRequest {
-                            to,
-                            command: CMD_PING,
-                            internal: true,
-                            target: None,
-                            token: None,
-                            value: None,
-                        },
-                    ));
+                    self.cmds.push_back(Cmd::Request(k, OutRequest::ping(to)));
                 }
             }
             _ => {}
@@ -422,9 +379,10 @@ impl Announcer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hyperdht::CMD_PING;
     use hyperwasm::crypto::KeyPair;
     use hyperwasm::hyperdht::crypto::{hash, verify_announce, verify_unannounce};
-    use hyperwasm::hyperdht::messages::decode;
+    use hyperwasm::hyperdht::messages::{decode, Announce};
     use std::net::Ipv4Addr;
 
     fn addr(i: u8) -> SocketAddrV4 {

@@ -251,14 +251,7 @@ impl Connect {
             self.inflight.insert(k, to);
             self.cmds.push_back(Cmd::Request(
                 k,
-                OutRequest {
-                    to,
-                    command: command::PEER_HANDSHAKE,
-                    internal: false,
-                    target: Some(self.target),
-                    token: None,
-                    value: Some(value),
-                },
+                OutRequest::command(to, command::PEER_HANDSHAKE, self.target, None, Some(value)),
             ));
         }
         if self.query_done && self.inflight.is_empty() && self.candidates.is_empty() {

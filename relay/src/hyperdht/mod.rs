@@ -115,6 +115,24 @@ pub struct OutRequest {
     pub value: Option<Vec<u8>>,
 }
 
+impl OutRequest {
+    /// A hyperdht (non-internal) command about `target`.
+    pub fn command(
+        to: SocketAddrV4,
+        command: u64,
+        target: Key,
+        token: Option<Key>,
+        value: Option<Vec<u8>>,
+    ) -> Self {
+        OutRequest { to, command, internal: false, target: Some(target), token, value }
+    }
+
+    /// dht-rpc's internal PING.
+    pub fn ping(to: SocketAddrV4) -> Self {
+        OutRequest { to, command: CMD_PING, internal: true, target: None, token: None, value: None }
+    }
+}
+
 /// An iterative query a hyperdht piece wants run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutQuery {
@@ -167,6 +185,20 @@ pub enum Cmd<K> {
     },
     /// Destroy our UDX stream (a failed or abandoned connection).
     StreamDestroy(u32),
+}
+
+/// The `announce` value of a bare record: `public_key` with no relay addresses, refresh or
+/// bump, signed with `signature` (what an UNANNOUNCE carries, and a server's self-announce).
+pub fn bare_announce(public_key: Key, signature: [u8; 64]) -> Vec<u8> {
+    use hyperwasm::encoding::Compact;
+    use hyperwasm::hyperdht::messages::{Announce, Peer};
+    Announce {
+        peer: Some(Peer { public_key, relay_addresses: Vec::new() }),
+        refresh: None,
+        signature: Some(signature),
+        bump: 0,
+    }
+    .to_bytes()
 }
 
 /// Whether an IPv4 address is private or reserved (npm `bogon`): such addresses in a peer's

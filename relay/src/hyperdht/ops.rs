@@ -4,7 +4,7 @@
 //! token that replier gave us. Signatures are asked for ([`Cmd::Sign`]); the operation never
 //! sees a secret key.
 
-use super::{command, hash, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply};
+use super::{bare_announce, command, hash, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply};
 use hyperwasm::encoding::{put_uint, Compact};
 use hyperwasm::hyperdht::crypto::{announce_signable, mutable_signable, unannounce_signable, verify_mutable};
 use hyperwasm::hyperdht::messages::{
@@ -467,14 +467,7 @@ impl Op {
         self.requests.insert(k, ReqFor::Commit(reply.from));
         self.cmds.push_back(Cmd::Request(
             k,
-            OutRequest {
-                to: reply.from,
-                command,
-                internal: false,
-                target: Some(self.target),
-                token: reply.token,
-                value: Some(value),
-            },
+            OutRequest::command(reply.from, command, self.target, reply.token, Some(value)),
         ));
     }
 
@@ -545,25 +538,12 @@ impl Op {
                     OpKind::Unannounce { public_key } => *public_key,
                     _ => return,
                 };
-                let value = Announce {
-                    peer: Some(Peer { public_key, relay_addresses: Vec::new() }),
-                    refresh: None,
-                    signature: Some(sig),
-                    bump: 0,
-                }
-                .to_bytes();
+                let value = bare_announce(public_key, sig);
                 let k = self.key();
                 self.requests.insert(k, ReqFor::Unannounce);
                 self.cmds.push_back(Cmd::Request(
                     k,
-                    OutRequest {
-                        to: r.from,
-                        command: command::UNANNOUNCE,
-                        internal: false,
-                        target: Some(self.target),
-                        token: r.token,
-                        value: Some(value),
-                    },
+                    OutRequest::command(r.from, command::UNANNOUNCE, self.target, r.token, Some(value)),
                 ));
             }
             (SignFor::Unannounce(_), None) => self.check_round(now_ms),

@@ -292,6 +292,7 @@ impl Persistent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hyperdht::bare_announce;
     use hyperwasm::crypto::KeyPair;
     use hyperwasm::hyperdht::crypto::{sign_announce, sign_mutable, sign_unannounce};
     use hyperwasm::hyperdht::messages::Peer;
@@ -455,37 +456,15 @@ mod tests {
         let v = announce_value(&k, &topic, vec![], 0);
         p.on_request(&mut r, &NODE_ID, &req(command::ANNOUNCE, Some(topic), Some(TOKEN), Some(&v)), 0, 0);
         let peer = Peer { public_key: k.public_key(), relay_addresses: vec![] };
+        let unannounce = |p: &mut Persistent, r: &mut Router, signature| {
+            let value = bare_announce(k.public_key(), signature);
+            p.on_request(r, &NODE_ID, &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&value)), 0, 0)
+        };
         // An ANNOUNCE signature does not authorise an UNANNOUNCE.
-        let bad = Announce {
-            peer: Some(peer.clone()),
-            refresh: None,
-            signature: Some(sign_announce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)),
-            bump: 0,
-        }
-        .to_bytes();
-        let a = p.on_request(
-            &mut r,
-            &NODE_ID,
-            &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&bad)),
-            0,
-            0,
-        );
+        let a = unannounce(&mut p, &mut r, sign_announce(&topic, &NODE_ID, &TOKEN, &peer, None, &k));
         assert_eq!(a, Answer::Silent);
         assert_eq!(p.record_count(), 1);
-        let good = Announce {
-            peer: Some(peer.clone()),
-            refresh: None,
-            signature: Some(sign_unannounce(&topic, &NODE_ID, &TOKEN, &peer, None, &k)),
-            bump: 0,
-        }
-        .to_bytes();
-        let a = p.on_request(
-            &mut r,
-            &NODE_ID,
-            &req(command::UNANNOUNCE, Some(topic), Some(TOKEN), Some(&good)),
-            0,
-            0,
-        );
+        let a = unannounce(&mut p, &mut r, sign_unannounce(&topic, &NODE_ID, &TOKEN, &peer, None, &k));
         assert_eq!(a, Answer::bare());
         assert_eq!(p.record_count(), 0);
         assert_eq!(lookup(&mut p, &mut r, topic), Answer::reply(None));

@@ -89,24 +89,24 @@ fn testnet_of(peer: Peer) -> Testnet {
     Testnet { peer, bootstrap, nodes }
 }
 
-/// `dht-peer.mjs testnet --size N [--bootstrap B]` (hyperdht's testnet.js).
-pub fn js_testnet(size: usize, bootstrap: Option<&str>) -> Testnet {
+/// `testnet --size N [--bootstrap B]`, started with `spawn` (`js` or `rust`).
+fn testnet(spawn: fn(&str, &[&str]) -> Peer, name: &str, size: usize, bootstrap: Option<&str>) -> Testnet {
     let size = size.to_string();
     let mut args = vec!["testnet", "--size", &size];
     if let Some(b) = bootstrap {
         args.extend(["--bootstrap", b]);
     }
-    testnet_of(js("js testnet", &args))
+    testnet_of(spawn(name, &args))
+}
+
+/// `dht-peer.mjs testnet --size N [--bootstrap B]` (hyperdht's testnet.js).
+pub fn js_testnet(size: usize, bootstrap: Option<&str>) -> Testnet {
+    testnet(js, "js testnet", size, bootstrap)
 }
 
 /// `hyperwasm-relay dht testnet --size N [--bootstrap B]`.
 pub fn rust_testnet(size: usize, bootstrap: Option<&str>) -> Testnet {
-    let size = size.to_string();
-    let mut args = vec!["testnet", "--size", &size];
-    if let Some(b) = bootstrap {
-        args.extend(["--bootstrap", b]);
-    }
-    testnet_of(rust("rust testnet", &args))
+    testnet(rust, "rust testnet", size, bootstrap)
 }
 
 /// 32 bytes of `byte`, hex.

@@ -305,26 +305,24 @@ mod tests {
 
     #[test]
     fn a_payload_that_is_not_a_noise_payload_is_refused() {
-        // A raw Noise initiator that sends an empty (undecodable) payload.
-        let mut raw = Handshake::new(
-            Pattern::IK { remote_static: kp(2).public_key() },
-            true,
-            &kp(1),
-            &NS_PEER_HANDSHAKE,
-        );
+        // A raw Noise initiator's first message carrying `payload` as is.
+        let raw_msg1 = |payload: &[u8]| {
+            let mut raw = Handshake::new(
+                Pattern::IK { remote_static: kp(2).public_key() },
+                true,
+                &kp(1),
+                &NS_PEER_HANDSHAKE,
+            );
+            raw.send(payload).unwrap()
+        };
+        // An empty (undecodable) payload.
         let mut s = NoiseWrap::responder(&kp(2));
-        let err = s.recv(&raw.send(&[]).unwrap()).unwrap_err();
+        let err = s.recv(&raw_msg1(&[])).unwrap_err();
         assert!(matches!(err, NoiseWrapError::Payload(DecodeError::Truncated { .. })), "{err:?}");
         assert!(!s.is_complete());
         // Another version is not an error here; the checks below classify it.
-        let mut raw = Handshake::new(
-            Pattern::IK { remote_static: kp(2).public_key() },
-            true,
-            &kp(1),
-            &NS_PEER_HANDSHAKE,
-        );
         let mut s = NoiseWrap::responder(&kp(2));
-        let p = s.recv(&raw.send(&[2, 0xff]).unwrap()).unwrap();
+        let p = s.recv(&raw_msg1(&[2, 0xff])).unwrap();
         assert_eq!(p, NoisePayload::incompatible(2));
         assert_eq!(reply_error(&p), error::VERSION_MISMATCH);
         assert_eq!(check_server_payload(&p).unwrap_err().code(), "SERVER_INCOMPATIBLE");
