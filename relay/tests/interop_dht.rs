@@ -375,3 +375,23 @@ fn a_slow_reader_gets_the_whole_echo_from_js() {
     assert_eq!(got.len(), N, "bytes lost under a clean close");
     assert!(got == want, "the echo differs");
 }
+
+/// A JS server that sends a few bytes and ends before its reply reached our (OPEN) client: the
+/// data and the END arrive while the stream still belongs to the handshake, and the Rust
+/// sink-client must still see both (it used to wait for an EOF that never came).
+#[test]
+fn a_short_js_stream_that_ends_before_the_handshake_reply_reaches_the_client() {
+    let tn = js_testnet(4, None);
+    let b = tn.bootstrap.as_str();
+    let mut source = js("js source", &["source-server", "--bootstrap", b, "--bytes", "10"]);
+    let key = s(&source.ready, "publicKey");
+    for round in 0..3 {
+        let out = lines(
+            &rust_run(&["sink-client", &key, "--bootstrap", b, "--timeout-ms", "15000"]),
+            &format!("Rust sink-client, round {round}"),
+        );
+        let got = event(&out, "received");
+        assert_eq!((got["bytes"].clone(), got["hash"].clone()), (json!(10), json!(stream_hash(10))), "{got}");
+        assert_eq!(source.wait_event("sent")["hash"], stream_hash(10).as_str());
+    }
+}

@@ -197,6 +197,47 @@ fn connect_to_a_server_on_a_persistent_node() {
 }
 
 #[test]
+fn bytes_and_end_that_arrive_before_the_reply_reach_the_client() {
+    // The client is OPEN: the server connects its stream at once, sends a greeting and ends,
+    // and both can arrive before the relayed reply makes the client hand the stream over.
+    let greeting = b"hello and goodbye".to_vec();
+    let mut early = 0;
+    for seed in 0..4 {
+        let mut net = Net::testnet(40 + seed, 0, 8);
+        let s = net.add_client(true);
+        let c = net.add_client(true);
+        net.run(3000);
+        net.nodes[s].greeting = Some(greeting.clone());
+        let server_kp = net.key(s, 0x55);
+        let client_kp = net.key(c, 0x66);
+        let server = net.listen(s, &server_kp);
+        assert!(net.run_until(30_000, |n| n.nodes[s]
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::ServerAnnounced { server: id, .. } if *id == server))));
+        let conn = net.connect(c, &client_kp, server_kp.public_key());
+        assert!(net.run_until(30_000, |n| connected(n, c, conn).is_some()));
+        let cs = connected(&net, c, conn).unwrap().expect("client connected");
+        let ended = |net: &Net| {
+            net.nodes[c].log.iter().position(
+                |e| matches!(e, Event::Stream(hyperwasm_relay::udx::Event::Ended { id }) if *id == cs),
+            )
+        };
+        assert!(net.run_until(5_000, |n| ended(n).is_some()), "seed {seed}: the client never saw the END");
+        assert_eq!(net.nodes[c].conns[&cs].received, vec![greeting.clone()], "seed {seed}");
+        let connected_at = net.nodes[c]
+            .log
+            .iter()
+            .position(|e| matches!(e, Event::Connected { conn: x, .. } if *x == conn))
+            .unwrap();
+        assert!(ended(&net).unwrap() > connected_at, "stream events follow the hand-over");
+        // Did the END beat the reply? (Then it was held back and raised after Connected.)
+        early += usize::from(net.nodes[c].ended_before_connected.contains(&cs));
+    }
+    assert!(early > 0, "no seed produced an early END");
+}
+
+#[test]
 fn connect_to_an_unknown_key_fails_with_peer_not_found() {
     let mut net = Net::testnet(8, 0, 10);
     let c = net.add_client(false);
