@@ -21,9 +21,9 @@ use crate::error::RelayError;
 use clap::{Args, Subcommand};
 use hyperwasm::crypto::KeyPair;
 use serde_json::{json, Value};
+use std::io::BufRead;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 /// A `dht` subcommand.
@@ -245,16 +245,17 @@ impl Stdin {
     /// Starts reading stdin (and watching for signals).
     pub fn start() -> Stdin {
         let (tx, rx) = mpsc::channel(16);
+        let lines = read_lines();
         tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            let mut lines = lines;
             let signal = shutdown_signal();
             tokio::pin!(signal);
             loop {
                 let line = tokio::select! {
                     () = &mut signal => break,
-                    line = lines.next_line() => line,
+                    line = lines.recv() => line,
                 };
-                let Ok(Some(line)) = line else { break };
+                let Some(line) = line else { break };
                 let cmd = match parse_command(&line) {
                     None => continue,
                     Some(Err(e)) => {
@@ -275,6 +276,25 @@ impl Stdin {
     pub async fn next(&mut self) -> Option<StdinCommand> {
         self.rx.recv().await
     }
+}
+
+/// Stdin's lines, read on a plain thread: a read blocked in the runtime's blocking pool would
+/// keep the runtime from shutting down while stdin stays open (the thread just dies with the
+/// process). The channel closes at EOF or on a read error.
+fn read_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(16);
+    let reader = move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("stdin".into()).spawn(reader) {
+        crate::log!("cannot read stdin: {e}");
+    }
+    rx
 }
 
 /// Answers `{"error": "unknown command: NAME"}`.
