@@ -289,3 +289,24 @@ fn dht_testnet_size_is_capped_with_a_usage_error() {
     assert_eq!(lines.len(), 1, "{}", out.stderr);
     assert!(lines[0].contains("--size") && lines[0].contains("256"), "{}", lines[0]);
 }
+
+#[test]
+fn dht_hex_arguments_are_named_as_typed() {
+    let key = "ab".repeat(32);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["dht", "lookup", "zz"], "TOPIC must be hex"),
+        (vec!["dht", "announce", "abcd"], "TOPIC must be 32 bytes"),
+        (vec!["dht", "connect", "zz"], "KEY must be hex"),
+        (vec!["dht", "sink-client", "abcd"], "KEY must be 32 bytes"),
+        (vec!["dht", "source-client", "zz", "--bytes", "1"], "KEY must be hex"),
+        (vec!["dht", "lookup", &key, "--expect-key", "zz"], "--expect-key must be hex"),
+        (vec!["dht", "mutable-get", "--key", "zz"], "--key must be hex"),
+        (vec!["dht", "immutable-get", "--hash", "abcd"], "--hash must be 32 bytes"),
+        (vec!["dht", "immutable-put", "--value", "zz"], "--value must be hex"),
+        (vec!["dht", "echo-server", "--seed", "zz"], "--seed must be hex"),
+    ];
+    for (args, needle) in cases {
+        let line = assert_clean_failure(&relay(&args));
+        assert!(line.contains(needle), "{args:?}: expected {needle:?} in {line:?}");
+    }
+}

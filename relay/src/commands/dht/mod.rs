@@ -136,23 +136,23 @@ pub async fn start(cfg: DhtConfig) -> Result<Dht, RelayError> {
 /// `--seed HEX` → `DHT.keyPair(seed)`; random without.
 pub fn key_pair(seed: Option<&str>) -> Result<KeyPair, RelayError> {
     match seed {
-        Some(s) => Ok(KeyPair::from_seed(&hex32(s, "seed")?)),
+        Some(s) => Ok(KeyPair::from_seed(&hex32(s, "--seed")?)),
         None => KeyPair::generate().map_err(|e| RelayError::BadArgument(format!("no randomness: {e}"))),
     }
 }
 
-/// 64 hex characters → 32 bytes.
+/// 64 hex characters → 32 bytes. `what` names the argument as it is typed: `"--seed"` for an
+/// option, `"TOPIC"` for a positional one.
 pub fn hex32(s: &str, what: &str) -> Result<[u8; 32], RelayError> {
-    let bytes =
-        hex::decode(s).map_err(|_| RelayError::BadArgument(format!("--{what} must be hex, got {s:?}")))?;
+    let bytes = hex_bytes(s, what)?;
     bytes
         .try_into()
-        .map_err(|_| RelayError::BadArgument(format!("--{what} must be 32 bytes (64 hex characters)")))
+        .map_err(|_| RelayError::BadArgument(format!("{what} must be 32 bytes (64 hex characters)")))
 }
 
-/// Hex → bytes.
+/// Hex → bytes (`what` as for [`hex32`]).
 pub fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, RelayError> {
-    hex::decode(s).map_err(|_| RelayError::BadArgument(format!("--{what} must be hex, got {s:?}")))
+    hex::decode(s).map_err(|_| RelayError::BadArgument(format!("{what} must be hex, got {s:?}")))
 }
 
 /// One JSON line on stdout.
@@ -319,9 +319,12 @@ mod tests {
 
     #[test]
     fn hex_arguments_are_checked() {
-        assert_eq!(hex32(&"ab".repeat(32), "topic").unwrap(), [0xab; 32]);
-        assert!(hex32("abcd", "topic").is_err());
-        assert!(hex32(&"zz".repeat(32), "topic").is_err());
+        assert_eq!(hex32(&"ab".repeat(32), "TOPIC").unwrap(), [0xab; 32]);
+        assert_eq!(
+            hex32("abcd", "TOPIC").unwrap_err().to_string(),
+            "TOPIC must be 32 bytes (64 hex characters)"
+        );
+        assert_eq!(hex32("zz", "--seed").unwrap_err().to_string(), "--seed must be hex, got \"zz\"");
         assert_eq!(mbps(5_000_000, 1000.0), Some(5.0));
         assert_eq!(mbps(1, 0.0), None);
     }
