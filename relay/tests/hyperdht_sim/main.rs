@@ -597,6 +597,56 @@ mod injected {
         assert!(connected(&net, c, conn).unwrap().is_ok());
     }
 
+    #[test]
+    fn a_flood_of_garbage_msg1s_does_not_lock_out_a_real_client() {
+        let mut net = Net::testnet(16, 0, 10);
+        let s = net.add_client(true);
+        let c = net.add_client(false);
+        net.run(3000);
+        let server_kp = net.key(s, 0x55);
+        let client_kp = net.key(c, 0x66);
+        let server = net.listen(s, &server_kp);
+        assert!(net.run_until(30_000, |n| n.nodes[s]
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::ServerAnnounced { server: id, .. } if *id == server))));
+        let target = hash(&server_kp.public_key());
+        // Undecryptable msg1s sent straight to the server from spoofed sources (no answer is
+        // needed, so the per-host rate limit never bites): 2000 within a second …
+        let mut sent = 0u32;
+        let mut flood = |net: &mut Net, n: u32| {
+            for _ in 0..n {
+                sent += 1;
+                let mut noise = vec![0x5a; 96];
+                noise[..4].copy_from_slice(&sent.to_le_bytes());
+                let hs =
+                    Handshake { mode: mode::FROM_CLIENT, noise, peer_address: None, relay_address: None };
+                let from = fake((sent % 250) as u8 + 1);
+                let tid = sent as u16;
+                request(net, from, s, tid, command::PEER_HANDSHAKE, Some(target), None, Some(hs.to_bytes()));
+            }
+        };
+        for _ in 0..100 {
+            flood(&mut net, 20);
+            net.run(10);
+        }
+        let asked = net.nodes[s].log.iter().filter(|e| matches!(e, Event::IncomingHandshake { .. })).count();
+        assert!(asked >= 1000, "the garbage reached the key holder: {asked}");
+        // … and 200 a second more while a real client connects.
+        let conn = net.connect(c, &client_kp, server_kp.public_key());
+        let mut waited = 0;
+        while connected(&net, c, conn).is_none() && waited < 20_000 {
+            flood(&mut net, 2);
+            net.run(10);
+            waited += 10;
+        }
+        assert!(
+            matches!(connected(&net, c, conn), Some(Ok(_))),
+            "the real client got {:?} after {waited} ms",
+            connected(&net, c, conn)
+        );
+    }
+
     use hyperwasm_relay::dht_rpc::messages::RequestMessage;
 }
 
