@@ -4,7 +4,8 @@ use hyperwasm::core::HypercoreError;
 use hyperwasm::storage::StorageError;
 use std::path::PathBuf;
 
-/// Why a `hyperwasm-relay` command failed. `main` prints it on one line and exits with 1.
+/// Why a `hyperwasm-relay` command failed. `main` prints it on one line and exits with
+/// [`RelayError::exit_code`] (1, or 2 for usage errors).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RelayError {
@@ -14,6 +15,19 @@ pub enum RelayError {
     /// A command-line value is out of range or malformed.
     #[error("{0}")]
     BadArgument(String),
+    /// A command-line number outside what the command allows: a usage error (exit 2, as
+    /// clap's).
+    #[error("{arg} {value} is out of range ({min}..={max})")]
+    OutOfRange {
+        /// The option (`--size`).
+        arg: &'static str,
+        /// What was given.
+        value: u64,
+        /// Smallest allowed.
+        min: u64,
+        /// Largest allowed.
+        max: u64,
+    },
     /// The core directory does not exist.
     #[error("{}: no such directory", .0.display())]
     MissingDir(PathBuf),
@@ -109,6 +123,14 @@ pub enum RelayError {
 }
 
 impl RelayError {
+    /// The process exit code for this failure: 2 for usage errors, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RelayError::OutOfRange { .. } => 2,
+            _ => 1,
+        }
+    }
+
     /// An [`RelayError::Io`] with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         RelayError::Io { context: context.into(), source }

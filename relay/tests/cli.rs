@@ -7,6 +7,8 @@ mod common;
 
 use common::{assert_clean_failure, p, relay, relay_stdin};
 use hyperwasm_relay::testdata;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[test]
 fn create_append_info_cat_round_trip() {
@@ -240,4 +242,71 @@ fn bee_put_range_get_locally() {
     assert_eq!(relay(&["info", p(&dir)]).ok_json()["length"], 5);
     let missing = relay(&["bee", "range", p(&tmp.path().join("nope"))]);
     assert_clean_failure(&missing);
+}
+
+#[test]
+fn dht_servers_exit_promptly_on_sigterm_and_sigint_with_stdin_open() {
+    let limit = Duration::from_secs(5);
+    let mut tn = common::dht::rust_testnet(3, None);
+    let b = tn.bootstrap.clone();
+    let mut echo = common::dht::rust("rust echo", &["echo-server", "--bootstrap", &b]);
+    assert_eq!(echo.ready["event"], "listening", "{}", echo.ready);
+    let status = echo.signal("TERM", limit).expect("echo-server ignored SIGTERM while stdin was open");
+    assert!(status.success(), "echo-server exited with {status}");
+    let mut echo = common::dht::rust("rust echo", &["echo-server", "--bootstrap", &b]);
+    let status = echo.signal("INT", limit).expect("echo-server ignored SIGINT while stdin was open");
+    assert!(status.success(), "echo-server exited with {status}");
+    let status = tn.peer.signal("TERM", limit).expect("testnet ignored SIGTERM while stdin was open");
+    assert!(status.success(), "testnet exited with {status}");
+}
+
+#[test]
+fn dht_testnet_stops_on_sigterm_while_it_starts() {
+    // 256 nodes take a while to start: the signal must not wait for them.
+    let mut child = Command::new(common::bin())
+        .args(["dht", "testnet", "--size", "256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let status = common::signal_child(&mut child, "TERM", Duration::from_secs(5));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(status.is_some(), "testnet ignored SIGTERM while starting");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn dht_testnet_size_is_capped_with_a_usage_error() {
+    let t0 = Instant::now();
+    let out = relay(&["dht", "testnet", "--size", "100000"]);
+    assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(lines[0].contains("--size") && lines[0].contains("256"), "{}", lines[0]);
+}
+
+#[test]
+fn dht_hex_arguments_are_named_as_typed() {
+    let key = "ab".repeat(32);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["dht", "lookup", "zz"], "TOPIC must be hex"),
+        (vec!["dht", "announce", "abcd"], "TOPIC must be 32 bytes"),
+        (vec!["dht", "connect", "zz"], "KEY must be hex"),
+        (vec!["dht", "sink-client", "abcd"], "KEY must be 32 bytes"),
+        (vec!["dht", "source-client", "zz", "--bytes", "1"], "KEY must be hex"),
+        (vec!["dht", "lookup", &key, "--expect-key", "zz"], "--expect-key must be hex"),
+        (vec!["dht", "mutable-get", "--key", "zz"], "--key must be hex"),
+        (vec!["dht", "immutable-get", "--hash", "abcd"], "--hash must be 32 bytes"),
+        (vec!["dht", "immutable-put", "--value", "zz"], "--value must be hex"),
+        (vec!["dht", "echo-server", "--seed", "zz"], "--seed must be hex"),
+    ];
+    for (args, needle) in cases {
+        let line = assert_clean_failure(&relay(&args));
+        assert!(line.contains(needle), "{args:?}: expected {needle:?} in {line:?}");
+    }
 }

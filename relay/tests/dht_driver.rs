@@ -130,3 +130,43 @@ async fn errors_carry_js_codes_and_destroy_ends_everything() {
     assert!(timeout(LIMIT, server.accept()).await.unwrap().is_none());
     tn.destroy().await;
 }
+
+fn digest(bytes: &[u8]) -> String {
+    hex::encode(blake2b_simd::Params::new().hash_length(32).hash(bytes).as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_still_gets_every_byte_after_both_sides_ended() {
+    const N: usize = 5_000_000;
+    let tn = testnet().await;
+    let (a, b) = (client(&tn).await, client(&tn).await);
+    let mut server = b.listen(&kp(11)).await.unwrap();
+    let conn = timeout(LIMIT, a.connect(kp(11).public_key(), &kp(12), Vec::new())).await.unwrap().unwrap();
+    let incoming = timeout(LIMIT, server.accept()).await.unwrap().unwrap();
+    let data: Vec<u8> = (0..N).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let want = digest(&data);
+
+    // The server sends 5 MB and ends; the client ends at once, then reads a little and stalls
+    // while everything (more than its 2 MiB connection buffer) arrives and the stream closes
+    // cleanly underneath it.
+    let mut s = incoming.encrypted();
+    let writer = tokio::spawn(async move {
+        s.write_all(&data).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        s
+    });
+    let mut c = conn.encrypted();
+    c.shutdown().await.unwrap();
+    let mut got = vec![0u8; 1024];
+    let n = timeout(LIMIT, c.read(&mut got)).await.unwrap().unwrap();
+    got.truncate(n);
+    let _s = timeout(LIMIT, writer).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    timeout(LIMIT, c.read_to_end(&mut got)).await.unwrap().unwrap();
+    assert_eq!(got.len(), N, "bytes lost under a clean close");
+    assert_eq!(digest(&got), want);
+    tn.destroy().await;
+}

@@ -429,4 +429,63 @@ fn rust_persistent_node_stores_and_routes_for_js_peers() {
             dht.destroy().await;
         }
     });
+/// A Rust client that stops reading while a JS echo server sends 5 MB back and both sides end:
+/// once it reads again it gets every byte before EOF (the stream closed cleanly underneath it
+/// while most of the echo still waited in our buffers).
+#[test]
+fn a_slow_reader_gets_the_whole_echo_from_js() {
+    use hyperwasm_relay::dht::{Dht, DhtConfig};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const N: usize = 5_000_000;
+    let tn = js_testnet(4, None);
+    let jsrv = js("js echo", &["echo-server", "--bootstrap", &tn.bootstrap, "--seed", &hex32(0x23)]);
+    let key: [u8; 32] = hex::decode(s(&jsrv.ready, "publicKey")).unwrap().try_into().unwrap();
+    let bootstrap = tn.bootstrap.split(',').map(|a| a.parse().unwrap()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (got, want) = rt.block_on(async move {
+        let mut cfg = DhtConfig::client(bootstrap);
+        cfg.bind = "127.0.0.1:0".parse().unwrap();
+        let dht = Dht::bind(cfg).await.unwrap();
+        dht.ready().await.unwrap();
+        let conn = dht.connect(key, &KeyPair::from_seed(&[0x33; 32]), Vec::new()).await.unwrap();
+        let (mut r, mut w) = tokio::io::split(conn.encrypted());
+        let data: Vec<u8> = (0..N).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let want = data.clone();
+        let writer = tokio::spawn(async move {
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+            w
+        });
+        let mut got = vec![0u8; 1024];
+        let n = r.read(&mut got).await.unwrap();
+        got.truncate(n);
+        tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+        let read = tokio::time::timeout(std::time::Duration::from_secs(30), r.read_to_end(&mut got));
+        read.await.unwrap().unwrap();
+        let _w = writer.await.unwrap();
+        dht.destroy().await;
+        (got, want)
+    });
+    assert_eq!(got.len(), N, "bytes lost under a clean close");
+    assert!(got == want, "the echo differs");
+}
+
+/// A JS server that sends a few bytes and ends before its reply reached our (OPEN) client: the
+/// data and the END arrive while the stream still belongs to the handshake, and the Rust
+/// sink-client must still see both (it used to wait for an EOF that never came).
+#[test]
+fn a_short_js_stream_that_ends_before_the_handshake_reply_reaches_the_client() {
+    let tn = js_testnet(4, None);
+    let b = tn.bootstrap.as_str();
+    let mut source = js("js source", &["source-server", "--bootstrap", b, "--bytes", "10"]);
+    let key = s(&source.ready, "publicKey");
+    for round in 0..3 {
+        let out = lines(
+            &rust_run(&["sink-client", &key, "--bootstrap", b, "--timeout-ms", "15000"]),
+            &format!("Rust sink-client, round {round}"),
+        );
+        let got = event(&out, "received");
+        assert_eq!((got["bytes"].clone(), got["hash"].clone()), (json!(10), json!(stream_hash(10))), "{got}");
+        assert_eq!(source.wait_event("sent")["hash"], stream_hash(10).as_str());
+    }
 }

@@ -201,6 +201,19 @@ impl Shared {
         }
     }
 
+    /// The stream closed cleanly but bytes may still be on their way to the reader:
+    /// [`Connection::closed`] resolves now, EOF comes later (`remote_end` / `close`).
+    pub(crate) fn mark_closed(&self) {
+        let closers = {
+            let mut st = self.lock();
+            st.closed = true;
+            std::mem::take(&mut st.close_wakers)
+        };
+        for w in closers {
+            w.wake();
+        }
+    }
+
     fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = self.lock();
         if st.closed {
@@ -577,6 +590,30 @@ mod tests {
         assert_eq!(pokes.load(Ordering::SeqCst), 1);
         let mut buf = Vec::new();
         assert!(shared.take_send(&mut buf).released);
+    }
+
+    #[tokio::test]
+    async fn a_clean_close_with_bytes_still_coming_resolves_closed_but_not_eof() {
+        let (_, poke) = counted();
+        let shared = Shared::new(7, poke);
+        let mut conn = Connection::new(info(), &shared);
+        conn.shutdown().await.unwrap();
+        shared.push_recv(b"head".to_vec());
+        shared.mark_closed();
+        conn.closed().await;
+        let mut buf = [0u8; 16];
+        assert_eq!(conn.read(&mut buf).await.unwrap(), 4);
+        let reader = tokio::spawn(async move {
+            let mut rest = Vec::new();
+            conn.read_to_end(&mut rest).await.unwrap();
+            rest
+        });
+        tokio::task::yield_now().await;
+        assert!(!reader.is_finished(), "no EOF while the driver still drains the stream");
+        shared.push_recv(b"tail".to_vec());
+        shared.remote_end();
+        shared.close(None);
+        assert_eq!(reader.await.unwrap(), b"tail");
     }
 
     #[tokio::test]

@@ -6,7 +6,9 @@
 //!   the endpoint; what the send buffer refused waits here for `Writable`, and nothing more
 //!   is taken meanwhile. Once everything is written and the application shut down, END.
 //! - in: on `Readable` (and when a drained reader pokes), in-order bytes are read while the
-//!   reader has room; `Ended` becomes EOF once every byte before it was handed over.
+//!   reader has room; `Ended` becomes EOF once every byte before it was handed over. A stream
+//!   that closed cleanly (both sides ended) may still hold bytes the reader had no room for:
+//!   its slot stays and is drained as the reader makes room; EOF follows the last byte.
 //! - release: both halves dropped without shutdown → DESTROY; after shutdown the stream is
 //!   left to finish (reads discarded) until it closes.
 
@@ -31,6 +33,8 @@ struct Slot {
     end_sent: bool,
     remote_ended: bool,
     eof_given: bool,
+    /// The stream closed cleanly; unread bytes still wait in the endpoint.
+    closed: bool,
 }
 
 /// Every connected stream the driver serves.
@@ -61,6 +65,7 @@ impl Streams {
             end_sent: false,
             remote_ended: false,
             eof_given: false,
+            closed: false,
         };
         self.slots.insert(id, slot);
         shared
@@ -77,10 +82,18 @@ impl Streams {
                 }
                 self.pump_in(node, *id);
             }
-            udx::Event::Closed { id, error } => {
+            udx::Event::Closed { id, error: None } => {
+                // Both sides ended: bytes the reader had no room for yet are still readable.
+                if let Some(s) = self.slots.get_mut(id) {
+                    s.closed = true;
+                    s.shared.mark_closed();
+                }
+                self.pump_in(node, *id);
+            }
+            udx::Event::Closed { id, error: Some(e) } => {
                 self.pump_in(node, *id);
                 if let Some(s) = self.slots.remove(id) {
-                    s.shared.close(error.as_ref().map(close_error));
+                    s.shared.close(Some(close_error(e)));
                 }
             }
             udx::Event::Firewall { .. } | udx::Event::Message { .. } => {}
@@ -140,9 +153,14 @@ impl Streams {
             }
             s.shared.push_recv(buf);
         }
-        if drained && s.remote_ended && !s.eof_given {
+        if drained && (s.remote_ended || s.closed) && !s.eof_given {
             s.eof_given = true;
             s.shared.remote_end();
+        }
+        if drained && s.closed {
+            if let Some(s) = self.slots.remove(&id) {
+                s.shared.close(None);
+            }
         }
     }
 

@@ -85,6 +85,8 @@ pub struct Node {
     /// Streams still owned by a handshake that got bytes (Readable is raised once they are
     /// handed over).
     pub(super) early_readable: std::collections::HashSet<u32>,
+    /// Streams still owned by a handshake whose peer ended (Ended is raised after Readable).
+    pub(super) early_ended: std::collections::HashSet<u32>,
     pub(super) events: VecDeque<Event>,
     pub(super) next_id: u64,
     pub(super) now_ms: u64,
@@ -142,6 +144,7 @@ impl Node {
             signs: HashMap::new(),
             streams: HashMap::new(),
             early_readable: std::collections::HashSet::new(),
+            early_ended: std::collections::HashSet::new(),
             events: VecDeque::new(),
             next_id: 0,
             now_ms,
@@ -308,6 +311,7 @@ impl Node {
         self.ops.clear();
         self.servers.clear();
         for s in std::mem::take(&mut self.streams).into_keys() {
+            self.forget_early(s);
             self.udx.destroy(s);
         }
         self.signs.clear();
@@ -622,6 +626,7 @@ impl Node {
     /// Destroys a stream (UDX DESTROY).
     pub fn stream_destroy(&mut self, stream: u32) {
         self.streams.remove(&stream);
+        self.forget_early(stream);
         self.udx.destroy(stream)
     }
 
@@ -743,7 +748,7 @@ impl Node {
             }
             Cmd::StreamDestroy(stream) => {
                 self.streams.remove(&stream);
-                self.early_readable.remove(&stream);
+                self.forget_early(stream);
                 self.udx.destroy(stream);
             }
         }

@@ -285,6 +285,11 @@ impl Node {
 
     fn on_udx_event(&mut self, ev: udx::Event) {
         let now = self.now_ms;
+        // A handshake-owned stream that closed: what it held back goes with it.
+        let closed = match &ev {
+            udx::Event::Closed { id, .. } if self.streams.contains_key(id) => Some(*id),
+            _ => None,
+        };
         match ev {
             udx::Event::Firewall { id, from } => match self.streams.get(&id).copied() {
                 Some(StreamOwner::Conn(c)) => {
@@ -317,16 +322,23 @@ impl Node {
                 }
                 None => self.events.push_back(Event::Stream(udx::Event::Closed { id, error })),
             },
-            // Bytes that arrive before the stream is handed over (the peer connected first) wait
-            // in the stream; Readable follows Connected / Incoming.
+            // Bytes and an END that arrive before the stream is handed over (the peer connected
+            // first) wait in the stream; Readable and Ended follow Connected / Incoming.
             udx::Event::Readable { id } if self.streams.contains_key(&id) => {
                 self.early_readable.insert(id);
             }
+            udx::Event::Ended { id } if self.streams.contains_key(&id) => {
+                self.early_ended.insert(id);
+            }
             other => self.events.push_back(Event::Stream(other)),
+        }
+        if let Some(id) = closed {
+            self.forget_early(id);
         }
     }
 
-    /// After a Connected / Incoming event: a Readable for its stream if bytes came early.
+    /// After a Connected / Incoming event: a Readable for its stream if bytes came early, an
+    /// Ended if its END did.
     fn raise_early_readable(&mut self) {
         let stream = match self.events.back() {
             Some(Event::Connected { stream, .. }) | Some(Event::Incoming { stream, .. }) => *stream,
@@ -335,6 +347,15 @@ impl Node {
         if self.early_readable.remove(&stream) {
             self.events.push_back(Event::Stream(udx::Event::Readable { id: stream }));
         }
+        if self.early_ended.remove(&stream) {
+            self.events.push_back(Event::Stream(udx::Event::Ended { id: stream }));
+        }
+    }
+
+    /// Stream `id` is gone before it was handed over: forget what it held back.
+    pub(super) fn forget_early(&mut self, id: u32) {
+        self.early_readable.remove(&id);
+        self.early_ended.remove(&id);
     }
 
     /// Drains every piece (after a timer pass or a signature).
@@ -441,8 +462,96 @@ impl Node {
             self.servers.remove(&id);
             self.hs_server.retain(|_, s| *s != id);
             self.streams.retain(|_, o| *o != StreamOwner::Server(id));
+            let owned = &self.streams;
+            self.early_readable.retain(|s| owned.contains_key(s));
+            self.early_ended.retain(|s| owned.contains_key(s));
             self.forget_owner(|o| matches!(o, Owner::Server(i, _) if *i == id));
             self.events.push_back(Event::ServerClosed { server: id });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht_rpc::messages::RequestMessage;
+    use crate::dht_rpc::SocketKind;
+    use crate::hyperdht::connect::ConnectOptions;
+    use crate::hyperdht::node::NodeOptions;
+    use crate::udx::packet::{Header, FLAG_DATA, FLAG_DESTROY, FLAG_END};
+    use hyperwasm::encoding::Compact;
+    use hyperwasm::hyperdht::constants::{command, mode};
+    use hyperwasm::hyperdht::messages::Handshake;
+    use std::net::Ipv4Addr;
+
+    const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(20, 0, 0, 1), 4000);
+
+    fn packet(stream: u32, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        Header { flags, data_offset: 0, id: stream, rwnd: 1 << 20, seq, ack: 0 }.write(&mut out);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn stream_events(node: &mut Node) -> usize {
+        std::iter::from_fn(|| node.poll_event()).filter(|e| matches!(e, Event::Stream(_))).count()
+    }
+
+    /// Data and END for `stream` before anyone holds it: nothing is raised, both are held back.
+    fn data_and_end(node: &mut Node, stream: u32) {
+        node.handle_datagram(PEER, SocketKind::Main, &packet(stream, FLAG_DATA, 0, b"early"), 1);
+        node.handle_datagram(PEER, SocketKind::Main, &packet(stream, FLAG_END, 1, b""), 1);
+        assert_eq!(stream_events(node), 0, "nothing is raised for a stream nobody holds yet");
+        assert!(node.early_readable.contains(&stream) && node.early_ended.contains(&stream));
+    }
+
+    #[test]
+    fn what_a_client_stream_held_back_goes_when_the_peer_resets_it() {
+        let mut node = Node::new(NodeOptions::default(), 0);
+        let conn = node.connect(&[9; 32], ConnectOptions::default(), 0);
+        let stream = *node.streams.keys().next().expect("the connection's stream");
+        while node.poll_event().is_some() {}
+        data_and_end(&mut node, stream);
+        node.handle_datagram(PEER, SocketKind::Main, &packet(stream, FLAG_DESTROY, 2, b""), 2);
+        let failed = std::iter::from_fn(|| node.poll_event())
+            .any(|e| matches!(e, Event::ConnectFailed { conn: c, .. } if c == conn));
+        assert!(failed);
+        assert!(node.early_readable.is_empty() && node.early_ended.is_empty());
+    }
+
+    #[test]
+    fn what_a_server_handshake_stream_held_back_goes_when_the_peer_resets_it() {
+        let mut node = Node::new(NodeOptions::default(), 0);
+        let server_key = [5; 32];
+        node.listen(server_key, 0).unwrap();
+        let value = Handshake {
+            mode: mode::FROM_CLIENT,
+            noise: vec![1; 96],
+            peer_address: None,
+            relay_address: None,
+        };
+        let req = RequestMessage {
+            tid: 1,
+            to: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            id: None,
+            token: None,
+            internal: false,
+            command: command::PEER_HANDSHAKE,
+            target: Some(super::super::hash(&server_key)),
+            value: Some(value.to_bytes()),
+        };
+        node.handle_datagram(PEER, SocketKind::Main, &req.encode(), 1);
+        let hs = std::iter::from_fn(|| node.poll_event()).find_map(|e| match e {
+            Event::IncomingHandshake { hs, local_payload, .. } => Some((hs, local_payload)),
+            _ => None,
+        });
+        let (_, payload) = hs.expect("the server is asked for msg2");
+        let stream = payload.udx.expect("a stream for the handshake").id as u32;
+        data_and_end(&mut node, stream);
+        node.handle_datagram(PEER, SocketKind::Main, &packet(stream, FLAG_DESTROY, 2, b""), 2);
+        let failed =
+            std::iter::from_fn(|| node.poll_event()).any(|e| matches!(e, Event::HandshakeFailed { .. }));
+        assert!(failed);
+        assert!(node.early_readable.is_empty() && node.early_ended.is_empty());
     }
 }

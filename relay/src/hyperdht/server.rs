@@ -8,14 +8,19 @@
 //! packet (it connects to us: we advertise no holepunch info, so a JS client goes direct).
 //! Entries are forgotten 10 s after they finish (JS `handshakeClearWait`), so late duplicates
 //! still get the cached reply.
+//!
+//! Strangers can send msg1s that never decrypt (or that the firewall refuses): a handshake that
+//! ends without a reply leaves the table at once and only its msg1 hash is remembered, in a
+//! small LRU, so its copies stay silent without holding one of the [`MAX_HANDSHAKES`] slots.
+//! At most [`MAX_HANDSHAKES_PER_HOST`] handshakes per client host are in progress at once.
 
 use super::announcer::Announcer;
 use super::router::{server_handshake_answer, ServerHandshake};
 use super::{hash, Answer, Cmd, HyperDhtError, Key};
 use hyperwasm::hyperdht::constants::{error, firewall, PAYLOAD_VERSION};
 use hyperwasm::hyperdht::messages::NoisePayload;
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddrV4;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// A listening server (node-wide id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +37,12 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const HANDSHAKE_CLEAR_WAIT_MS: u64 = 10_000;
 /// Handshakes tracked at once per server (new ones beyond are ignored).
 pub const MAX_HANDSHAKES: usize = 1024;
+/// Handshakes in progress (asked, or waiting for the client) per client IPv4 host; more are
+/// ignored until one finishes.
+pub const MAX_HANDSHAKES_PER_HOST: usize = 16;
+/// msg1s that ended without a reply (rejected, unanswered, reset) remembered so their copies
+/// stay silent; the oldest is forgotten first.
+pub const MAX_REJECTED: usize = 256;
 /// Copies of one msg1 waiting for the key holder.
 const MAX_WAITING: usize = 8;
 
@@ -147,6 +158,9 @@ pub struct Server<W> {
     pub announcer: Announcer,
     handshakes: HashMap<Key, Hs<W>>,
     by_id: HashMap<HsId, Key>,
+    /// Hashes of msg1s that ended without a reply, oldest first, with when to forget them.
+    rejected: VecDeque<(Key, u64)>,
+    rejected_keys: HashSet<Key>,
     events: VecDeque<ServerEvent>,
     cmds: VecDeque<Cmd<u64>>,
 }
@@ -161,6 +175,8 @@ impl<W> Server<W> {
             announcer: Announcer::new(public_key, target),
             handshakes: HashMap::new(),
             by_id: HashMap::new(),
+            rejected: VecDeque::new(),
+            rejected_keys: HashSet::new(),
             events: VecDeque::new(),
             cmds: VecDeque::new(),
         }
@@ -181,6 +197,11 @@ impl<W> Server<W> {
         self.handshakes.len()
     }
 
+    /// msg1s remembered as rejected.
+    pub fn rejected_count(&self) -> usize {
+        self.rejected.len()
+    }
+
     /// Whether `hs` belongs to this server.
     pub fn has(&self, hs: HsId) -> bool {
         self.by_id.contains_key(&hs)
@@ -197,9 +218,18 @@ impl<W> Server<W> {
     }
 
     /// A routed handshake for us arrived as request `req` from `from`.
+    /// A new msg1 is [`HsAction::New`] only while a slot is free and its client host has fewer
+    /// than [`MAX_HANDSHAKES_PER_HOST`] in progress; else it is ignored.
     pub fn on_handshake(&mut self, route: ServerHandshake, from: SocketAddrV4, req: W) -> HsAction<W> {
         let key = hash(&route.noise);
+        if self.rejected_keys.contains(&key) {
+            return HsAction::Answers(Vec::new());
+        }
         let Some(hs) = self.handshakes.get_mut(&key) else {
+            let host = *route.peer_address.unwrap_or(from).ip();
+            if !self.can_begin() || self.in_progress_from(host) >= MAX_HANDSHAKES_PER_HOST {
+                return HsAction::Answers(Vec::new());
+            }
             return HsAction::New(req);
         };
         match (&hs.reply, hs.state) {
@@ -220,6 +250,30 @@ impl<W> Server<W> {
     /// Whether another handshake can be taken.
     pub fn can_begin(&self) -> bool {
         self.handshakes.len() < MAX_HANDSHAKES
+    }
+
+    fn in_progress_from(&self, host: Ipv4Addr) -> usize {
+        self.handshakes
+            .values()
+            .filter(|h| h.state != HsState::Finished && *h.client_address.ip() == host)
+            .count()
+    }
+
+    /// Handshake `key` ended without a reply: it leaves the table (its slot is free at once)
+    /// and its msg1 joins the rejected LRU.
+    fn forget_unanswered(&mut self, key: Key, now_ms: u64) {
+        if let Some(hs) = self.handshakes.remove(&key) {
+            self.by_id.remove(&hs.id);
+        }
+        if !self.rejected_keys.insert(key) {
+            return;
+        }
+        if self.rejected.len() >= MAX_REJECTED {
+            if let Some((old, _)) = self.rejected.pop_front() {
+                self.rejected_keys.remove(&old);
+            }
+        }
+        self.rejected.push_back((key, now_ms + HANDSHAKE_CLEAR_WAIT_MS));
     }
 
     /// Starts a new handshake: `stream` was created for it and `local_payload` carries its id.
@@ -301,10 +355,8 @@ impl<W> Server<W> {
         if hs.state != HsState::Asked {
             return Err(HyperDhtError::UnknownId);
         }
-        hs.state = HsState::Finished;
-        hs.waiting.clear();
-        hs.deadline = now_ms + HANDSHAKE_CLEAR_WAIT_MS;
         self.cmds.push_back(Cmd::StreamDestroy(hs.stream));
+        self.forget_unanswered(key, now_ms);
         Ok(())
     }
 
@@ -340,24 +392,37 @@ impl<W> Server<W> {
     /// Stream `stream` closed before it was handed over (the peer reset it): the handshake
     /// fails. Returns whether the stream was one of ours.
     pub fn on_stream_closed(&mut self, stream: u32, now_ms: u64) -> bool {
-        let Some(hs) = self.handshakes.values_mut().find(|h| h.stream == stream) else { return false };
+        let Some((&key, hs)) = self.handshakes.iter_mut().find(|(_, h)| h.stream == stream) else {
+            return false;
+        };
         if hs.state != HsState::Finished {
             hs.state = HsState::Finished;
             hs.waiting.clear();
             hs.deadline = now_ms + HANDSHAKE_CLEAR_WAIT_MS;
             let error = HyperDhtError::PeerConnectionFailed;
             self.events.push_back(ServerEvent::HandshakeFailed { hs: hs.id, error });
+            if hs.reply.is_none() {
+                self.forget_unanswered(key, now_ms);
+            }
         }
         true
     }
 
     /// Earliest handshake deadline.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.handshakes.values().map(|h| h.deadline).min()
+        let forget = self.rejected.front().map(|&(_, t)| t);
+        self.handshakes.values().map(|h| h.deadline).chain(forget).min()
     }
 
     /// Fails handshakes whose time is up and forgets finished ones after the clear wait.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        while let Some(&(key, at)) = self.rejected.front() {
+            if at > now_ms {
+                break;
+            }
+            self.rejected.pop_front();
+            self.rejected_keys.remove(&key);
+        }
         let due: Vec<Key> =
             self.handshakes.iter().filter(|(_, h)| now_ms >= h.deadline).map(|(k, _)| *k).collect();
         for key in due {
@@ -374,6 +439,9 @@ impl<W> Server<W> {
                     hs.deadline = now_ms + HANDSHAKE_CLEAR_WAIT_MS;
                     self.cmds.push_back(Cmd::StreamDestroy(hs.stream));
                     self.events.push_back(ServerEvent::HandshakeFailed { hs: hs.id, error });
+                    if hs.reply.is_none() {
+                        self.forget_unanswered(key, now_ms);
+                    }
                 }
                 HsState::Finished => {
                     let id = hs.id;
@@ -553,17 +621,68 @@ mod tests {
         );
     }
 
+    fn host(i: u64) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(0x1e00_0000 + i as u32), 5000)
+    }
+
     #[test]
     fn handshakes_per_server_are_bounded() {
         let mut s = new_server();
         for i in 0..MAX_HANDSHAKES as u64 {
-            begin(&mut s, i, route(mode::FROM_CLIENT, &i.to_le_bytes(), None), addr(1), 0);
+            begin(&mut s, i, route(mode::FROM_CLIENT, &i.to_le_bytes(), None), host(i), 0);
         }
         assert!(!s.can_begin());
-        s.handle_timeout(HANDSHAKE_TIMEOUT_MS); // unanswered → failed
-        s.handle_timeout(HANDSHAKE_TIMEOUT_MS + HANDSHAKE_CLEAR_WAIT_MS); // → forgotten
+        let late = route(mode::FROM_CLIENT, b"late", None);
+        assert!(matches!(s.on_handshake(late, host(5000), 0), HsAction::Answers(a) if a.is_empty()));
+        s.handle_timeout(HANDSHAKE_TIMEOUT_MS); // unanswered → failed and forgotten
         assert_eq!(s.handshake_count(), 0);
         assert!(s.can_begin());
+        s.handle_timeout(HANDSHAKE_TIMEOUT_MS + HANDSHAKE_CLEAR_WAIT_MS);
+        assert_eq!(s.rejected_count(), 0, "the rejected msg1s are forgotten after the clear wait");
+    }
+
+    #[test]
+    fn rejected_garbage_does_not_hold_the_slots_real_handshakes_need() {
+        let mut s = new_server();
+        // 2000 undecryptable msg1s from ever new (spoofable) sources, each rejected at once.
+        for i in 0..2000u64 {
+            begin(&mut s, i, route(mode::FROM_CLIENT, &i.to_le_bytes(), None), host(i), 0);
+            s.reject(HsId(i), 0).unwrap();
+        }
+        assert_eq!(s.handshake_count(), 0);
+        assert_eq!(s.rejected_count(), MAX_REJECTED);
+        assert!(s.can_begin(), "garbage must not lock real clients out");
+        // A copy of a recent one stays silent; the oldest were forgotten first.
+        let recent = route(mode::FROM_CLIENT, &1999u64.to_le_bytes(), None);
+        assert!(matches!(s.on_handshake(recent, host(1), 0), HsAction::Answers(a) if a.is_empty()));
+        let oldest = route(mode::FROM_CLIENT, &0u64.to_le_bytes(), None);
+        assert!(matches!(s.on_handshake(oldest, host(1), 0), HsAction::New(_)));
+        // A real client goes through.
+        begin(&mut s, 5000, route(mode::FROM_CLIENT, b"real", None), addr(7), 0);
+        let answers = s.accept(HsId(5000), b"r".to_vec(), &client_payload(firewall::OPEN), 0).unwrap();
+        assert_eq!(answers.len(), 1);
+        assert_eq!(
+            cmds(&mut s).last(),
+            Some(&Cmd::StreamConnect { stream: 5100, remote_id: 42, to: addr(7) })
+        );
+    }
+
+    #[test]
+    fn handshakes_in_progress_per_host_are_capped() {
+        let mut s = new_server();
+        let n = MAX_HANDSHAKES_PER_HOST as u64;
+        for i in 0..n {
+            begin(&mut s, i, route(mode::FROM_RELAY, &i.to_le_bytes(), Some(addr(9))), host(i), 0);
+        }
+        // One more from the same client host (via any relay) is ignored …
+        let more = route(mode::FROM_RELAY, b"more", Some(addr(9)));
+        assert!(matches!(s.on_handshake(more.clone(), host(99), 0), HsAction::Answers(a) if a.is_empty()));
+        // … another host is not …
+        let other = route(mode::FROM_RELAY, b"other", Some(addr(8)));
+        assert!(matches!(s.on_handshake(other, host(99), 0), HsAction::New(_)));
+        // … and once one of them finished, the host may start another.
+        s.accept(HsId(0), b"r".to_vec(), &client_payload(firewall::OPEN), 0).unwrap();
+        assert!(matches!(s.on_handshake(more, host(99), 0), HsAction::New(_)));
     }
 
     trait WithTo {

@@ -123,6 +123,8 @@ pub struct StreamInfo {
     pub rto_count: u64,
     /// Whether the stream is closed (possibly still lingering).
     pub closed: bool,
+    /// Whether the peer's END arrived (in order).
+    pub remote_ended: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,6 +363,7 @@ impl Stream {
             retransmits: self.rec.retransmits,
             rto_count: self.rec.rto_count,
             closed: self.is_closed(),
+            remote_ended: self.remote_ended,
         }
     }
 

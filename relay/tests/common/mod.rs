@@ -273,6 +273,12 @@ impl Peer {
         self.wait_exit()
     }
 
+    /// Sends `signal` (`"TERM"`, `"INT"`) with stdin still open and waits up to `limit` for the
+    /// exit; `None` if it is still running then.
+    pub fn signal(&mut self, signal: &str, limit: Duration) -> Option<ExitStatus> {
+        signal_child(&mut self.child, signal, limit)
+    }
+
     /// Closes stdin and waits for the exit; returns status and the remaining stdout lines.
     pub fn wait_exit(&mut self) -> (ExitStatus, Vec<Value>) {
         drop(self.stdin.take());
@@ -314,6 +320,23 @@ impl Drop for Peer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sends `signal` to `child` (`kill -SIGNAL PID`) and waits up to `limit` for it to exit.
+pub fn signal_child(child: &mut Child, signal: &str, limit: Duration) -> Option<ExitStatus> {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args([format!("-{signal}").as_str(), &pid]).status().unwrap();
+    assert!(sent.success(), "kill -{signal} {pid} failed");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
     }
 }
 

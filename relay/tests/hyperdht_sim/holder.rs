@@ -37,6 +37,12 @@ pub struct Holder {
     /// Sign when asked.
     pub sign: bool,
     pub signatures: usize,
+    /// Servers send this message on every new connection and end their side after it.
+    pub greeting: Option<Vec<u8>>,
+    /// Streams to end once their queued bytes are written.
+    ending: HashSet<u32>,
+    /// Client streams whose peer had already ended when they were handed over.
+    pub ended_before_connected: HashSet<u32>,
 }
 
 impl Default for Holder {
@@ -51,6 +57,9 @@ impl Default for Holder {
             echo: Some(b"echo:".to_vec()),
             sign: true,
             signatures: 0,
+            greeting: None,
+            ending: HashSet::new(),
+            ended_before_connected: HashSet::new(),
         }
     }
 }
@@ -112,6 +121,9 @@ impl Holder {
                 }
             }
             Event::Connected { conn, stream, .. } => {
+                if node.udx().info(*stream).is_some_and(|i| i.remote_ended) {
+                    self.ended_before_connected.insert(*stream);
+                }
                 let Some((_, server, _, Some(result))) = self.clients.remove(conn) else { return };
                 self.open(*stream, result, server, now);
             }
@@ -139,6 +151,10 @@ impl Holder {
                 let Some(result) = self.accepted.remove(hs) else { return };
                 let remote = result.remote_public_key();
                 self.open(*stream, result, remote, now);
+                if let (Some(greeting), Some(c)) = (&self.greeting, self.conns.get_mut(stream)) {
+                    c.ss.send(greeting).expect("send");
+                    self.ending.insert(*stream);
+                }
             }
             Event::Stream(udx::Event::Readable { id }) => self.read(node, *id, now),
             _ => {}
@@ -190,6 +206,10 @@ impl Holder {
                     c.ss.consume_outgoing(n);
                     moved = true;
                 }
+            }
+            if !c.ss.has_outgoing() && self.ending.remove(id) {
+                node.stream_end(*id);
+                moved = true;
             }
         }
         moved

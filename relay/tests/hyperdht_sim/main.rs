@@ -197,6 +197,47 @@ fn connect_to_a_server_on_a_persistent_node() {
 }
 
 #[test]
+fn bytes_and_end_that_arrive_before_the_reply_reach_the_client() {
+    // The client is OPEN: the server connects its stream at once, sends a greeting and ends,
+    // and both can arrive before the relayed reply makes the client hand the stream over.
+    let greeting = b"hello and goodbye".to_vec();
+    let mut early = 0;
+    for seed in 0..4 {
+        let mut net = Net::testnet(40 + seed, 0, 8);
+        let s = net.add_client(true);
+        let c = net.add_client(true);
+        net.run(3000);
+        net.nodes[s].greeting = Some(greeting.clone());
+        let server_kp = net.key(s, 0x55);
+        let client_kp = net.key(c, 0x66);
+        let server = net.listen(s, &server_kp);
+        assert!(net.run_until(30_000, |n| n.nodes[s]
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::ServerAnnounced { server: id, .. } if *id == server))));
+        let conn = net.connect(c, &client_kp, server_kp.public_key());
+        assert!(net.run_until(30_000, |n| connected(n, c, conn).is_some()));
+        let cs = connected(&net, c, conn).unwrap().expect("client connected");
+        let ended = |net: &Net| {
+            net.nodes[c].log.iter().position(
+                |e| matches!(e, Event::Stream(hyperwasm_relay::udx::Event::Ended { id }) if *id == cs),
+            )
+        };
+        assert!(net.run_until(5_000, |n| ended(n).is_some()), "seed {seed}: the client never saw the END");
+        assert_eq!(net.nodes[c].conns[&cs].received, vec![greeting.clone()], "seed {seed}");
+        let connected_at = net.nodes[c]
+            .log
+            .iter()
+            .position(|e| matches!(e, Event::Connected { conn: x, .. } if *x == conn))
+            .unwrap();
+        assert!(ended(&net).unwrap() > connected_at, "stream events follow the hand-over");
+        // Did the END beat the reply? (Then it was held back and raised after Connected.)
+        early += usize::from(net.nodes[c].ended_before_connected.contains(&cs));
+    }
+    assert!(early > 0, "no seed produced an early END");
+}
+
+#[test]
 fn connect_to_an_unknown_key_fails_with_peer_not_found() {
     let mut net = Net::testnet(8, 0, 10);
     let c = net.add_client(false);
@@ -554,6 +595,56 @@ mod injected {
         let conn = net.connect(c, &client_kp, server_kp.public_key());
         assert!(net.run_until(30_000, |n| connected(n, c, conn).is_some()));
         assert!(connected(&net, c, conn).unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_garbage_msg1s_does_not_lock_out_a_real_client() {
+        let mut net = Net::testnet(16, 0, 10);
+        let s = net.add_client(true);
+        let c = net.add_client(false);
+        net.run(3000);
+        let server_kp = net.key(s, 0x55);
+        let client_kp = net.key(c, 0x66);
+        let server = net.listen(s, &server_kp);
+        assert!(net.run_until(30_000, |n| n.nodes[s]
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::ServerAnnounced { server: id, .. } if *id == server))));
+        let target = hash(&server_kp.public_key());
+        // Undecryptable msg1s sent straight to the server from spoofed sources (no answer is
+        // needed, so the per-host rate limit never bites): 2000 within a second …
+        let mut sent = 0u32;
+        let mut flood = |net: &mut Net, n: u32| {
+            for _ in 0..n {
+                sent += 1;
+                let mut noise = vec![0x5a; 96];
+                noise[..4].copy_from_slice(&sent.to_le_bytes());
+                let hs =
+                    Handshake { mode: mode::FROM_CLIENT, noise, peer_address: None, relay_address: None };
+                let from = fake((sent % 250) as u8 + 1);
+                let tid = sent as u16;
+                request(net, from, s, tid, command::PEER_HANDSHAKE, Some(target), None, Some(hs.to_bytes()));
+            }
+        };
+        for _ in 0..100 {
+            flood(&mut net, 20);
+            net.run(10);
+        }
+        let asked = net.nodes[s].log.iter().filter(|e| matches!(e, Event::IncomingHandshake { .. })).count();
+        assert!(asked >= 1000, "the garbage reached the key holder: {asked}");
+        // … and 200 a second more while a real client connects.
+        let conn = net.connect(c, &client_kp, server_kp.public_key());
+        let mut waited = 0;
+        while connected(&net, c, conn).is_none() && waited < 20_000 {
+            flood(&mut net, 2);
+            net.run(10);
+            waited += 10;
+        }
+        assert!(
+            matches!(connected(&net, c, conn), Some(Ok(_))),
+            "the real client got {:?} after {waited} ms",
+            connected(&net, c, conn)
+        );
     }
 
     use hyperwasm_relay::dht_rpc::messages::RequestMessage;

@@ -228,7 +228,7 @@ pub async fn run(args: JoinArgs) -> Result<(), RelayError> {
     let cores = CoreSet::new();
     let shared = cores.insert(core);
     let topic = match &args.topic {
-        Some(t) => hex32(t, "topic")?,
+        Some(t) => hex32(t, "TOPIC")?,
         None => shared.discovery_key(),
     };
     let info = shared.info().await;

@@ -59,8 +59,8 @@ pub struct AnnounceArgs {
 
 /// Runs `dht lookup`.
 pub async fn lookup(args: LookupArgs) -> Result<(), RelayError> {
-    let topic = hex32(&args.topic, "topic")?;
-    let expect = args.expect_key.as_deref().map(|k| hex32(k, "expect-key")).transpose()?;
+    let topic = hex32(&args.topic, "TOPIC")?;
+    let expect = args.expect_key.as_deref().map(|k| hex32(k, "--expect-key")).transpose()?;
     let dht = start_client(&args.node).await?;
     let deadline = Instant::now() + Duration::from_millis(args.timeout_ms);
     let mut seen = HashSet::new();
@@ -119,7 +119,7 @@ async fn unannounce(dht: &Dht, topic: [u8; 32], kp: &KeyPair) -> Result<serde_js
 
 /// Runs `dht announce`.
 pub async fn announce(args: AnnounceArgs) -> Result<(), RelayError> {
-    let topic = hex32(&args.topic, "topic")?;
+    let topic = hex32(&args.topic, "TOPIC")?;
     let kp = key_pair(args.seed.as_deref())?;
     let mut stdin = Stdin::start();
     let dht = start_client(&args.node).await?;

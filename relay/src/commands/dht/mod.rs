@@ -21,9 +21,9 @@ use crate::error::RelayError;
 use clap::{Args, Subcommand};
 use hyperwasm::crypto::KeyPair;
 use serde_json::{json, Value};
+use std::io::BufRead;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 /// A `dht` subcommand.
@@ -136,21 +136,22 @@ pub async fn start(cfg: DhtConfig) -> Result<Dht, RelayError> {
 /// `--seed HEX` → `DHT.keyPair(seed)`; random without.
 pub fn key_pair(seed: Option<&str>) -> Result<KeyPair, RelayError> {
     match seed {
-        Some(s) => Ok(KeyPair::from_seed(&hex32(s, "seed")?)),
+        Some(s) => Ok(KeyPair::from_seed(&hex32(s, "--seed")?)),
         None => KeyPair::generate().map_err(|e| RelayError::BadArgument(format!("no randomness: {e}"))),
     }
 }
 
-/// 64 hex characters → 32 bytes.
+/// 64 hex characters → 32 bytes. `what` names the argument as it is typed: `"--seed"` for an
+/// option, `"TOPIC"` for a positional one.
 pub fn hex32(s: &str, what: &str) -> Result<[u8; 32], RelayError> {
     hex_bytes(s, what)?
         .try_into()
-        .map_err(|_| RelayError::BadArgument(format!("--{what} must be 32 bytes (64 hex characters)")))
+        .map_err(|_| RelayError::BadArgument(format!("{what} must be 32 bytes (64 hex characters)")))
 }
 
-/// Hex → bytes.
+/// Hex → bytes (`what` as for [`hex32`]).
 pub fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, RelayError> {
-    hex::decode(s).map_err(|_| RelayError::BadArgument(format!("--{what} must be hex, got {s:?}")))
+    hex::decode(s).map_err(|_| RelayError::BadArgument(format!("{what} must be hex, got {s:?}")))
 }
 
 /// One JSON line on stdout.
@@ -243,16 +244,17 @@ impl Stdin {
     /// Starts reading stdin (and watching for signals).
     pub fn start() -> Stdin {
         let (tx, rx) = mpsc::channel(16);
+        let lines = read_lines();
         tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            let mut lines = lines;
             let signal = shutdown_signal();
             tokio::pin!(signal);
             loop {
                 let line = tokio::select! {
                     () = &mut signal => break,
-                    line = lines.next_line() => line,
+                    line = lines.recv() => line,
                 };
-                let Ok(Some(line)) = line else { break };
+                let Some(line) = line else { break };
                 let cmd = match parse_command(&line) {
                     None => continue,
                     Some(Err(e)) => {
@@ -273,6 +275,25 @@ impl Stdin {
     pub async fn next(&mut self) -> Option<StdinCommand> {
         self.rx.recv().await
     }
+}
+
+/// Stdin's lines, read on a plain thread: a read blocked in the runtime's blocking pool would
+/// keep the runtime from shutting down while stdin stays open (the thread just dies with the
+/// process). The channel closes at EOF or on a read error.
+fn read_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(16);
+    let reader = move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("stdin".into()).spawn(reader) {
+        crate::log!("cannot read stdin: {e}");
+    }
+    rx
 }
 
 /// Answers `{"error": "unknown command: NAME"}`.
@@ -297,9 +318,12 @@ mod tests {
 
     #[test]
     fn hex_arguments_are_checked() {
-        assert_eq!(hex32(&"ab".repeat(32), "topic").unwrap(), [0xab; 32]);
-        assert!(hex32("abcd", "topic").is_err());
-        assert!(hex32(&"zz".repeat(32), "topic").is_err());
+        assert_eq!(hex32(&"ab".repeat(32), "TOPIC").unwrap(), [0xab; 32]);
+        assert_eq!(
+            hex32("abcd", "TOPIC").unwrap_err().to_string(),
+            "TOPIC must be 32 bytes (64 hex characters)"
+        );
+        assert_eq!(hex32("zz", "--seed").unwrap_err().to_string(), "--seed must be hex, got \"zz\"");
         assert_eq!(mbps(5_000_000, 1000.0), Some(5.0));
         assert_eq!(mbps(1, 0.0), None);
     }

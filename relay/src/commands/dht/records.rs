@@ -68,7 +68,7 @@ fn closest(commits: &[crate::dht::Commit]) -> Value {
 
 /// Runs `dht immutable-put`: `{"event":"immutable-put","hash","closestNodes","commits"}`.
 pub async fn immutable_put(args: ImmutablePutArgs) -> Result<(), RelayError> {
-    let value = hex_bytes(&args.value, "value")?;
+    let value = hex_bytes(&args.value, "--value")?;
     let dht = start_client(&args.node).await?;
     let r = dht.immutable_put(value).await?;
     out(json!({
@@ -83,7 +83,7 @@ pub async fn immutable_put(args: ImmutablePutArgs) -> Result<(), RelayError> {
 
 /// Runs `dht immutable-get`: `{"event":"immutable-get","found","value","from"}`.
 pub async fn immutable_get(args: ImmutableGetArgs) -> Result<(), RelayError> {
-    let hash = hex32(&args.hash, "hash")?;
+    let hash = hex32(&args.hash, "--hash")?;
     let dht = start_client(&args.node).await?;
     let r = dht.immutable_get(hash).await?;
     out(json!({
@@ -99,7 +99,7 @@ pub async fn immutable_get(args: ImmutableGetArgs) -> Result<(), RelayError> {
 /// Runs `dht mutable-put`: `{"event":"mutable-put","publicKey","seq","signature",
 /// "closestNodes","commits"}`.
 pub async fn mutable_put(args: MutablePutArgs) -> Result<(), RelayError> {
-    let value = hex_bytes(&args.value, "value")?;
+    let value = hex_bytes(&args.value, "--value")?;
     let kp = key_pair(args.seed.as_deref())?;
     let dht = start_client(&args.node).await?;
     let r = dht.mutable_put(&kp, value, args.seq).await?;
@@ -117,7 +117,7 @@ pub async fn mutable_put(args: MutablePutArgs) -> Result<(), RelayError> {
 
 /// Runs `dht mutable-get`: `{"event":"mutable-get","found","seq","value","signature","from"}`.
 pub async fn mutable_get(args: MutableGetArgs) -> Result<(), RelayError> {
-    let public_key = hex32(&args.key, "key")?;
+    let public_key = hex32(&args.key, "--key")?;
     let dht = start_client(&args.node).await?;
     let r = dht.mutable_get(public_key, args.seq, !args.first).await?;
     out(json!({

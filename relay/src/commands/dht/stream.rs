@@ -369,7 +369,7 @@ async fn dial(
     seed: Option<&str>,
     timeout_ms: u64,
 ) -> Result<(Dht, Connection), RelayError> {
-    let remote = hex32(key, "key")?;
+    let remote = hex32(key, "KEY")?;
     let kp = key_pair(seed)?;
     let dht = start_client(node).await?;
     let t0 = Instant::now();

@@ -3,19 +3,24 @@
 //! network), the others off the bootstrap list, which is the first node when none was given.
 //!
 //! → `{"event":"ready","bootstrap":["H:P"…],"nodes":[{"host","port","id","ephemeral","firewalled"}…]}`;
-//! stdin `stats` → `{"stats":[{…node, "tableSize"}…]}`. Runs until stdin closes.
+//! stdin `stats` → `{"stats":[{…node, "tableSize"}…]}`. Runs until stdin closes, SIGINT or
+//! SIGTERM (a signal also stops a start under way). At most [`MAX_SIZE`] nodes.
 
 use super::{out, Stdin};
+use crate::commands::serve::shutdown_signal;
 use crate::dht::{Dht, DhtConfig};
 use crate::error::RelayError;
 use clap::Args;
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+/// Most nodes one testnet runs (each is a socket and a driver task in this process).
+pub const MAX_SIZE: usize = 256;
+
 /// Arguments of `dht testnet`.
 #[derive(Debug, Args)]
 pub struct TestnetArgs {
-    /// Number of nodes.
+    /// Number of nodes (1–256).
     #[arg(long, default_value_t = 5)]
     pub size: usize,
     /// Bootstrap nodes of an existing network to join (default: start a new one).
@@ -45,8 +50,9 @@ impl Testnet {
         port: u16,
         bootstrap: Vec<SocketAddrV4>,
     ) -> Result<Testnet, RelayError> {
-        if size == 0 {
-            return Err(RelayError::BadArgument("--size must be at least 1".into()));
+        if !(1..=MAX_SIZE).contains(&size) {
+            let value = u64::try_from(size).unwrap_or(u64::MAX);
+            return Err(RelayError::OutOfRange { arg: "--size", value, min: 1, max: MAX_SIZE as u64 });
         }
         let first =
             super::start(DhtConfig::persistent(SocketAddrV4::new(host, port), bootstrap.clone())).await?;
@@ -91,7 +97,11 @@ impl Testnet {
 /// Runs `dht testnet`.
 pub async fn run(args: TestnetArgs) -> Result<(), RelayError> {
     let mut stdin = Stdin::start();
-    let tn = Testnet::start(args.size, args.host, args.port, args.bootstrap).await?;
+    // A signal during a long start stops it (the nodes started so far go with the future).
+    let tn = tokio::select! {
+        tn = Testnet::start(args.size, args.host, args.port, args.bootstrap) => tn?,
+        () = shutdown_signal() => return Ok(()),
+    };
     let bootstrap: Vec<String> = tn.bootstrap.iter().map(ToString::to_string).collect();
     out(json!({ "event": "ready", "bootstrap": bootstrap, "nodes": tn.nodes_json(false).await? }))?;
     while let Some(cmd) = stdin.next().await {
