@@ -429,6 +429,8 @@ fn rust_persistent_node_stores_and_routes_for_js_peers() {
             dht.destroy().await;
         }
     });
+}
+
 /// A Rust client that stops reading while a JS echo server sends 5 MB back and both sides end:
 /// once it reads again it gets every byte before EOF (the stream closed cleanly underneath it
 /// while most of the echo still waited in our buffers).
