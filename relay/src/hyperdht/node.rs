@@ -124,11 +124,16 @@ pub(super) fn rpc_error(e: &RpcError) -> HyperDhtError {
 }
 
 impl Node {
-    /// A node; its dht-rpc side starts bootstrapping at once.
+    /// A node; its dht-rpc side starts bootstrapping at once. A test seed (`opts.rpc.seed`)
+    /// makes its UDX stream ids deterministic too.
     pub fn new(opts: NodeOptions, now_ms: u64) -> Self {
+        let mut udx = Endpoint::new();
+        if let Some(seed) = opts.rpc.seed {
+            udx.seed_stream_ids(seed);
+        }
         Node {
             rpc: Rpc::new(opts.rpc, now_ms),
-            udx: Endpoint::new(),
+            udx,
             router: Router::new(now_ms),
             persistent: None,
             persistent_opts: opts.persistent,

@@ -218,6 +218,7 @@ impl<W> Server<W> {
     }
 
     /// A routed handshake for us arrived as request `req` from `from`.
+    ///
     /// A new msg1 is [`HsAction::New`] only while a slot is free and its client host has fewer
     /// than [`MAX_HANDSHAKES_PER_HOST`] in progress; else it is ignored.
     pub fn on_handshake(&mut self, route: ServerHandshake, from: SocketAddrV4, req: W) -> HsAction<W> {

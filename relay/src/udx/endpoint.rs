@@ -75,6 +75,8 @@ pub struct Endpoint {
     raw: VecDeque<(SocketAddrV4, [u8; HEADER_LEN])>,
     prefix: u32,
     malformed: u64,
+    /// Deterministic stream ids (tests, fuzzing): a splitmix64 state; `None`: OS randomness.
+    id_seed: Option<u64>,
 }
 
 impl Default for Endpoint {
@@ -115,7 +117,35 @@ impl Endpoint {
             raw: VecDeque::new(),
             prefix: 15,
             malformed: 0,
+            id_seed: None,
         }
+    }
+
+    /// Makes later stream ids a deterministic function of `seed` (tests and fuzzing; ids stay
+    /// unique as with random ones).
+    pub fn seed_stream_ids(&mut self, seed: [u8; 32]) {
+        let digest = blake2b_simd::Params::new().hash_length(8).key(b"udx stream ids").hash(&seed);
+        let mut state = [0u8; 8];
+        state.copy_from_slice(digest.as_bytes());
+        self.id_seed = Some(u64::from_le_bytes(state));
+    }
+
+    fn next_random_id(&mut self) -> u32 {
+        let Some(state) = &mut self.id_seed else { return random_u32() };
+        // splitmix64
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as u32
+    }
+
+    /// The ids of every stream held, ascending (fuzzing and diagnostics).
+    #[doc(hidden)]
+    pub fn stream_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.streams.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Creates a stream with a random id whose low bits differ from every live stream's
@@ -125,7 +155,7 @@ impl Endpoint {
             self.prefix = self.prefix.saturating_mul(2).saturating_add(1);
         }
         loop {
-            let id = random_u32();
+            let id = self.next_random_id();
             let p = self.prefix;
             if self.streams.keys().any(|k| k & p == id & p) {
                 continue;

@@ -195,3 +195,23 @@ fn timers_are_tracked_per_stream() {
     assert_eq!(a.poll_transmit(1000, &mut buf), None);
     assert_eq!(a.poll_timeout(), Some(1500));
 }
+
+#[test]
+fn seeded_stream_ids_are_deterministic_and_distinct() {
+    let ids = |seed: [u8; 32]| {
+        let mut e = Endpoint::new();
+        e.seed_stream_ids(seed);
+        (0..40).map(|_| e.create_stream()).collect::<Vec<u32>>()
+    };
+    let a = ids([1; 32]);
+    assert_eq!(a, ids([1; 32]));
+    assert_ne!(a, ids([2; 32]));
+    let mut sorted = a.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), a.len());
+    let mut e = Endpoint::new();
+    e.seed_stream_ids([1; 32]);
+    let (x, y) = (e.create_stream(), e.create_stream());
+    assert_eq!(e.stream_ids(), if x < y { vec![x, y] } else { vec![y, x] });
+}

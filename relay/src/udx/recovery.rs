@@ -384,18 +384,21 @@ impl Recovery {
             }
             out.una_advanced = true;
         }
-        // SACK blocks: valid when start < end, una ≤ start, end ≤ seq (udx_sack_is_valid).
-        // Blocks are clipped to above the highest block end seen, so a datagram costs at most
-        // one pass over the window whatever blocks it carries.
-        let mut floor = self.una;
+        // SACK blocks: valid when una ≤ start < end ≤ seq (udx_sack_is_valid), compared as
+        // offsets from una: pairwise wrapping comparisons are not transitive and let a block
+        // that lies outside the window through (2^31 steps for one datagram). Blocks are
+        // clipped to above the highest block end seen, so a datagram costs at most one pass
+        // over the window whatever blocks it carries.
+        let window = self.seq.wrapping_sub(self.una);
+        let mut floor = 0u32;
         for (start, end) in sacks.take(MAX_SACKS) {
-            if seq_diff(start, end) >= 0 || seq_diff(start, self.una) < 0 || seq_diff(end, self.seq) > 0 {
+            let (lo, hi) = (start.wrapping_sub(self.una), end.wrapping_sub(self.una));
+            if lo >= hi || hi > window {
                 continue;
             }
-            let mut s = if seq_diff(start, floor) < 0 { floor } else { start };
-            while seq_diff(s, end) < 0 {
-                let i = s.wrapping_sub(self.una) as usize;
-                if let Some(p) = self.pkts.get_mut(i) {
+            for off in lo.max(floor)..hi {
+                let s = self.una.wrapping_add(off);
+                if let Some(p) = self.pkts.get_mut(off as usize) {
                     let was = p.state;
                     if was != PktState::Acked {
                         p.state = PktState::Acked;
@@ -409,11 +412,8 @@ impl Recovery {
                         self.delivered(s, copy, now, &mut acc);
                     }
                 }
-                s = s.wrapping_add(1);
             }
-            if seq_diff(end, floor) > 0 {
-                floor = end;
-            }
+            floor = floor.max(hi);
         }
         if let Some((_, rtt)) = acc.sample {
             self.rtt_sample(rtt);

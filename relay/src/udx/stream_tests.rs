@@ -260,6 +260,22 @@ fn sack_validity_rules() {
 }
 
 #[test]
+fn a_sack_block_outside_the_window_costs_nothing() {
+    // una = 0, seq = 10. Each pairwise wrapping check passes (una ≤ start, end ≤ seq,
+    // start < end) yet the block lies outside the window: walking it took 2^31 steps.
+    let mut s = connected();
+    s.write(&vec![0u8; BASE_PAYLOAD * 10]);
+    assert_eq!(drain(&mut s, 0).len(), 10);
+    let (start, end) = (0x4000_0014u32, 0xc000_000au32);
+    let mut v = raw(FLAG_SACK, 0, 0, &[]);
+    write_sack(&mut v, start, end);
+    let t0 = std::time::Instant::now();
+    feed(&mut s, &v, 1);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(1), "took {:?}", t0.elapsed());
+    assert_eq!(s.info().in_flight, 10);
+}
+
+#[test]
 fn sack_triggers_fast_retransmit_before_rto() {
     let mut s = connected();
     s.write(&vec![3u8; BASE_PAYLOAD * 10]);
