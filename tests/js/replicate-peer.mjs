@@ -152,6 +152,12 @@ function out(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n')
 }
 
+// Exits once stdout is written out: a line longer than the pipe's 64 KiB buffer is written
+// asynchronously, and exiting before it drains truncates it.
+function exitFlushed(code) {
+  process.stdout.write('', () => process.exit(code))
+}
+
 let cleanup = async () => {}
 
 // Thrown by fail() to unwind the caller; the scheduled exit(1) wins.
@@ -165,7 +171,7 @@ function fail(reason) {
     Promise.resolve()
       .then(() => cleanup())
       .catch(() => {})
-      .finally(() => process.exit(1))
+      .finally(() => exitFlushed(1))
   }
   throw new Exiting(String(reason))
 }
@@ -244,7 +250,7 @@ function commandLoop(handlers, onExit) {
     if (exiting) return
     exiting = true
     chain = chain.then(onExit).then(
-      () => process.exit(0),
+      () => exitFlushed(0),
       (err) => {
         try {
           fail(reasonOf(err))
@@ -467,7 +473,7 @@ async function fetchMode(opts) {
     verifySeconds
   })
   await cleanup()
-  process.exit(0)
+  exitFlushed(0)
 }
 
 async function sparseSeed(opts) {
@@ -664,7 +670,7 @@ async function beeGet(opts) {
   })
   await bee.close().catch(() => {})
   await cleanup()
-  process.exit(0)
+  exitFlushed(0)
 }
 
 // ---------------------------------------------------------------- main
