@@ -14,6 +14,7 @@ pub mod dht_rpc;
 pub mod error;
 pub mod hyperdht;
 pub mod replicate;
+pub mod split_mix;
 pub mod testdata;
 pub mod testing;
 pub mod udx;

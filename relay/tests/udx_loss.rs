@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use hyperwasm::crypto::blake2b as hash;
-use hyperwasm_relay::hyperdht::cache::SplitMix;
+use hyperwasm_relay::split_mix::SplitMix;
 use hyperwasm_relay::testing::random_bytes as payload;
 use hyperwasm_relay::udx::{Endpoint, Event, StreamConfig};
 use proptest::prelude::*;
@@ -16,11 +16,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 const A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 4000);
 const B: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 5000);
-
-/// True with probability `p`.
-fn chance(rng: &mut SplitMix, p: f64) -> bool {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
-}
 
 #[derive(Clone, Copy, Debug)]
 struct Net {
@@ -112,10 +107,10 @@ fn run(net: Net, a_sends: usize, b_sends: usize, cfg: StreamConfig) -> Outcome {
             while let Some(to) = side.ep.poll_transmit(now, &mut buf) {
                 assert_eq!(to, if to_b { B } else { A });
                 packets += 1;
-                if chance(&mut rng, net.loss) {
+                if rng.chance(net.loss) {
                     continue;
                 }
-                let copies = if chance(&mut rng, net.dup) { 2 } else { 1 };
+                let copies = if rng.chance(net.dup) { 2 } else { 1 };
                 for _ in 0..copies {
                     let at = now + net.delay_ms + rng.below(net.jitter_ms as usize + 1) as u64;
                     order += 1;

@@ -5,7 +5,9 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::split_mix::SplitMix;
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 use tokio::io::Interest;
@@ -31,9 +33,9 @@ pub struct LossShim {
 pub struct BatchSocket {
     io: UdpSocket,
     state: UdpSocketState,
-    /// Rate and generator state (atomic so the socket is `Sync`: the driver's future is sent
+    /// Rate and generator (behind a mutex so the socket is `Sync`: the driver's future is sent
     /// across threads).
-    loss: Option<(f64, AtomicU64)>,
+    loss: Option<(f64, Mutex<SplitMix>)>,
 }
 
 /// Datagrams read by one [`BatchSocket::recv`] call.
@@ -82,7 +84,7 @@ impl BatchSocket {
 
     /// Turns the loss shim on (see [`LossShim`]).
     pub fn set_loss(&mut self, shim: LossShim) {
-        self.loss = Some((shim.rate.clamp(0.0, 1.0), AtomicU64::new(shim.seed | 1)));
+        self.loss = Some((shim.rate.clamp(0.0, 1.0), Mutex::new(SplitMix::new(shim.seed))));
     }
 
     /// The bound address.
@@ -172,16 +174,10 @@ impl BatchSocket {
         batch.filled = kept;
     }
 
-    /// xorshift64*: true with probability `rate`.
+    /// True with probability `rate` (never without a shim).
     fn coin(&self, rate: f64) -> bool {
-        let Some((_, state)) = &self.loss else { return false };
-        let mut x = state.load(Ordering::Relaxed);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.store(x, Ordering::Relaxed);
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
-        (r as f64 / (1u64 << 53) as f64) < rate
+        let Some((_, rng)) = &self.loss else { return false };
+        rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).chance(rate)
     }
 }
 

@@ -8,9 +8,10 @@
 //! records (per target and in total, 20 min), refreshes, bumps (20 min), mutable and immutable
 //! values (count and bytes, 48 h).
 
-use super::cache::{GenCache, RecordCache, SplitMix};
+use super::cache::{GenCache, RecordCache};
 use super::router::Router;
 use super::{command, hash, Answer, Incoming, Key};
+use crate::split_mix::SplitMix;
 use hyperwasm::encoding::Compact;
 use hyperwasm::hyperdht::constants::error::{SEQ_REUSED, SEQ_TOO_LOW};
 use hyperwasm::hyperdht::crypto::{verify_announce, verify_mutable, verify_unannounce};

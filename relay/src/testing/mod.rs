@@ -4,7 +4,7 @@
 pub mod sim;
 
 use crate::dht_rpc::{peer, NodeId};
-use crate::hyperdht::cache::SplitMix;
+use crate::split_mix::SplitMix;
 
 /// The `k` ids of `ids` closest to `target` by XOR distance, nearest first: the reference a
 /// query's result is checked against (a full sort, independent of the routing table's search).
