@@ -133,22 +133,10 @@ pub(super) struct DelayedReply {
     pub(super) socket: SocketKind,
 }
 
-/// Settings copied from [`RpcOptions`].
-pub(super) struct Config {
-    pub(super) bootstrap: Vec<SocketAddrV4>,
-    pub(super) port: u16,
-    pub(super) concurrency: usize,
-    pub(super) max_ping_delay_ms: u32,
-    pub(super) quick_firewall: bool,
-    pub(super) send_down_hints: bool,
-    pub(super) down_hints_rate_limit: Option<u32>,
-    pub(super) limits: Limits,
-    pub(super) filter_node: Option<fn(SocketAddrV4) -> bool>,
-}
-
 /// One dht-rpc node.
 pub struct Rpc {
-    pub(super) cfg: Config,
+    /// The options it was made with (`concurrency` at least 1).
+    pub(super) cfg: RpcOptions,
     pub(super) io: Io,
     pub(super) table: Table,
     pub(super) nat: NatSampler,
@@ -199,7 +187,8 @@ impl std::fmt::Debug for Rpc {
 
 impl Rpc {
     /// A node; starts bootstrapping at once (the first transmits are ready to poll).
-    pub fn new(opts: RpcOptions, now_ms: u64) -> Self {
+    pub fn new(mut opts: RpcOptions, now_ms: u64) -> Self {
+        opts.concurrency = opts.concurrency.max(1);
         let mut rng = opts.seed.map_or_else(Rng::from_os, Rng::from_seed);
         let table = Table::new(rng.bytes32(), K);
         let tokens = Tokens::new(rng.bytes32(), rng.bytes32());
@@ -216,17 +205,6 @@ impl Rpc {
         let tick = 100 - rng.below(50);
         let refresh_ticks = 60 - rng.below(30) as i64;
         let mut rpc = Rpc {
-            cfg: Config {
-                bootstrap: opts.bootstrap,
-                port: opts.port,
-                concurrency: opts.concurrency.max(1),
-                max_ping_delay_ms: opts.max_ping_delay_ms,
-                quick_firewall: opts.quick_firewall,
-                send_down_hints: opts.send_down_hints,
-                down_hints_rate_limit: opts.down_hints_rate_limit,
-                limits: opts.limits,
-                filter_node: opts.filter_node,
-            },
             io,
             table,
             nat: NatSampler::new(),
@@ -260,12 +238,14 @@ impl Rpc {
             events: VecDeque::new(),
             stats: RpcStats::default(),
             now_ms,
+            cfg: opts,
         };
-        for addr in opts.nodes.iter().rev() {
-            rpc.add_node(*addr);
+        for addr in std::mem::take(&mut rpc.cfg.nodes).into_iter().rev() {
+            rpc.add_node(addr);
         }
-        if rpc.force_persistent && !rpc.firewalled && !opts.host.is_unspecified() {
-            rpc.persist_at(SocketAddrV4::new(opts.host, opts.port));
+        let (host, port) = (rpc.cfg.host, rpc.cfg.port);
+        if rpc.force_persistent && !rpc.firewalled && !host.is_unspecified() {
+            rpc.persist_at(SocketAddrV4::new(host, port));
         }
         rpc.start_bootstrap(now_ms);
         rpc
