@@ -57,6 +57,15 @@ pub(super) enum Owner {
     Server(ServerId, u64),
 }
 
+/// What happened to a stream before it was handed over (see [`Node`]'s `early`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Early {
+    /// Bytes arrived: a Readable follows Connected / Incoming.
+    pub(super) readable: bool,
+    /// The peer ended: an Ended follows (after the Readable).
+    pub(super) ended: bool,
+}
+
 /// Who owns a stream that is not connected yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum StreamOwner {
@@ -82,11 +91,9 @@ pub struct Node {
     pub(super) query_ids: HashMap<Owner, QueryId>,
     pub(super) signs: HashMap<SignId, (Owner, u64)>,
     pub(super) streams: HashMap<u32, StreamOwner>,
-    /// Streams still owned by a handshake that got bytes (Readable is raised once they are
-    /// handed over).
-    pub(super) early_readable: std::collections::HashSet<u32>,
-    /// Streams still owned by a handshake whose peer ended (Ended is raised after Readable).
-    pub(super) early_ended: std::collections::HashSet<u32>,
+    /// Stream events held back while a handshake owns the stream, raised once it is handed
+    /// over.
+    pub(super) early: HashMap<u32, Early>,
     pub(super) events: VecDeque<Event>,
     pub(super) next_id: u64,
     pub(super) now_ms: u64,
@@ -148,8 +155,7 @@ impl Node {
             query_ids: HashMap::new(),
             signs: HashMap::new(),
             streams: HashMap::new(),
-            early_readable: std::collections::HashSet::new(),
-            early_ended: std::collections::HashSet::new(),
+            early: HashMap::new(),
             events: VecDeque::new(),
             next_id: 0,
             now_ms,
@@ -316,7 +322,7 @@ impl Node {
         self.ops.clear();
         self.servers.clear();
         for s in std::mem::take(&mut self.streams).into_keys() {
-            self.forget_early(s);
+            self.early.remove(&s);
             self.udx.destroy(s);
         }
         self.signs.clear();
@@ -631,7 +637,7 @@ impl Node {
     /// Destroys a stream (UDX DESTROY).
     pub fn stream_destroy(&mut self, stream: u32) {
         self.streams.remove(&stream);
-        self.forget_early(stream);
+        self.early.remove(&stream);
         self.udx.destroy(stream)
     }
 
@@ -753,7 +759,7 @@ impl Node {
             }
             Cmd::StreamDestroy(stream) => {
                 self.streams.remove(&stream);
-                self.forget_early(stream);
+                self.early.remove(&stream);
                 self.udx.destroy(stream);
             }
         }

@@ -325,37 +325,32 @@ impl Node {
             // Bytes and an END that arrive before the stream is handed over (the peer connected
             // first) wait in the stream; Readable and Ended follow Connected / Incoming.
             udx::Event::Readable { id } if self.streams.contains_key(&id) => {
-                self.early_readable.insert(id);
+                self.early.entry(id).or_default().readable = true;
             }
             udx::Event::Ended { id } if self.streams.contains_key(&id) => {
-                self.early_ended.insert(id);
+                self.early.entry(id).or_default().ended = true;
             }
             other => self.events.push_back(Event::Stream(other)),
         }
         if let Some(id) = closed {
-            self.forget_early(id);
+            self.early.remove(&id);
         }
     }
 
     /// After a Connected / Incoming event: a Readable for its stream if bytes came early, an
     /// Ended if its END did.
-    fn raise_early_readable(&mut self) {
+    fn raise_early(&mut self) {
         let stream = match self.events.back() {
             Some(Event::Connected { stream, .. }) | Some(Event::Incoming { stream, .. }) => *stream,
             _ => return,
         };
-        if self.early_readable.remove(&stream) {
+        let Some(early) = self.early.remove(&stream) else { return };
+        if early.readable {
             self.events.push_back(Event::Stream(udx::Event::Readable { id: stream }));
         }
-        if self.early_ended.remove(&stream) {
+        if early.ended {
             self.events.push_back(Event::Stream(udx::Event::Ended { id: stream }));
         }
-    }
-
-    /// Stream `id` is gone before it was handed over: forget what it held back.
-    pub(super) fn forget_early(&mut self, id: u32) {
-        self.early_readable.remove(&id);
-        self.early_ended.remove(&id);
     }
 
     /// Drains every piece (after a timer pass or a signature).
@@ -413,7 +408,7 @@ impl Node {
                 }
                 ConnectEvent::Failed(error) => Event::ConnectFailed { conn: id, error },
             });
-            self.raise_early_readable();
+            self.raise_early();
         }
         if self.conns.get(&id).is_some_and(|c| c.is_done()) {
             self.conns.remove(&id);
@@ -447,7 +442,7 @@ impl Node {
                         Event::HandshakeFailed { server: id, hs, error }
                     }
                 });
-                self.raise_early_readable();
+                self.raise_early();
                 continue;
             }
             let Some(ev) = s.announcer.poll_event() else { break };
@@ -463,8 +458,7 @@ impl Node {
             self.hs_server.retain(|_, s| *s != id);
             self.streams.retain(|_, o| *o != StreamOwner::Server(id));
             let owned = &self.streams;
-            self.early_readable.retain(|s| owned.contains_key(s));
-            self.early_ended.retain(|s| owned.contains_key(s));
+            self.early.retain(|s, _| owned.contains_key(s));
             self.forget_owner(|o| matches!(o, Owner::Server(i, _) if *i == id));
             self.events.push_back(Event::ServerClosed { server: id });
         }
@@ -477,7 +471,7 @@ mod tests {
     use crate::dht_rpc::messages::RequestMessage;
     use crate::dht_rpc::SocketKind;
     use crate::hyperdht::connect::ConnectOptions;
-    use crate::hyperdht::node::NodeOptions;
+    use crate::hyperdht::node::{Early, NodeOptions};
     use crate::udx::packet::{Header, FLAG_DATA, FLAG_DESTROY, FLAG_END};
     use hyperwasm::encoding::Compact;
     use hyperwasm::hyperdht::constants::{command, mode};
@@ -502,7 +496,7 @@ mod tests {
         node.handle_datagram(PEER, SocketKind::Main, &packet(stream, FLAG_DATA, 0, b"early"), 1);
         node.handle_datagram(PEER, SocketKind::Main, &packet(stream, FLAG_END, 1, b""), 1);
         assert_eq!(stream_events(node), 0, "nothing is raised for a stream nobody holds yet");
-        assert!(node.early_readable.contains(&stream) && node.early_ended.contains(&stream));
+        assert_eq!(node.early.get(&stream), Some(&Early { readable: true, ended: true }));
     }
 
     #[test]
@@ -516,7 +510,7 @@ mod tests {
         let failed = std::iter::from_fn(|| node.poll_event())
             .any(|e| matches!(e, Event::ConnectFailed { conn: c, .. } if c == conn));
         assert!(failed);
-        assert!(node.early_readable.is_empty() && node.early_ended.is_empty());
+        assert!(node.early.is_empty());
     }
 
     #[test]
@@ -552,6 +546,6 @@ mod tests {
         let failed =
             std::iter::from_fn(|| node.poll_event()).any(|e| matches!(e, Event::HandshakeFailed { .. }));
         assert!(failed);
-        assert!(node.early_readable.is_empty() && node.early_ended.is_empty());
+        assert!(node.early.is_empty());
     }
 }
