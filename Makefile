@@ -10,9 +10,10 @@ setup:
 
 ## All tests: native Rust, browser (headless Chromium), interop with the JS reference stack.
 ## Runs the idempotent setup first, so a fresh machine installs what is missing, and the
-## lint (rustfmt, clippy -D warnings), so CI enforces both.
+## lint (rustfmt, clippy -D warnings), so CI enforces both. Everything runs with a private TMPDIR
+## removed at the end (scripts/with-tmpdir.sh), so browser profiles and peers' temp dirs never pile up.
 test: setup
-	@$(MAKE) --no-print-directory lint test-native test-browser test-interop
+	@scripts/with-tmpdir.sh $(MAKE) --no-print-directory lint test-native test-browser test-interop
 
 ## Rust unit tests (lib and bin targets). The integration suites under */tests/ read the JS
 ## fixtures or run node, so test-interop runs them (once).

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hyperwasm::noise::HandshakeResult;
@@ -69,6 +69,10 @@ pub struct EncryptedStream<T> {
     out_pos: usize,
     read_eof: bool,
     write_closed: bool,
+    /// The task whose write (or flush/shutdown) last waited on the transport. A read also
+    /// writes (header, keep-alives) and so may take the transport's write-waker slot; it then
+    /// hands the write interest back by waking this task.
+    write_waker: Option<Waker>,
     remote_public_key: [u8; 32],
     handshake_hash: [u8; 64],
     connected: bool,
@@ -126,6 +130,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> EncryptedStream<T> {
             out_pos: 0,
             read_eof: false,
             write_closed: false,
+            write_waker: None,
             remote_public_key,
             handshake_hash,
             connected: false,
@@ -220,6 +225,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> EncryptedStream<T> {
         }
     }
 
+    /// Remembers the task whose write waits for the transport (see `write_waker`).
+    fn wait_writable(&mut self, cx: &Context<'_>) {
+        match &self.write_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.write_waker = Some(cx.waker().clone()),
+        }
+    }
+
     fn drain_events(&mut self) {
         while let Some(event) = self.secret.poll_event() {
             match event {
@@ -237,7 +250,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for EncryptedStream<T> {
             this.poll_timers(cx, true)?;
             // Header and keep-alives go out even when the application only reads.
             if !this.write_closed {
-                if let Poll::Ready(Err(e)) = this.poll_write_out(cx) {
+                let out = this.poll_write_out(cx);
+                if let Some(w) = this.write_waker.take() {
+                    w.wake();
+                }
+                if let Poll::Ready(Err(e)) = out {
                     return Poll::Ready(Err(e));
                 }
             }
@@ -285,7 +302,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EncryptedStream<T> {
             return Poll::Ready(Err(e));
         }
         if this.pending_out() >= WRITE_HIGH_WATER {
-            // The transport returned Pending above and will wake us.
+            // The transport returned Pending above and will wake us (or a read will).
+            this.wait_writable(cx);
             return Poll::Pending;
         }
         if data.is_empty() {
@@ -301,10 +319,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EncryptedStream<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match this.poll_write_out(cx) {
+        let out = match this.poll_write_out(cx) {
             Poll::Ready(Ok(())) => Pin::new(&mut this.raw).poll_flush(cx),
             other => other,
+        };
+        if out.is_pending() {
+            this.wait_writable(cx);
         }
+        out
     }
 
     /// Flushes, then half-closes the transport (UDX: END); reading goes on to the remote's end.
@@ -313,6 +335,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EncryptedStream<T> {
         if !this.write_closed {
             match this.poll_write_out(cx) {
                 Poll::Ready(Ok(())) => this.write_closed = true,
+                Poll::Pending => {
+                    this.wait_writable(cx);
+                    return Poll::Pending;
+                }
                 other => return other,
             }
         }
@@ -363,6 +389,45 @@ mod tests {
         b.write_all(b"thanks").await.unwrap();
         b.shutdown().await.unwrap();
         assert_eq!(writer.await.unwrap(), b"thanks");
+    }
+
+    /// The halves of one stream in two tasks, the transport full: the reader's polls also
+    /// write (header, keep-alives) and so take the transport's single write-waker slot from
+    /// the writer. The writer must still be woken (it used to wait forever with bytes unsent).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_split_writer_is_not_starved_by_its_reader() {
+        const N: usize = 4_000_000;
+        let (ra, rb) = ik_pair();
+        let (ta, tb) = tokio::io::duplex(16 * 1024);
+        let a = EncryptedStream::new(ta, ra);
+        let mut b = EncryptedStream::new(tb, rb);
+        // b echoes everything and ends after a ended.
+        let echo = tokio::spawn(async move {
+            let mut buf = vec![0; 32 * 1024];
+            loop {
+                let n = b.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                b.write_all(&buf[..n]).await.unwrap();
+            }
+            b.shutdown().await.unwrap();
+        });
+        let (mut r, mut w) = tokio::io::split(a);
+        let data: Vec<u8> = (0..N).map(|i| (i * 13 + i / 7) as u8).collect();
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            for chunk in sent.chunks(100_000) {
+                w.write_all(chunk).await.unwrap();
+            }
+            w.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "stalled after {} of {N} echoed bytes", got.len());
+        writer.await.unwrap();
+        echo.await.unwrap();
+        assert!(got == data);
     }
 
     #[tokio::test]
