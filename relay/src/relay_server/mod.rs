@@ -1,0 +1,3 @@
+//! The WebSocket relay (`docs/relay.md`).
+
+pub mod js_compat;
