@@ -7,7 +7,10 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use hyperwasm::encoding::{put_array, put_buffer, put_uint, DecodeError, Decoder};
+use hyperwasm::encoding::{put_array, put_buffer, put_uint, Compact, DecodeError, Decoder};
+/// `peer`: an announce record (public key and relay addresses); hyperdht's own codec, the
+/// same bytes as the relay's `codecs.peer`.
+pub use hyperwasm::hyperdht::messages::Peer;
 
 /// A 32-byte key, topic, token or node id.
 pub type Key = [u8; 32];
@@ -76,28 +79,6 @@ pub fn put_batch(out: &mut Vec<u8>, chunks: &[Vec<u8>]) {
 /// Decodes `batch`.
 pub fn batch(dec: &mut Decoder<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
     dec.array_of(buffer)
-}
-
-/// `peer`: an announce record (hyperdht's peer: public key and relay addresses).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Peer {
-    /// The announcer's public key.
-    pub public_key: Key,
-    /// Where handshakes for it can be relayed.
-    pub relay_addresses: Vec<SocketAddrV4>,
-}
-
-impl Peer {
-    /// Appends the encoding (also what the announce signature covers).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.public_key);
-        put_relay_addresses(out, &self.relay_addresses);
-    }
-
-    /// Decodes one.
-    pub fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        Ok(Peer { public_key: dec.array()?, relay_addresses: relay_addresses(dec)? })
-    }
 }
 
 /// `node`: a DHT node, `buffer(id, nullable)` + `ipv4Address`.

@@ -3,4 +3,8 @@
 //! ([`session`]).
 
 pub mod codecs;
+pub mod dht_side;
 pub mod messages;
+pub mod session;
+#[cfg(test)]
+mod session_tests;
