@@ -216,7 +216,7 @@ fn relay_sent(rng: &mut SplitMix) -> Vec<Message> {
             1 => Some("Stream was destroyed".to_string()),
             _ => Some("CUSTODIAL_REFUSED: this relay is non-custodial ✓".to_string()),
         };
-        let target = if rng.next_u64() % 2 == 0 {
+        let target = if rng.next_u64().is_multiple_of(2) {
             DestroyTarget::Paired { alias: id }
         } else {
             DestroyTarget::Unpaired { remote_alias: id }
@@ -250,13 +250,13 @@ fn relay_sent(rng: &mut SplitMix) -> Vec<Message> {
         };
         out.push(Message::SignAnnounce(req(rng)));
         out.push(Message::SignUnannounce(req(rng)));
-        let role = if rng.next_u64() % 2 == 0 {
+        let role = if rng.next_u64().is_multiple_of(2) {
             NoiseSendRole::Initiator { remote_stream_alias: id2 }
         } else {
             NoiseSendRole::Responder
         };
         out.push(Message::NoiseSend(NoiseSend { id, role, payload: bytes(rng, 200) }));
-        let role = if rng.next_u64() % 2 == 0 {
+        let role = if rng.next_u64().is_multiple_of(2) {
             NoiseReceiveRole::Initiator
         } else {
             NoiseReceiveRole::Responder { server_alias: id2 }

@@ -60,7 +60,7 @@ pub fn ipv4(dec: &mut Decoder<'_>) -> Result<SocketAddrV4, DecodeError> {
 
 /// Appends `relayAddresses` (`array(ipv4Address)`).
 pub fn put_relay_addresses(out: &mut Vec<u8>, addrs: &[SocketAddrV4]) {
-    put_array(out, addrs, |o, a| put_ipv4(o, a));
+    put_array(out, addrs, put_ipv4);
 }
 
 /// Decodes `relayAddresses`.
