@@ -19,12 +19,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddrV4;
 
-pub use super::client_events::{ClientEvent, Firewall, HandshakeId, QueryId, RelayClientConfig, ServerId, StreamId};
+pub use super::client_events::{
+    ClientEvent, Firewall, HandshakeId, QueryId, RelayClientConfig, ServerId, StreamId,
+};
 use super::credit::StreamCredit;
 use super::errors::RelayError;
 use super::messages::{Message, Resume, SignKind, SignRequest};
 use super::reliable::Reliable;
-use super::{types, CLIENT_ID_LIMIT, DEFAULT_GRACE_MS, IDLE_TIMEOUT_MS, KEEPALIVE_MS, PROTOCOL_NAME, VERSION};
+use super::{
+    types, CLIENT_ID_LIMIT, DEFAULT_GRACE_MS, IDLE_TIMEOUT_MS, KEEPALIVE_MS, PROTOCOL_NAME, VERSION,
+};
 use crate::crypto::KeyPair;
 use crate::hyperdht::crypto::{hash, sign_announce, sign_unannounce};
 use crate::hyperdht::messages::NoisePayload;
@@ -298,7 +302,11 @@ impl RelayClient {
         let mut ids: Vec<u32> = self.queries.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            self.events.push_back(ClientEvent::QueryFailed { id, code: code(), message: "session expired".into() });
+            self.events.push_back(ClientEvent::QueryFailed {
+                id,
+                code: code(),
+                message: "session expired".into(),
+            });
         }
         let mut ids: Vec<u32> = self.servers.keys().copied().collect();
         ids.sort_unstable();
@@ -336,7 +344,8 @@ impl RelayClient {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let hs = self.asking.values().map(|a| a.deadline).chain(self.accepted.values().map(|a| a.deadline)).min();
+        let hs =
+            self.asking.values().map(|a| a.deadline).chain(self.accepted.values().map(|a| a.deadline)).min();
         let conn = match &self.conn {
             Conn::Disconnected { since } => self.token.map(|_| since.saturating_add(self.grace_ms)),
             Conn::Hello { .. } => Some(self.last_recv.saturating_add(IDLE_TIMEOUT_MS)),
@@ -425,7 +434,11 @@ impl RelayClient {
         next_free(&mut self.next_id, |id| queries.contains_key(&id) || servers.contains_key(&id), live)
     }
 
-    fn start_query(&mut self, kind: QueryKind, message: impl FnOnce(u32) -> Message) -> Result<QueryId, RelayError> {
+    fn start_query(
+        &mut self,
+        kind: QueryKind,
+        message: impl FnOnce(u32) -> Message,
+    ) -> Result<QueryId, RelayError> {
         let id = self.alloc_query_id()?;
         self.send(&message(id))?;
         self.queries.insert(id, kind);
@@ -536,7 +549,9 @@ impl RelayClient {
             Message::Sign(req) => self.on_sign(req)?,
             Message::NoiseInit { stream, local_payload } => self.on_noise_init(stream, &local_payload)?,
             Message::NoiseMsg2 { stream, msg2 } => self.on_noise_msg2(stream, &msg2)?,
-            Message::Open { stream, remote_address, credit } => self.on_open(stream, remote_address, credit)?,
+            Message::Open { stream, remote_address, credit } => {
+                self.on_open(stream, remote_address, credit)?
+            }
             Message::Listening { server, relay_addresses } => {
                 if self.servers.get(&server).is_some_and(|s| !s.unlistening) {
                     self.events.push_back(ClientEvent::Listening { server, relay_addresses });
@@ -563,7 +578,10 @@ impl RelayClient {
             }
             Message::Welcome { .. } => return Err(RelayError::protocol("second welcome")),
             other => {
-                return Err(RelayError::protocol(format!("message type {} is client-to-relay", other.message_type())))
+                return Err(RelayError::protocol(format!(
+                    "message type {} is client-to-relay",
+                    other.message_type()
+                )))
             }
         }
         Ok(())

@@ -31,7 +31,12 @@ impl RelayClient {
         let streams = &self.streams;
         let id = super::next_free(&mut self.next_stream, |id| streams.contains_key(&id), streams.len())?;
         let public_key = key_pair.public_key();
-        self.send(&Message::Connect { stream: id, remote_public_key, public_key, relay_addresses: relay_hints })?;
+        self.send(&Message::Connect {
+            stream: id,
+            remote_public_key,
+            public_key,
+            relay_addresses: relay_hints,
+        })?;
         let state = StreamState::AwaitInit { key_pair: key_pair.clone() };
         self.streams.insert(id, Stream { remote_public_key, state });
         Ok(id)
@@ -82,7 +87,12 @@ impl RelayClient {
         }
     }
 
-    pub(super) fn on_open(&mut self, id: StreamId, remote_address: SocketAddrV4, credit: u64) -> Result<(), RelayError> {
+    pub(super) fn on_open(
+        &mut self,
+        id: StreamId,
+        remote_address: SocketAddrV4,
+        credit: u64,
+    ) -> Result<(), RelayError> {
         let Some(stream) = self.streams.get_mut(&id) else { return Ok(()) };
         let StreamState::AwaitOpen { handshake } = &stream.state else {
             return Err(RelayError::protocol("open for a stream not waiting for it"));
@@ -224,7 +234,9 @@ impl RelayClient {
 
     fn open_stream(&mut self, id: StreamId) -> Option<(&mut StreamCredit, &mut bool, &mut bool)> {
         match &mut self.streams.get_mut(&id)?.state {
-            StreamState::Open { credit, ended_local, ended_remote } => Some((credit, ended_local, ended_remote)),
+            StreamState::Open { credit, ended_local, ended_remote } => {
+                Some((credit, ended_local, ended_remote))
+            }
             _ => None,
         }
     }
@@ -279,7 +291,10 @@ impl RelayClient {
         if !self.streams.contains_key(&id) {
             return Err(RelayError::UnknownId(id));
         }
-        if !matches!(self.streams.get(&id).map(|s| &s.state), Some(StreamState::Open { ended_local: false, .. })) {
+        if !matches!(
+            self.streams.get(&id).map(|s| &s.state),
+            Some(StreamState::Open { ended_local: false, .. })
+        ) {
             return Err(RelayError::InvalidState("stream not open for writing"));
         }
         let n = bytes.len().min(usize::try_from(self.stream_writable(id)).unwrap_or(usize::MAX));
