@@ -734,3 +734,25 @@ fn protocol_violations_are_errors() {
     let frame = net.relay.mux.poll_transmit().unwrap();
     assert_eq!(net.client.handle_frame(&frame, net.now).unwrap_err().code(), "BAD_MESSAGE");
 }
+
+#[test]
+fn a_relay_that_never_acknowledges_breaks_the_session() {
+    let config = RelayClientConfig { max_replay_bytes: 1000, control_headroom: 0, ..Default::default() };
+    let mut net = Net::new(config);
+    let mut answered = 0;
+    let err = loop {
+        let req = sign_request(CLIENT_ID_LIMIT + answered, 77, SignKind::Announce, [0; 32], [0; 32]);
+        net.relay.send(&Message::Sign(req));
+        let frame = net.relay.mux.poll_transmit().unwrap();
+        match net.client.handle_frame(&frame, net.now) {
+            Ok(()) => answered += 1,
+            Err(e) => break e,
+        }
+        assert!(answered < 100);
+    };
+    // Each refusal holds 6 + 16 bytes until acknowledged.
+    assert_eq!(answered, 1000 / 22);
+    assert!(err.is_protocol_violation(), "{err}");
+    // An app call meets the full buffer as an ordinary error.
+    assert_eq!(net.client.lookup([0; 32]).unwrap_err().code(), "RATE_LIMITED");
+}

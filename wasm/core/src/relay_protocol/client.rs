@@ -249,7 +249,13 @@ impl RelayClient {
         if message.is_sequenced() {
             self.reliable.on_receive(len, now_ms);
         }
-        self.dispatch(message)?;
+        self.dispatch(message).map_err(|e| match e {
+            // Answers the relay made us send while it acknowledges nothing.
+            RelayError::ReplayFull { bytes } => {
+                RelayError::protocol(format!("the relay left {bytes} bytes unacknowledged"))
+            }
+            e => e,
+        })?;
         if self.reliable.ack_due(now_ms) {
             self.send_ack();
         }
