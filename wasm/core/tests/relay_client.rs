@@ -491,7 +491,7 @@ fn incoming_handshakes_are_answered_as_ik_responder() {
 
 #[test]
 fn an_asking_firewall_lets_the_application_decide() {
-    let mut net = Net::new(RelayClientConfig::default());
+    let mut net = Net::new(RelayClientConfig { handshake_timeout_ms: 10_000, ..Default::default() });
     let (server_kp, remote) = (kp(5), kp(6));
     let server = net.client.listen(&server_kp, Firewall::Ask).unwrap();
     net.sent();
@@ -527,6 +527,27 @@ fn an_asking_firewall_lets_the_application_decide() {
             other => panic!("{other:?}"),
         }
     }
+    // A request the application leaves unanswered is rejected at its timeout.
+    let hs = CLIENT_ID_LIMIT + 9;
+    let msg1 = NoiseWrap::initiator(&remote, server_kp.public_key()).send(&with_udx(5)).unwrap();
+    net.deliver(Message::Handshake {
+        server,
+        hs,
+        peer_address: addr(30),
+        msg1,
+        local_payload: with_udx(1).to_bytes(),
+    });
+    assert_eq!(net.events().len(), 1);
+    let deadline = net.now + 10_000;
+    net.now += 200; // the ack of the handshake
+    net.client.handle_timeout(net.now);
+    net.nothing_sent();
+    assert_eq!(net.client.poll_timeout(), Some(deadline));
+    net.now = deadline;
+    net.client.handle_timeout(net.now);
+    assert_eq!(net.sent(), Message::Reject { hs });
+    net.client.firewall_decision(hs, true).unwrap();
+    net.nothing_sent();
 }
 
 #[test]

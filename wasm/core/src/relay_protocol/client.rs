@@ -371,7 +371,14 @@ impl RelayClient {
     /// period, held handshakes.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         self.now = now_ms;
-        self.asking.retain(|_, a| a.deadline > now_ms);
+        let mut expired: Vec<HandshakeId> =
+            self.asking.iter().filter(|(_, a)| a.deadline <= now_ms).map(|(hs, _)| *hs).collect();
+        expired.sort_unstable();
+        for hs in expired {
+            // The application never decided: refuse, as a firewall that says no.
+            self.asking.remove(&hs);
+            let _ = self.send(&Message::Reject { hs });
+        }
         self.accepted.retain(|_, a| a.deadline > now_ms);
         match &self.conn {
             Conn::Disconnected { since } => {
