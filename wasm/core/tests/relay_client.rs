@@ -777,3 +777,10 @@ fn a_relay_that_never_acknowledges_breaks_the_session() {
     // An app call meets the full buffer as an ordinary error.
     assert_eq!(net.client.lookup([0; 32]).unwrap_err().code(), "RATE_LIMITED");
 }
+
+#[test]
+fn the_client_can_move_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<RelayClient>();
+    send_and_sync::<ClientEvent>();
+}
