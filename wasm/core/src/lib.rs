@@ -22,6 +22,7 @@ pub mod hyperdht;
 pub mod maybe_send;
 pub mod noise;
 pub mod protomux;
+pub mod relay_protocol;
 pub mod replicator;
 pub mod secret_stream;
 pub mod storage;
