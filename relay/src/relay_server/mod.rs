@@ -1,0 +1,3 @@
+//! `hyperwasm-relay serve`: the WebSocket relay (docs/relay.md, relay/PROTOCOL.md).
+
+pub mod session;
