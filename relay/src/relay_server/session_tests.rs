@@ -5,7 +5,8 @@
 
 use super::*;
 use hyperwasm::crypto::KeyPair;
-use hyperwasm::hyperdht::messages::UdxInfo;
+use hyperwasm::hyperdht::messages::{Peer, UdxInfo};
+use std::net::SocketAddrV4;
 use hyperwasm::relay_protocol::types;
 use std::net::Ipv4Addr;
 
