@@ -408,7 +408,7 @@ impl Lookup {
         }
     }
 
-    async fn finish(mut self) -> Result<OpDone, DhtError> {
+    pub(crate) async fn finish(mut self) -> Result<OpDone, DhtError> {
         while self.next().await.is_some() {}
         self.done.take().unwrap_or(Err(DhtError::Destroyed))
     }

@@ -6,9 +6,9 @@
 use super::*;
 use hyperwasm::crypto::KeyPair;
 use hyperwasm::hyperdht::messages::{Peer, UdxInfo};
-use std::net::SocketAddrV4;
 use hyperwasm::relay_protocol::types;
 use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 
 const RELAY: u32 = CLIENT_ID_LIMIT;
 
