@@ -1,0 +1,277 @@
+//! `hyperwasm-relay relay` on loopback with an embedded testnet: the HTTP routes, the origin
+//! allow-list, and a raw WebSocket client speaking `hyperwasm-relay/1` with hand-built
+//! Protomux frames (hello/welcome, a lookup of a record a plain DHT node announced, an announce
+//! signed by the client that a plain DHT node then finds, a bad message that ends only its own
+//! session, and the drain).
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use hyperwasm::crypto::KeyPair;
+use hyperwasm::relay_protocol::messages::{Message, SignKind as WireKind};
+use hyperwasm_relay::dht::{Dht, DhtConfig};
+use hyperwasm_relay::hyperdht::{SignKind, SignParts};
+use hyperwasm_relay::relay_server::{start, RelayArgs, Running};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+const LIMIT: Duration = Duration::from_secs(20);
+const GOOD_ORIGIN: &str = "http://good.example";
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+async fn relay(web_root: &std::path::Path) -> Running {
+    let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
+    args.local_testnet = Some(3);
+    args.web_root = web_root.to_path_buf();
+    args.origin = vec![GOOD_ORIGIN.into()];
+    args.drain_secs = 2;
+    start(args).await.unwrap()
+}
+
+/// `GET path` over a raw TCP connection: (status, body).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    timeout(LIMIT, s.read_to_end(&mut buf)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+async fn connect(addr: SocketAddr, origin: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut req = format!("ws://{addr}/relay").into_client_request().unwrap();
+    req.headers_mut().insert("origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
+}
+
+/// The Protomux `open` of `hyperwasm-relay/1` as our channel 1, built by hand:
+/// channel 0 · type 1 (open) · local id 1 · string protocol · empty id · no handshake.
+fn open_frame() -> Vec<u8> {
+    let name = b"hyperwasm-relay/1";
+    let mut f = vec![0, 1, 1, name.len() as u8];
+    f.extend_from_slice(name);
+    f.push(0);
+    f
+}
+
+/// A message on our channel 1: `1 · type · payload` (every v1 type fits one varint byte).
+fn frame(m: &Message) -> Vec<u8> {
+    let (t, p) = m.encode();
+    let mut f = vec![1, t as u8];
+    f.extend_from_slice(&p);
+    f
+}
+
+async fn send(ws: &mut Socket, m: &Message) {
+    ws.send(Ws::Binary(frame(m))).await.unwrap();
+}
+
+/// The next v1 message from the relay (skipping its channel open).
+async fn recv(ws: &mut Socket) -> Message {
+    loop {
+        let msg = timeout(LIMIT, ws.next()).await.expect("a message in time").unwrap().unwrap();
+        let Ws::Binary(b) = msg else { panic!("unexpected {msg:?}") };
+        match b.first() {
+            Some(0) => {
+                assert_eq!(b.get(1), Some(&1), "the relay only opens its channel: {b:?}");
+                continue;
+            }
+            Some(1) => return Message::decode(u64::from(b[1]), &b[2..]).unwrap(),
+            _ => panic!("frame on an unknown channel: {b:?}"),
+        }
+    }
+}
+
+async fn hello(ws: &mut Socket) -> [u8; 32] {
+    ws.send(Ws::Binary(open_frame())).await.unwrap();
+    send(ws, &Message::Hello { version: 1, resume: None }).await;
+    match recv(ws).await {
+        Message::Welcome { resumed: false, token, received: 0, stream_credit, limits, .. } => {
+            assert_eq!(stream_credit, 1024 * 1024);
+            assert_eq!((limits.max_streams, limits.max_servers, limits.max_queries), (64, 8, 32));
+            token
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn plain_node(running: &Running) -> Dht {
+    let mut cfg = DhtConfig::client(running.testnet.clone().unwrap());
+    cfg.bind = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+    let dht = Dht::bind(cfg).await.unwrap();
+    timeout(LIMIT, dht.ready()).await.unwrap().unwrap();
+    dht
+}
+
+async fn wait_ready(addr: SocketAddr) {
+    for _ in 0..200 {
+        let (status, body) = get(addr, "/healthz").await;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["dhtReady"] == true {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the relay's DHT node never became ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_origin_and_a_v1_session_end_to_end() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<h1>demo</h1>").unwrap();
+    let running = relay(web.path()).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+
+    // Static files and metrics.
+    let (status, body) = get(addr, "/index.html").await;
+    assert_eq!((status, body.as_str()), (200, "<h1>demo</h1>"));
+    let (status, metrics) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("\nhyperwasm_relay_sessions 0\n"), "{metrics}");
+    assert!(metrics.contains("hyperwasm_relay_dht_ready 1"));
+
+    // A foreign origin is refused before the upgrade.
+    match connect(addr, "http://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+
+    // A record announced by a plain node is found through the relay.
+    let plain = plain_node(&running).await;
+    let topic = [42u8; 32];
+    let kp = KeyPair::from_seed(&[1; 32]);
+    timeout(LIMIT, plain.announce(topic, &kp, Vec::new())).await.unwrap().unwrap();
+
+    let mut ws = connect(addr, GOOD_ORIGIN).await.unwrap();
+    let token = hello(&mut ws).await;
+    assert_ne!(token, [0; 32]);
+    send(&mut ws, &Message::Lookup { id: 1, topic }).await;
+    let mut found = false;
+    loop {
+        match recv(&mut ws).await {
+            Message::Result { id: 1, peers, .. } => {
+                found |= peers.iter().any(|p| p.public_key == kp.public_key())
+            }
+            Message::Done { id: 1, .. } => break,
+            Message::Ack { .. } | Message::Ping => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(found, "the lookup through the relay found the record");
+
+    // An announce the client signs: the relay asks, the client checks and signs.
+    let client_kp = KeyPair::from_seed(&[2; 32]);
+    let topic2 = [43u8; 32];
+    let announce = Message::Announce {
+        id: 2,
+        topic: topic2,
+        public_key: client_kp.public_key(),
+        relay_addresses: vec![],
+    };
+    send(&mut ws, &announce).await;
+    let mut signed = 0;
+    let commits = loop {
+        match recv(&mut ws).await {
+            Message::Sign(req) => {
+                assert_eq!((req.id, req.kind), (2, WireKind::Announce));
+                assert_eq!(req.target, topic2);
+                assert_eq!(req.peer.public_key, client_kp.public_key());
+                let parts = SignParts {
+                    kind: SignKind::Announce,
+                    target: req.target,
+                    node_id: req.node_id,
+                    token: req.token,
+                    peer: req.peer.clone(),
+                    refresh: req.refresh,
+                };
+                let signature = Some(client_kp.sign(&parts.signable()));
+                send(&mut ws, &Message::Signature { sign: req.sign, signature }).await;
+                signed += 1;
+            }
+            Message::Done { id: 2, commits } => break commits,
+            Message::Result { id: 2, .. } | Message::Ack { .. } | Message::Ping => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(signed > 0 && commits > 0, "signed {signed}, commits {commits}");
+    let replies = timeout(LIMIT, plain.lookup(topic2).unwrap().collect()).await.unwrap().unwrap();
+    assert!(replies.iter().flat_map(|r| &r.peers).any(|p| p.public_key == client_kp.public_key()));
+
+    // A bad message ends its own session only.
+    let mut bad = connect(addr, GOOD_ORIGIN).await.unwrap();
+    hello(&mut bad).await;
+    bad.send(Ws::Binary(vec![1, 99])).await.unwrap();
+    match recv(&mut bad).await {
+        Message::Error { reference: 0, code, .. } => assert_eq!(code, "BAD_MESSAGE"),
+        other => panic!("{other:?}"),
+    }
+    let close = timeout(LIMIT, bad.next()).await.unwrap();
+    assert!(matches!(close, Some(Ok(Ws::Close(Some(ref f)))) if u16::from(f.code) == 1002), "{close:?}");
+    // Text is refused too (1003), again only for that socket.
+    let mut text = connect(addr, GOOD_ORIGIN).await.unwrap();
+    text.send(Ws::Text("hello".into())).await.unwrap();
+    let close = timeout(LIMIT, text.next()).await.unwrap();
+    assert!(matches!(close, Some(Ok(Ws::Close(Some(ref f)))) if u16::from(f.code) == 1003), "{close:?}");
+    // The first session still answers.
+    send(&mut ws, &Message::Ping).await;
+    loop {
+        match recv(&mut ws).await {
+            Message::Pong => break,
+            Message::Ack { .. } | Message::Ping => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let (_, metrics) = get(addr, "/metrics").await;
+    assert!(metrics.contains("hyperwasm_relay_refused_total{reason=\"origin\"} 1"), "{metrics}");
+    assert!(metrics.contains("hyperwasm_relay_errors_total{code=\"BAD_MESSAGE\"} 1"), "{metrics}");
+    assert!(metrics.contains("\nhyperwasm_relay_sessions 1\n"), "{metrics}");
+
+    // Drain: the session hears RELAY_DRAINING, then its socket closes.
+    let drained = tokio::spawn(running.drain(Duration::from_secs(5)));
+    match recv(&mut ws).await {
+        Message::Error { code, .. } => assert_eq!(code, "RELAY_DRAINING"),
+        other => panic!("{other:?}"),
+    }
+    let close = timeout(LIMIT, ws.next()).await.unwrap();
+    assert!(matches!(close, Some(Ok(Ws::Close(Some(ref f)))) if u16::from(f.code) == 1001), "{close:?}");
+    timeout(LIMIT, drained).await.unwrap().unwrap();
+    plain.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_relay_channel_is_refused_until_merged_and_an_unknown_version_too() {
+    let web = tempfile::tempdir().unwrap();
+    let running = relay(web.path()).await;
+    let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
+    let name = b"@hyperswarm/dht-relay";
+    let mut open = vec![0, 1, 1, name.len() as u8];
+    open.extend_from_slice(name);
+    open.push(0);
+    ws.send(Ws::Binary(open)).await.unwrap();
+    // Protomux reject of our channel 1, then close 1002.
+    let msg = timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(msg, Ws::Binary(vec![0, 2, 1]));
+    let close = timeout(LIMIT, ws.next()).await.unwrap();
+    assert!(matches!(close, Some(Ok(Ws::Close(Some(ref f)))) if u16::from(f.code) == 1002), "{close:?}");
+
+    let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
+    ws.send(Ws::Binary(open_frame())).await.unwrap();
+    send(&mut ws, &Message::Hello { version: 2, resume: None }).await;
+    match recv(&mut ws).await {
+        Message::Error { code, .. } => assert_eq!(code, "UNSUPPORTED_VERSION"),
+        other => panic!("{other:?}"),
+    }
+    running.drain(Duration::from_secs(1)).await;
+}
