@@ -275,3 +275,145 @@ async fn the_js_relay_channel_is_refused_until_merged_and_an_unknown_version_too
     }
     running.drain(Duration::from_secs(1)).await;
 }
+
+/// Counts sequenced messages from the relay and acks them now and then.
+struct Acker(u64);
+
+impl Acker {
+    async fn saw(&mut self, ws: &mut Socket, m: &Message) {
+        if m.is_sequenced() {
+            self.0 += 1;
+            if self.0.is_multiple_of(16) {
+                send(ws, &Message::Ack { received: self.0 }).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_through_the_relay_carries_secret_stream_end_to_end() {
+    use hyperwasm::encoding::Compact;
+    use hyperwasm::hyperdht::messages::NoisePayload;
+    use hyperwasm::hyperdht::noise_wrap::{check_server_payload, NoiseWrap};
+    use hyperwasm_relay::dht::EncryptedStream;
+
+    let web = tempfile::tempdir().unwrap();
+    let running = relay(web.path()).await;
+    wait_ready(running.addr).await;
+    let plain = plain_node(&running).await;
+    let server_kp = KeyPair::from_seed(&[7; 32]);
+    let mut server = plain.listen(&server_kp).await.unwrap();
+    // The plain server echoes everything, then ends.
+    let echo = tokio::spawn(async move {
+        let conn = server.accept().await.unwrap();
+        let (mut r, mut w) = tokio::io::split(conn.encrypted());
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+        server
+    });
+
+    let client_kp = KeyPair::from_seed(&[8; 32]);
+    let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
+    hello(&mut ws).await;
+    let mut acker = Acker(0);
+    let connect = Message::Connect {
+        stream: 5,
+        remote_public_key: server_kp.public_key(),
+        public_key: client_kp.public_key(),
+        relay_addresses: vec![],
+    };
+    send(&mut ws, &connect).await;
+    // Noise IK runs here, in the client; the relay only routes it.
+    let mut wrap = None;
+    let mut result = None;
+    let credit = loop {
+        let m = recv(&mut ws).await;
+        acker.saw(&mut ws, &m).await;
+        match m {
+            Message::NoiseInit { stream: 5, local_payload } => {
+                let payload = NoisePayload::from_bytes(&local_payload).unwrap();
+                let mut w = NoiseWrap::initiator(&client_kp, server_kp.public_key());
+                let msg1 = w.send(&payload).unwrap();
+                wrap = Some(w);
+                send(&mut ws, &Message::NoiseMsg1 { stream: 5, msg1 }).await;
+            }
+            Message::NoiseMsg2 { stream: 5, msg2 } => {
+                let mut w = wrap.take().unwrap();
+                let remote = w.recv(&msg2).unwrap();
+                check_server_payload(&remote).unwrap();
+                result = Some(w.finish().unwrap());
+                send(&mut ws, &Message::NoiseRemote { stream: 5, remote_payload: remote.to_bytes() }).await;
+            }
+            Message::Open { stream: 5, credit, .. } => break credit,
+            Message::Ack { .. } | Message::Ping => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    let result = result.expect("the handshake finished before open");
+
+    // Bridge the relay stream to a local byte pipe and run secret-stream on the pipe.
+    let (local, mut bridge) = tokio::io::duplex(64 * 1024);
+    let mut enc = EncryptedStream::new(local, result.handshake);
+    let pump = tokio::spawn(async move {
+        let mut allowance = credit;
+        let mut consumed = 0u64;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut ended = false;
+        loop {
+            tokio::select! {
+                n = bridge.read(&mut buf), if allowance > 0 && !ended => {
+                    let n = n.unwrap();
+                    if n == 0 {
+                        send(&mut ws, &Message::End { stream: 5 }).await;
+                        ended = true;
+                        continue;
+                    }
+                    let n = n.min(allowance as usize);
+                    allowance -= n as u64;
+                    send(&mut ws, &Message::Data { stream: 5, bytes: buf[..n].to_vec() }).await;
+                }
+                m = recv(&mut ws) => {
+                    acker.saw(&mut ws, &m).await;
+                    match m {
+                        Message::Data { stream: 5, bytes } => {
+                            bridge.write_all(&bytes).await.unwrap();
+                            consumed += bytes.len() as u64;
+                            if consumed >= credit / 2 {
+                                send(&mut ws, &Message::Credit { stream: 5, bytes: consumed }).await;
+                                consumed = 0;
+                            }
+                        }
+                        Message::Credit { stream: 5, bytes } => allowance += bytes,
+                        Message::End { stream: 5 } => bridge.shutdown().await.unwrap(),
+                        Message::Close { stream: 5, code } => return code,
+                        Message::Ack { .. } | Message::Ping => {}
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+        }
+    });
+    // 3 MiB: more than the credit, so grants must flow both ways.
+    let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let (mut r, mut w) = tokio::io::split(&mut enc);
+    let sent = data.clone();
+    let (wrote, got) = tokio::join!(
+        async move {
+            w.write_all(&sent).await.unwrap();
+            w.shutdown().await.unwrap();
+        },
+        async move {
+            let mut got = Vec::new();
+            timeout(Duration::from_secs(60), r.read_to_end(&mut got)).await.unwrap().unwrap();
+            got
+        }
+    );
+    let () = wrote;
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the echo came back intact");
+    let code = timeout(LIMIT, pump).await.unwrap().unwrap();
+    assert_eq!(code, "", "both sides ended: a clean close");
+    timeout(LIMIT, echo).await.unwrap().unwrap();
+    running.drain(Duration::from_secs(1)).await;
+    plain.destroy().await;
+}
