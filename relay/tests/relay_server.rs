@@ -290,6 +290,59 @@ impl Acker {
     }
 }
 
+/// Bridges relay stream `stream` (opened with `credit`) to a local byte pipe: the pipe's bytes
+/// go out as `data` within the credit the relay grants, `data` from the relay is written into
+/// the pipe and credited back; `end` both ways. Returns the pipe's other end and a task that
+/// ends with the stream's close code.
+fn bridge(
+    mut ws: Socket,
+    mut acker: Acker,
+    stream: u32,
+    credit: u64,
+) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<String>) {
+    let (local, mut pipe) = tokio::io::duplex(64 * 1024);
+    let pump = tokio::spawn(async move {
+        let mut allowance = credit;
+        let mut consumed = 0u64;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut ended = false;
+        loop {
+            tokio::select! {
+                n = pipe.read(&mut buf), if allowance > 0 && !ended => {
+                    let n = n.unwrap();
+                    if n == 0 {
+                        send(&mut ws, &Message::End { stream }).await;
+                        ended = true;
+                        continue;
+                    }
+                    let n = n.min(allowance as usize);
+                    allowance -= n as u64;
+                    send(&mut ws, &Message::Data { stream, bytes: buf[..n].to_vec() }).await;
+                }
+                m = recv(&mut ws) => {
+                    acker.saw(&mut ws, &m).await;
+                    match m {
+                        Message::Data { stream: s, bytes } if s == stream => {
+                            pipe.write_all(&bytes).await.unwrap();
+                            consumed += bytes.len() as u64;
+                            if consumed >= credit / 2 {
+                                send(&mut ws, &Message::Credit { stream, bytes: consumed }).await;
+                                consumed = 0;
+                            }
+                        }
+                        Message::Credit { stream: s, bytes } if s == stream => allowance += bytes,
+                        Message::End { stream: s } if s == stream => pipe.shutdown().await.unwrap(),
+                        Message::Close { stream: s, code } if s == stream => return code,
+                        Message::Ack { .. } | Message::Ping | Message::Result { .. } => {}
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+        }
+    });
+    (local, pump)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dial_through_the_relay_carries_secret_stream_end_to_end() {
     use hyperwasm::encoding::Compact;
@@ -352,47 +405,8 @@ async fn a_dial_through_the_relay_carries_secret_stream_end_to_end() {
     let result = result.expect("the handshake finished before open");
 
     // Bridge the relay stream to a local byte pipe and run secret-stream on the pipe.
-    let (local, mut bridge) = tokio::io::duplex(64 * 1024);
+    let (local, pump) = bridge(ws, acker, 5, credit);
     let mut enc = EncryptedStream::new(local, result.handshake);
-    let pump = tokio::spawn(async move {
-        let mut allowance = credit;
-        let mut consumed = 0u64;
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut ended = false;
-        loop {
-            tokio::select! {
-                n = bridge.read(&mut buf), if allowance > 0 && !ended => {
-                    let n = n.unwrap();
-                    if n == 0 {
-                        send(&mut ws, &Message::End { stream: 5 }).await;
-                        ended = true;
-                        continue;
-                    }
-                    let n = n.min(allowance as usize);
-                    allowance -= n as u64;
-                    send(&mut ws, &Message::Data { stream: 5, bytes: buf[..n].to_vec() }).await;
-                }
-                m = recv(&mut ws) => {
-                    acker.saw(&mut ws, &m).await;
-                    match m {
-                        Message::Data { stream: 5, bytes } => {
-                            bridge.write_all(&bytes).await.unwrap();
-                            consumed += bytes.len() as u64;
-                            if consumed >= credit / 2 {
-                                send(&mut ws, &Message::Credit { stream: 5, bytes: consumed }).await;
-                                consumed = 0;
-                            }
-                        }
-                        Message::Credit { stream: 5, bytes } => allowance += bytes,
-                        Message::End { stream: 5 } => bridge.shutdown().await.unwrap(),
-                        Message::Close { stream: 5, code } => return code,
-                        Message::Ack { .. } | Message::Ping => {}
-                        other => panic!("{other:?}"),
-                    }
-                }
-            }
-        }
-    });
     // 3 MiB: more than the credit, so grants must flow both ways.
     let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let (mut r, mut w) = tokio::io::split(&mut enc);
@@ -414,6 +428,164 @@ async fn a_dial_through_the_relay_carries_secret_stream_end_to_end() {
     let code = timeout(LIMIT, pump).await.unwrap().unwrap();
     assert_eq!(code, "", "both sides ended: a clean close");
     timeout(LIMIT, echo).await.unwrap().unwrap();
+    running.drain(Duration::from_secs(1)).await;
+    plain.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_the_relay_accepts_a_plain_client() {
+    use hyperwasm::encoding::Compact;
+    use hyperwasm::hyperdht::crypto::hash;
+    use hyperwasm::hyperdht::messages::NoisePayload;
+    use hyperwasm::hyperdht::noise_wrap::{reply_error, NoiseWrap};
+    use hyperwasm_relay::dht::EncryptedStream;
+
+    let web = tempfile::tempdir().unwrap();
+    let running = relay(web.path()).await;
+    wait_ready(running.addr).await;
+    let server_kp = KeyPair::from_seed(&[9; 32]);
+    let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
+    hello(&mut ws).await;
+    let mut acker = Acker(0);
+    send(&mut ws, &Message::Listen { server: 3, public_key: server_kp.public_key() }).await;
+    // Self-announce signatures, then `listening`.
+    let mut signed = 0;
+    loop {
+        let m = recv(&mut ws).await;
+        acker.saw(&mut ws, &m).await;
+        match m {
+            Message::Sign(req) => {
+                assert_eq!((req.id, req.kind), (3, WireKind::Announce));
+                assert_eq!(req.target, hash(&server_kp.public_key()), "a server announces under hash(key)");
+                assert_eq!(req.peer.public_key, server_kp.public_key());
+                let parts = SignParts {
+                    kind: SignKind::Announce,
+                    target: req.target,
+                    node_id: req.node_id,
+                    token: req.token,
+                    peer: req.peer.clone(),
+                    refresh: req.refresh,
+                };
+                let signature = Some(server_kp.sign(&parts.signable()));
+                send(&mut ws, &Message::Signature { sign: req.sign, signature }).await;
+                signed += 1;
+            }
+            Message::Listening { server: 3, relay_addresses } => {
+                assert!(!relay_addresses.is_empty());
+                break;
+            }
+            Message::Ack { .. } | Message::Ping => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(signed > 0);
+
+    // A plain node dials the key; the handshake is answered by the client through the relay.
+    let plain = plain_node(&running).await;
+    let client_kp = KeyPair::from_seed(&[10; 32]);
+    let dial = tokio::spawn({
+        let plain = plain.clone();
+        let server_pk = server_kp.public_key();
+        async move { plain.connect(server_pk, &client_kp, Vec::new()).await.unwrap() }
+    });
+    let mut result = None;
+    let (stream, credit) = loop {
+        let m = recv(&mut ws).await;
+        acker.saw(&mut ws, &m).await;
+        match m {
+            Message::Handshake { server: 3, hs, msg1, local_payload, .. } => {
+                let mut w = NoiseWrap::responder(&server_kp);
+                let remote = w.recv(&msg1).unwrap();
+                let mut local = NoisePayload::from_bytes(&local_payload).unwrap();
+                local.error = reply_error(&remote);
+                let msg2 = w.send(&local).unwrap();
+                result = Some((hs, w.finish().unwrap()));
+                send(&mut ws, &Message::Accept { hs, msg2, remote_payload: remote.to_bytes() }).await;
+            }
+            Message::Incoming { server: 3, hs, stream, credit, .. } => {
+                assert_eq!(Some(hs), result.as_ref().map(|(h, _)| *h));
+                assert!(stream >= 1 << 31, "incoming streams have relay ids");
+                break (stream, credit);
+            }
+            Message::Ack { .. } | Message::Ping | Message::Sign(_) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    let (_, result) = result.unwrap();
+    assert_eq!(result.handshake.remote_public_key, KeyPair::from_seed(&[10; 32]).public_key());
+    let (local, pump) = bridge(ws, acker, stream, credit);
+    let mut enc = EncryptedStream::new(local, result.handshake);
+    let conn = timeout(LIMIT, dial).await.unwrap().unwrap();
+    let mut plain_side = conn.encrypted();
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 249) as u8).collect();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        plain_side.write_all(&sent).await.unwrap();
+        plain_side.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        plain_side.read_to_end(&mut back).await.unwrap();
+        back
+    });
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(60), enc.read_to_end(&mut got)).await.unwrap().unwrap();
+    assert!(got == data, "the plain client's bytes arrived intact ({} of {})", got.len(), data.len());
+    enc.write_all(b"ok").await.unwrap();
+    enc.shutdown().await.unwrap();
+    assert_eq!(timeout(LIMIT, writer).await.unwrap().unwrap(), b"ok");
+    assert_eq!(timeout(LIMIT, pump).await.unwrap().unwrap(), "");
+    running.drain(Duration::from_secs(1)).await;
+    plain.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_socket_resumes_and_gets_what_it_missed() {
+    use hyperwasm::relay_protocol::messages::Resume;
+
+    let web = tempfile::tempdir().unwrap();
+    let running = relay(web.path()).await;
+    wait_ready(running.addr).await;
+    let plain = plain_node(&running).await;
+    let topic = [44u8; 32];
+    let kp = KeyPair::from_seed(&[11; 32]);
+    timeout(LIMIT, plain.announce(topic, &kp, Vec::new())).await.unwrap().unwrap();
+
+    let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
+    let token = hello(&mut ws).await;
+    send(&mut ws, &Message::Lookup { id: 1, topic }).await;
+    drop(ws); // gone before reading a single reply
+
+    let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
+    ws.send(Ws::Binary(open_frame())).await.unwrap();
+    send(&mut ws, &Message::Hello { version: 1, resume: Some(Resume { token, received: 0 }) }).await;
+    match recv(&mut ws).await {
+        Message::Welcome { resumed: true, token: t, received, .. } => {
+            assert_eq!(t, token);
+            assert_eq!(received, 1, "the relay processed the lookup");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut found = false;
+    loop {
+        match recv(&mut ws).await {
+            Message::Result { id: 1, peers, .. } => {
+                found |= peers.iter().any(|p| p.public_key == kp.public_key())
+            }
+            Message::Done { id: 1, .. } => break,
+            Message::Ack { .. } | Message::Ping => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(found, "the replies sent while detached were replayed");
+
+    // An unknown token starts a new session.
+    let mut other = connect(running.addr, GOOD_ORIGIN).await.unwrap();
+    other.send(Ws::Binary(open_frame())).await.unwrap();
+    send(&mut other, &Message::Hello { version: 1, resume: Some(Resume { token: [1; 32], received: 0 }) })
+        .await;
+    match recv(&mut other).await {
+        Message::Welcome { resumed: false, token: t, .. } => assert_ne!(t, [1; 32]),
+        m => panic!("{m:?}"),
+    }
     running.drain(Duration::from_secs(1)).await;
     plain.destroy().await;
 }

@@ -499,7 +499,9 @@ impl SessionTask {
                 let hs = info.handshake_id.unwrap_or(u64::MAX);
                 let ev = DhtEvent::Incoming { server, hs, conn: key, remote_address: info.remote_address };
                 self.session.handle_dht(ev, now);
-                // Not adopted: dropped (destroyed).
+                // The session adopts it (`AdoptIncoming`) or not; one not adopted is dropped
+                // (destroyed).
+                self.pump();
                 self.incoming.remove(&key);
             }
         }
