@@ -204,15 +204,19 @@ impl Session {
 
     /// A new socket resumes with `hello{resume, token, received}`: queues `welcome{resumed}`
     /// and every sequenced message the client did not get.
+    /// A failed resume (`received` beyond what was sent, an ended session) changes nothing.
     pub fn resume(&mut self, received: u64, now_ms: u64) -> Res {
+        if self.ended {
+            return Err(RelayError::SessionExpired);
+        }
+        let frames: Vec<(u64, Vec<u8>)> =
+            self.reliable.resume(received)?.map(|m| (m.message_type, m.payload.clone())).collect();
         self.attached = true;
         self.detached_at = None;
         self.out.clear();
         self.close = None;
         self.last_received = now_ms;
         self.welcome(true, now_ms);
-        let frames: Vec<(u64, Vec<u8>)> =
-            self.reliable.resume(received)?.map(|m| (m.message_type, m.payload.clone())).collect();
         for f in frames {
             self.send_raw(f, now_ms);
         }

@@ -224,13 +224,12 @@ impl SessionTask {
                     let _ = ok.send(false);
                     return;
                 }
-                if let Some((_, old)) = self.socket.take() {
-                    let _ = old.send(SocketOut::Close(4000, "replaced".into()));
-                }
-                self.session.detach(now);
+                // A failed resume leaves the session (and a socket still attached) alone.
                 match self.session.resume(received, now) {
                     Ok(()) => {
-                        self.socket = Some((socket, out));
+                        if let Some((_, old)) = self.socket.replace((socket, out)) {
+                            let _ = old.send(SocketOut::Close(4000, "replaced".into()));
+                        }
                         let _ = ok.send(true);
                     }
                     Err(_) => {

@@ -482,6 +482,8 @@ fn resume_replays_what_the_client_missed() {
     // A resume claiming more than was sent fails.
     s.detach(7);
     assert!(s.resume(99, 8).is_err());
+    assert!(out(&mut s).is_empty(), "a failed resume sends nothing");
+    assert!(s.is_expired(7 + 30_000), "and leaves the session detached");
     s.detach(9);
     assert!(s.is_expired(9 + 30_000));
     assert_eq!(s.poll_timeout(), Some(9 + 30_000));
