@@ -13,6 +13,7 @@ pub mod dht;
 pub mod dht_rpc;
 pub mod error;
 pub mod hyperdht;
+pub mod relay_client;
 pub mod relay_server;
 pub mod replicate;
 pub mod split_mix;
