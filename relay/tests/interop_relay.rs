@@ -265,7 +265,8 @@ async fn dials_a_js_echo_server_and_accepts_a_js_client() {
     assert_eq!(c["remotePublicKey"], hex::encode(kp.public_key()));
 
     // A connect to a key nobody serves fails with hyperdht's code.
-    let err = timeout(LIMIT, dht.connect([0x77; 32], &kp, vec![])).await.unwrap().unwrap_err();
+    let nobody = key_pair(0x77).public_key();
+    let err = timeout(LIMIT, dht.connect(nobody, &kp, vec![])).await.unwrap().unwrap_err();
     assert!(matches!(err.code(), "PEER_NOT_FOUND" | "PEER_CONNECTION_FAILED"), "{err} ({})", err.code());
 
     // JS client → a server the relay client listens on (echo).
@@ -412,6 +413,7 @@ async fn a_cut_websocket_resumes_the_session_and_nothing_secret_crosses_it() {
     // Non-custodial: neither the seed, the secret key nor any 16-byte window of the
     // plaintext crossed the wire, though the transfer did.
     let rec = proxy.bytes();
+    eprintln!("recorded {} bytes, {} sockets, {stats:?}", rec.len(), proxy.accepted());
     assert!(rec.len() > 2 * payload.len(), "recording of {} bytes", rec.len());
     assert!(!contains(&rec, &seed), "the seed crossed the relay socket");
     assert!(!contains(&rec, &kp.secret_key()), "the secret key crossed the relay socket");
@@ -455,6 +457,7 @@ async fn a_client_that_stops_reading_holds_the_relay_to_its_credit() {
     let at3 = bytes_out(running.addr).await - before;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let at6 = bytes_out(running.addr).await - before;
+    eprintln!("relay bytes out to the stalled client: {at3} after 3 s, {at6} after 6 s");
     let credit = 1024 * 1024;
     // Data frames carry a few bytes of header per 64 KiB; the rest is control.
     assert!(at3 >= credit / 2, "the source never sent: {at3} bytes");
