@@ -6,6 +6,7 @@
 //! its own task (`session_io.rs`): a failing session closes only its own socket.
 
 pub mod config;
+pub mod js_compat;
 pub mod js_compat_hook;
 pub mod limits;
 pub mod metrics;

@@ -25,7 +25,14 @@ impl StreamCredit {
     /// A stream opened with `initial` bytes of credit each way.
     pub fn new(stream: u32, initial: u64) -> Self {
         let initial = initial.min(MAX_SAFE_INTEGER);
-        StreamCredit { stream, send: initial, grant: initial, recv_window: initial, unconsumed: 0, consumed: 0 }
+        StreamCredit {
+            stream,
+            send: initial,
+            grant: initial,
+            recv_window: initial,
+            unconsumed: 0,
+            consumed: 0,
+        }
     }
 
     /// Bytes we may still send.

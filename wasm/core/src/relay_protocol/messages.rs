@@ -77,7 +77,14 @@ pub enum Message {
     /// §4 `hello` (C→R): version 1, optionally resuming a session.
     Hello { version: u64, resume: Option<Resume> },
     /// §4 `welcome` (R→C).
-    Welcome { resumed: bool, token: [u8; 32], received: u64, grace_ms: u64, stream_credit: u64, limits: Limits },
+    Welcome {
+        resumed: bool,
+        token: [u8; 32],
+        received: u64,
+        grace_ms: u64,
+        stream_credit: u64,
+        limits: Limits,
+    },
     /// §4 `ack`: sequenced messages processed.
     Ack { received: u64 },
     /// §4 `ping`.
@@ -105,7 +112,12 @@ pub enum Message {
     /// §5 `signature`: `None` = refused.
     Signature { sign: u32, signature: Option<[u8; 64]> },
     /// §6 `connect`.
-    Connect { stream: u32, remote_public_key: [u8; 32], public_key: [u8; 32], relay_addresses: Vec<SocketAddrV4> },
+    Connect {
+        stream: u32,
+        remote_public_key: [u8; 32],
+        public_key: [u8; 32],
+        relay_addresses: Vec<SocketAddrV4>,
+    },
     /// §6 `noiseInit`: the encoded noisePayload the relay's node offers.
     NoiseInit { stream: u32, local_payload: Vec<u8> },
     /// §6 `noiseMsg1`.
@@ -263,7 +275,8 @@ impl Message {
                 for n in [*received, *grace_ms, *stream_credit] {
                     put_uint(out, n);
                 }
-                for n in [limits.max_streams, limits.max_servers, limits.max_queries, limits.bytes_per_second] {
+                for n in [limits.max_streams, limits.max_servers, limits.max_queries, limits.bytes_per_second]
+                {
                     put_uint(out, n);
                 }
             }
@@ -445,14 +458,14 @@ fn decode_body(message_type: u64, dec: &mut Decoder<'_>) -> Result<Message, Rela
             public_key: dec.array()?,
             relay_addresses: get_addrs(dec)?,
         },
-        UNANNOUNCE => Message::Unannounce { id: get_u32(dec)?, topic: dec.array()?, public_key: dec.array()? },
+        UNANNOUNCE => {
+            Message::Unannounce { id: get_u32(dec)?, topic: dec.array()?, public_key: dec.array()? }
+        }
         FIND_PEER => Message::FindPeer { id: get_u32(dec)?, public_key: dec.array()? },
         CANCEL => Message::Cancel { id: get_u32(dec)? },
-        RESULT => Message::Result {
-            id: get_u32(dec)?,
-            from: get_ipv4(dec)?,
-            peers: get_capped(dec, 33, get_peer)?,
-        },
+        RESULT => {
+            Message::Result { id: get_u32(dec)?, from: get_ipv4(dec)?, peers: get_capped(dec, 33, get_peer)? }
+        }
         DONE => Message::Done { id: get_u32(dec)?, commits: dec.uint()? },
         SIGN => {
             let (sign, id) = (get_u32(dec)?, get_u32(dec)?);
@@ -512,7 +525,11 @@ fn decode_body(message_type: u64, dec: &mut Decoder<'_>) -> Result<Message, Rela
             let stream = get_u32(dec)?;
             let bytes = dec.buffer()?;
             if bytes.is_empty() || bytes.len() > MAX_DATA_LEN {
-                return Err(DecodeError::invalid("data", format!("{} bytes (1 to 65536 allowed)", bytes.len())).into());
+                return Err(DecodeError::invalid(
+                    "data",
+                    format!("{} bytes (1 to 65536 allowed)", bytes.len()),
+                )
+                .into());
             }
             Message::Data { stream, bytes: bytes.to_vec() }
         }

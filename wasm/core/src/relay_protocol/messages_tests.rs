@@ -26,8 +26,22 @@ pub(crate) fn samples() -> Vec<Message> {
     vec![
         Message::Hello { version: 1, resume: None },
         Message::Hello { version: 1, resume: Some(Resume { token: [9; 32], received: 70_000 }) },
-        Message::Welcome { resumed: false, token: [8; 32], received: 0, grace_ms: 30_000, stream_credit: 1 << 20, limits },
-        Message::Welcome { resumed: true, token: [8; 32], received: 300, grace_ms: 1, stream_credit: 5, limits },
+        Message::Welcome {
+            resumed: false,
+            token: [8; 32],
+            received: 0,
+            grace_ms: 30_000,
+            stream_credit: 1 << 20,
+            limits,
+        },
+        Message::Welcome {
+            resumed: true,
+            token: [8; 32],
+            received: 300,
+            grace_ms: 1,
+            stream_credit: 5,
+            limits,
+        },
         Message::Ack { received: 1 << 40 },
         Message::Ping,
         Message::Pong,
@@ -37,13 +51,22 @@ pub(crate) fn samples() -> Vec<Message> {
         Message::Unannounce { id: 3, topic: [5; 32], public_key: [6; 32] },
         Message::FindPeer { id: 4, public_key: [6; 32] },
         Message::Cancel { id: u32::MAX },
-        Message::Result { id: 5, from: addr(3), peers: vec![peer(1), Peer { public_key: [7; 32], relay_addresses: vec![] }] },
+        Message::Result {
+            id: 5,
+            from: addr(3),
+            peers: vec![peer(1), Peer { public_key: [7; 32], relay_addresses: vec![] }],
+        },
         Message::Done { id: 5, commits: 20 },
         Message::Sign(sign.clone()),
         Message::Sign(SignRequest { kind: SignKind::Unannounce, refresh: Some([4; 32]), ..sign }),
         Message::Signature { sign: (1 << 31) + 5, signature: Some([0xab; 64]) },
         Message::Signature { sign: (1 << 31) + 6, signature: None },
-        Message::Connect { stream: 9, remote_public_key: [1; 32], public_key: [2; 32], relay_addresses: vec![addr(9)] },
+        Message::Connect {
+            stream: 9,
+            remote_public_key: [1; 32],
+            public_key: [2; 32],
+            relay_addresses: vec![addr(9)],
+        },
         Message::NoiseInit { stream: 9, local_payload: vec![1, 8, 0, 0, 1, 2, 0] },
         Message::NoiseMsg1 { stream: 9, msg1: vec![7; 96] },
         Message::NoiseMsg2 { stream: 9, msg2: vec![6; 70] },
@@ -52,10 +75,22 @@ pub(crate) fn samples() -> Vec<Message> {
         Message::Listen { server: 11, public_key: [3; 32] },
         Message::Listening { server: 11, relay_addresses: vec![addr(1), addr(2), addr(3)] },
         Message::Unlisten { server: 11 },
-        Message::Handshake { server: 11, hs: 1 << 31, peer_address: addr(5), msg1: vec![1; 90], local_payload: vec![2; 10] },
+        Message::Handshake {
+            server: 11,
+            hs: 1 << 31,
+            peer_address: addr(5),
+            msg1: vec![1; 90],
+            local_payload: vec![2; 10],
+        },
         Message::Accept { hs: 1 << 31, msg2: vec![3; 60], remote_payload: vec![4; 9] },
         Message::Reject { hs: (1 << 31) + 1 },
-        Message::Incoming { server: 11, hs: 1 << 31, stream: (1 << 31) + 2, remote_address: addr(6), credit: 65_536 },
+        Message::Incoming {
+            server: 11,
+            hs: 1 << 31,
+            stream: (1 << 31) + 2,
+            remote_address: addr(6),
+            credit: 65_536,
+        },
         Message::Unlistened { server: 11 },
         Message::Data { stream: 9, bytes: vec![0x55; 300] },
         Message::Credit { stream: 9, bytes: 1 << 19 },
@@ -104,7 +139,11 @@ fn every_truncation_is_refused() {
     for m in samples() {
         let (t, payload) = m.encode();
         for cut in 0..payload.len() {
-            assert!(Message::decode(t, &payload[..cut]).is_err(), "type {t} cut at {cut} of {}", payload.len());
+            assert!(
+                Message::decode(t, &payload[..cut]).is_err(),
+                "type {t} cut at {cut} of {}",
+                payload.len()
+            );
         }
     }
 }
@@ -142,9 +181,12 @@ fn invalid_values_are_refused() {
     assert!(bad(types::SIGN, &sign).to_string().contains("sign kind"));
     // An array of 1,025 addresses, and a count bigger than the input.
     let mut listening = vec![1u8, 0xfd, 0x01, 0x04];
-    listening.extend(std::iter::repeat(1).take(6 * 1025));
+    listening.extend(std::iter::repeat_n(1, 6 * 1025));
     assert_eq!(bad(types::LISTENING, &listening), RelayError::Decode(DecodeError::ArrayTooLarge(1025)));
-    assert!(matches!(bad(types::LISTENING, &[1, 200, 1, 2]), RelayError::Decode(DecodeError::Truncated { .. })));
+    assert!(matches!(
+        bad(types::LISTENING, &[1, 200, 1, 2]),
+        RelayError::Decode(DecodeError::Truncated { .. })
+    ));
     // Exactly 1,024 is fine.
     let addrs = vec![addr(1); MAX_ARRAY_ITEMS];
     let (t, p) = Message::Listening { server: 1, relay_addresses: addrs.clone() }.encode();

@@ -16,12 +16,13 @@
 //! [`credit`] too.
 
 pub mod client;
+mod client_events;
 pub mod credit;
 pub mod errors;
 pub mod messages;
 pub mod reliable;
 
-//TMP pub use client::{ClientEvent, Firewall, RelayClient, RelayClientConfig};
+pub use client::{ClientEvent, Firewall, RelayClient, RelayClientConfig};
 pub use errors::RelayError;
 pub use messages::Message;
 
