@@ -117,6 +117,9 @@ pub enum RelayError {
     /// A HyperDHT operation failed (message and JS code).
     #[error("{0} ({code})", code = .0.code())]
     Dht(#[from] crate::dht::DhtError),
+    /// A relay-client operation failed (message and code).
+    #[error("{0} ({code})", code = .0.code())]
+    RelayClient(#[from] crate::relay_client::RelayClientError),
     /// `--verify` found a block that is missing or does not match its tree hash.
     #[error("verification failed: {0}")]
     Verify(String),

@@ -224,6 +224,13 @@ async fn announce_and_lookup_both_ways() {
         seen |= reply.peers.iter().any(|p| p.public_key == jpk);
     }
     assert!(seen, "the relay client's lookup did not see the JS announce");
+    // The same through the CLI (`relay-client lookup`, JSON lines).
+    let u = url(running.addr);
+    let cli = block_in_place(|| {
+        lines(&run_program(&bin(), &["relay-client", "--url", &u, "lookup", &hex::encode(topic2)], None, None), "CLI lookup")
+    });
+    assert!(cli.iter().any(|v| v["event"] == "peer" && v["publicKey"] == hex::encode(jpk)), "{cli:?}");
+    assert_eq!(event(&cli, "done")["peers"], 1, "{cli:?}");
 
     // Unannounce removes ours: JS no longer finds it.
     let un = timeout(LIMIT, dht.unannounce(topic, &kp)).await.unwrap().unwrap();
@@ -263,6 +270,17 @@ async fn dials_a_js_echo_server_and_accepts_a_js_client() {
     assert!(back == payload, "echo differs");
     let c = block_in_place(|| jsrv.wait_event("connection"));
     assert_eq!(c["remotePublicKey"], hex::encode(kp.public_key()));
+    // The same through the CLI (`relay-client connect`).
+    let u = url(running.addr);
+    let jkey = hex::encode(jpk);
+    let cli = block_in_place(|| {
+        lines(
+            &run_program(&bin(), &["relay-client", "--url", &u, "connect", &jkey, "--bytes", "200000"], None, None),
+            "CLI connect",
+        )
+    });
+    assert_eq!(event(&cli, "connected")["remotePublicKey"], jkey.as_str());
+    assert_eq!((event(&cli, "echoed")["ok"].as_bool(), event(&cli, "echoed")["bytes"].as_u64()), (Some(true), Some(200_000)));
 
     // A connect to a key nobody serves fails with hyperdht's code.
     let nobody = key_pair(0x77).public_key();

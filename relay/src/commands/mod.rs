@@ -7,6 +7,7 @@ pub mod create;
 pub mod dht;
 pub mod fetch;
 pub mod info;
+pub mod relay_client;
 pub mod serve;
 pub mod testdata;
 
@@ -30,6 +31,8 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// The WebSocket relay: browsers reach the HyperDHT through `GET /relay` (relay/PROTOCOL.md).
     Relay(crate::relay_server::RelayArgs),
+    /// Reach the HyperDHT through a relay (relay/PROTOCOL.md): lookup, announce, connect.
+    RelayClient(relay_client::RelayClientArgs),
     /// Hyperbee reads and writes: get (sparse from peers, or local), put, range.
     Bee(bee::BeeArgs),
     /// HyperDHT node: testnet, lookup, announce, connect, join a topic, records, bench.
@@ -57,6 +60,7 @@ pub async fn run(command: Command) -> Result<(), RelayError> {
         Command::Fetch(args) => fetch::run(args).await,
         Command::Bee(args) => bee::run(args).await,
         Command::Relay(args) => crate::relay_server::run(args).await,
+        Command::RelayClient(args) => relay_client::run(args).await,
         Command::Dht { command } => dht::run(command).await,
         Command::GenBlocks(args) => testdata::gen_blocks(args),
         Command::Digest(args) => testdata::digest(args).await,
