@@ -56,7 +56,11 @@ fn key_pair(byte: u8) -> KeyPair {
 /// Every JSON line of a finished one-shot JS run (must have succeeded).
 fn lines(out: &common::Output, what: &str) -> Vec<Value> {
     assert!(out.status.success(), "{what} failed: {}\nstderr:\n{}", out.stdout_str(), out.stderr);
-    out.stdout_str().lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    out.stdout_str()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn event<'a>(lines: &'a [Value], name: &str) -> &'a Value {
@@ -117,10 +121,15 @@ struct Proxy {
     recording: Recording,
     conns: Arc<Mutex<Vec<AbortHandle>>>,
     accepted: Arc<Mutex<u64>>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, rec: Recording) {
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    rec: Recording,
+) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
@@ -141,10 +150,15 @@ impl Proxy {
         let recording = Recording::default();
         let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let accepted: Arc<Mutex<u64>> = Arc::default();
-        let (rec, cs, acc) = (recording.clone(), conns.clone(), accepted.clone());
+        let paused: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (rec, cs, acc, pause) = (recording.clone(), conns.clone(), accepted.clone(), paused.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((inbound, _)) = listener.accept().await else { return };
+                if pause.load(std::sync::atomic::Ordering::Relaxed) {
+                    // The network is down: the connection closes at once.
+                    continue;
+                }
                 let Ok(outbound) = TcpStream::connect(target).await else { continue };
                 *acc.lock().unwrap() += 1;
                 let (ir, iw) = inbound.into_split();
@@ -156,7 +170,7 @@ impl Proxy {
                 list.push(down.abort_handle());
             }
         });
-        Proxy { addr, recording, conns, accepted, task }
+        Proxy { addr, recording, conns, accepted, paused, task }
     }
 
     /// Drops every connection carried now (both sockets of each close).
@@ -164,6 +178,10 @@ impl Proxy {
         for h in self.conns.lock().unwrap().drain(..) {
             h.abort();
         }
+    }
+
+    fn pause(&self, on: bool) {
+        self.paused.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn accepted(&self) -> u64 {
@@ -215,7 +233,10 @@ async fn announce_and_lookup_both_ways() {
     // JS announces; the relay client's lookup streams it.
     let topic2 = [0x52; 32];
     let jann = block_in_place(|| {
-        js("js announce", &["announce", "--bootstrap", &b, "--topic", &hex::encode(topic2), "--seed", &hex32(0x42)])
+        js(
+            "js announce",
+            &["announce", "--bootstrap", &b, "--topic", &hex::encode(topic2), "--seed", &hex32(0x42)],
+        )
     });
     let jpk: [u8; 32] = hex::decode(s(&jann.ready, "publicKey")).unwrap().try_into().unwrap();
     let mut q = dht.lookup(topic2).unwrap();
@@ -227,7 +248,10 @@ async fn announce_and_lookup_both_ways() {
     // The same through the CLI (`relay-client lookup`, JSON lines).
     let u = url(running.addr);
     let cli = block_in_place(|| {
-        lines(&run_program(&bin(), &["relay-client", "--url", &u, "lookup", &hex::encode(topic2)], None, None), "CLI lookup")
+        lines(
+            &run_program(&bin(), &["relay-client", "--url", &u, "lookup", &hex::encode(topic2)], None, None),
+            "CLI lookup",
+        )
     });
     assert!(cli.iter().any(|v| v["event"] == "peer" && v["publicKey"] == hex::encode(jpk)), "{cli:?}");
     assert_eq!(event(&cli, "done")["peers"], 1, "{cli:?}");
@@ -258,7 +282,8 @@ async fn dials_a_js_echo_server_and_accepts_a_js_client() {
     let b = tn.bootstrap.clone();
 
     // Relay client → JS echo server: 1 MB echoed, the server's key checked by Noise.
-    let mut jsrv = block_in_place(|| js("js echo", &["echo-server", "--bootstrap", &b, "--seed", &hex32(0x21)]));
+    let mut jsrv =
+        block_in_place(|| js("js echo", &["echo-server", "--bootstrap", &b, "--seed", &hex32(0x21)]));
     let jpk: [u8; 32] = hex::decode(s(&jsrv.ready, "publicKey")).unwrap().try_into().unwrap();
     let kp = key_pair(0x31);
     let conn = timeout(LIMIT, dht.connect(jpk, &kp, vec![])).await.unwrap().unwrap();
@@ -275,12 +300,20 @@ async fn dials_a_js_echo_server_and_accepts_a_js_client() {
     let jkey = hex::encode(jpk);
     let cli = block_in_place(|| {
         lines(
-            &run_program(&bin(), &["relay-client", "--url", &u, "connect", &jkey, "--bytes", "200000"], None, None),
+            &run_program(
+                &bin(),
+                &["relay-client", "--url", &u, "connect", &jkey, "--bytes", "200000"],
+                None,
+                None,
+            ),
             "CLI connect",
         )
     });
     assert_eq!(event(&cli, "connected")["remotePublicKey"], jkey.as_str());
-    assert_eq!((event(&cli, "echoed")["ok"].as_bool(), event(&cli, "echoed")["bytes"].as_u64()), (Some(true), Some(200_000)));
+    assert_eq!(
+        (event(&cli, "echoed")["ok"].as_bool(), event(&cli, "echoed")["bytes"].as_u64()),
+        (Some(true), Some(200_000))
+    );
 
     // A connect to a key nobody serves fails with hyperdht's code.
     let nobody = key_pair(0x77).public_key();
@@ -302,7 +335,17 @@ async fn dials_a_js_echo_server_and_accepts_a_js_client() {
     let spk = hex::encode(skp.public_key());
     let out = block_in_place(|| {
         lines(
-            &js_run(&["connect", "--bootstrap", &b, "--key", &spk, "--bytes", "300000", "--seed", &hex32(0x32)]),
+            &js_run(&[
+                "connect",
+                "--bootstrap",
+                &b,
+                "--key",
+                &spk,
+                "--bytes",
+                "300000",
+                "--seed",
+                &hex32(0x32),
+            ]),
             "JS connect",
         )
     });
@@ -316,7 +359,10 @@ async fn dials_a_js_echo_server_and_accepts_a_js_client() {
 }
 
 /// Opens `dir`'s core (created by the CLI) into a fresh core set.
-async fn core_set(dir: &std::path::Path, key: Option<[u8; 32]>) -> (CoreSet, hyperwasm_relay::cores::SharedCore) {
+async fn core_set(
+    dir: &std::path::Path,
+    key: Option<[u8; 32]>,
+) -> (CoreSet, hyperwasm_relay::cores::SharedCore) {
     let core = match key {
         Some(k) => core_dir::open_remote(dir, k).await.unwrap(),
         None => core_dir::open(dir).await.unwrap(),
@@ -358,7 +404,8 @@ async fn replicates_hypercores_both_ways_through_the_relay() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let conn = timeout(LIMIT, dht.connect(peer.public_key, &kp, peer.relay_addresses)).await.unwrap().unwrap();
+    let conn =
+        timeout(LIMIT, dht.connect(peer.public_key, &kp, peer.relay_addresses)).await.unwrap().unwrap();
     let task = {
         let cores = cores.clone();
         tokio::spawn(async move { replicate_relayed(&cores, conn).await })
@@ -371,9 +418,13 @@ async fn replicates_hypercores_both_ways_through_the_relay() {
     // The relay client seeds a core made by the CLI (same blocks); JS swarm-fetch gets it.
     let seed_dir = tmp.path().join("rust-seed");
     let rkey = s(&block_in_place(|| relay(&["create", p(&seed_dir)])).ok_json(), "key");
-    let blocks = block_in_place(|| run_program(&bin(), &["gen-blocks", "--count", "200", "--size", "1024"], None, None));
+    let blocks = block_in_place(|| {
+        run_program(&bin(), &["gen-blocks", "--count", "200", "--size", "1024"], None, None)
+    });
     assert!(blocks.status.success());
-    block_in_place(|| relay_stdin(&["append", p(&seed_dir), "--chunk-size", "1024"], &blocks.stdout).ok_json());
+    block_in_place(|| {
+        relay_stdin(&["append", p(&seed_dir), "--chunk-size", "1024"], &blocks.stdout).ok_json()
+    });
     let (cores, shared) = core_set(&seed_dir, None).await;
     assert_eq!(digest(&shared, 200).await, jdigest, "same blocks, same digest");
     let skp = key_pair(0x62);
@@ -387,10 +438,17 @@ async fn replicates_hypercores_both_ways_through_the_relay() {
         }
     });
     let out = block_in_place(|| {
-        lines(&js_run(&["swarm-fetch", "--bootstrap", &b, "--key", &rkey, "--length", "200"]), "JS swarm-fetch")
+        lines(
+            &js_run(&["swarm-fetch", "--bootstrap", &b, "--key", &rkey, "--length", "200"]),
+            "JS swarm-fetch",
+        )
     });
     let done = event(&out, "done");
-    assert_eq!((done["blocks"].as_u64(), done["digest"].as_str()), (Some(200), Some(jdigest.as_str())), "{done}");
+    assert_eq!(
+        (done["blocks"].as_u64(), done["digest"].as_str()),
+        (Some(200), Some(jdigest.as_str())),
+        "{done}"
+    );
     serving.abort();
     dht.destroy().await;
     running.drain(Duration::from_secs(2)).await;
@@ -467,7 +525,8 @@ async fn a_client_that_stops_reading_holds_the_relay_to_its_credit() {
     let b = tn.bootstrap.clone();
 
     // A JS source that would send 50 MB; the relay client never reads.
-    let src = block_in_place(|| js("js source", &["source-server", "--bootstrap", &b, "--bytes", "50000000"]));
+    let src =
+        block_in_place(|| js("js source", &["source-server", "--bootstrap", &b, "--bytes", "50000000"]));
     let spk: [u8; 32] = hex::decode(s(&src.ready, "publicKey")).unwrap().try_into().unwrap();
     let before = bytes_out(running.addr).await;
     let conn = timeout(LIMIT, dht.connect(spk, &key_pair(0x34), vec![])).await.unwrap().unwrap();
@@ -498,5 +557,51 @@ async fn a_client_that_stops_reading_holds_the_relay_to_its_credit() {
     }
     assert_eq!(hex::encode(h.finalize().as_bytes()), stream_hash(5_000_000));
     dht.destroy().await;
+    running.drain(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_past_its_grace_period_fails_its_streams_and_starts_anew() {
+    // Our relay on its own embedded testnet, sessions kept 1 s after their socket drops.
+    let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
+    args.local_testnet = Some(3);
+    args.grace_secs = 1;
+    let running = start(args).await.unwrap();
+    timeout(LIMIT, running.dht.ready()).await.unwrap().unwrap();
+    let proxy = Proxy::start(running.addr).await;
+    let server_side = client(running.addr).await;
+    let dht = client(proxy.addr).await;
+
+    let skp = key_pair(0x71);
+    let mut server = timeout(LIMIT, server_side.listen(&skp)).await.unwrap().unwrap();
+    let conn = timeout(LIMIT, dht.connect(skp.public_key(), &key_pair(0x72), vec![])).await.unwrap().unwrap();
+    let accepted = timeout(LIMIT, server.accept()).await.unwrap().unwrap();
+    assert_eq!(accepted.remote_public_key(), key_pair(0x72).public_key());
+
+    // The network goes down for longer than the grace period.
+    proxy.pause(true);
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.pause(false);
+    let mut enc = conn.encrypted();
+    let err = timeout(LIMIT, enc.read(&mut [0u8; 16])).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted, "{err}");
+    assert!(err.to_string().contains("SESSION_EXPIRED"), "{err}");
+    // A new session on the next socket; the client works again.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let st = dht.stats().await.unwrap();
+        if st.connected && st.sessions == 2 {
+            assert!(st.expired >= 1, "{st:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{st:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again =
+        timeout(LIMIT, dht.connect(skp.public_key(), &key_pair(0x72), vec![])).await.unwrap().unwrap();
+    assert_eq!(again.remote_public_key(), skp.public_key());
+    dht.destroy().await;
+    server_side.destroy().await;
     running.drain(Duration::from_secs(2)).await;
 }

@@ -102,7 +102,8 @@ async fn command(dht: &RelayDht, command: RelayClientCommand) -> Result<(), Rela
             while let Some(reply) = q.next().await {
                 for peer in reply.peers {
                     if seen.insert(peer.public_key) {
-                        let relays: Vec<String> = peer.relay_addresses.iter().map(ToString::to_string).collect();
+                        let relays: Vec<String> =
+                            peer.relay_addresses.iter().map(ToString::to_string).collect();
                         out(json!({ "event": "peer", "publicKey": hex::encode(peer.public_key),
                             "relayAddresses": relays, "from": reply.from.to_string() }))?;
                     }
@@ -123,8 +124,10 @@ async fn command(dht: &RelayDht, command: RelayClientCommand) -> Result<(), Rela
             }
             let kp = key_pair(seed.as_deref())?;
             let conn = dht.connect(hex32(&key, "KEY")?, &kp, Vec::new()).await?;
-            out(json!({ "event": "connected", "ms": ms_since(t0), "publicKey": hex::encode(kp.public_key()),
-                "remotePublicKey": hex::encode(conn.remote_public_key()) }))?;
+            out(
+                json!({ "event": "connected", "ms": ms_since(t0), "publicKey": hex::encode(kp.public_key()),
+                "remotePublicKey": hex::encode(conn.remote_public_key()) }),
+            )?;
             let mut payload = vec![0; bytes];
             getrandom::getrandom(&mut payload).map_err(|e| RelayError::BadArgument(e.to_string()))?;
             let (mut r, mut w) = tokio::io::split(conn.encrypted());
@@ -165,8 +168,10 @@ async fn command(dht: &RelayDht, command: RelayClientCommand) -> Result<(), Rela
             let kp = key_pair(seed.as_deref())?;
             let conn = dht.connect(hex32(&key, "KEY")?, &kp, Vec::new()).await?;
             let remote = hex::encode(conn.remote_public_key());
-            out(json!({ "event": "connected", "ms": ms_since(t0), "publicKey": hex::encode(kp.public_key()),
-                "remotePublicKey": remote }))?;
+            out(
+                json!({ "event": "connected", "ms": ms_since(t0), "publicKey": hex::encode(kp.public_key()),
+                "remotePublicKey": remote }),
+            )?;
             let mut s = conn.encrypted();
             let got = receive_bytes(&mut s, true).await.map_err(|e| RelayError::io("read", e))?;
             let _ = s.shutdown().await;

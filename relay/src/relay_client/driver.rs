@@ -52,7 +52,11 @@ pub(crate) type Listened = Result<(u32, Vec<SocketAddrV4>), RelayClientError>;
 
 /// A request to the client task.
 pub(crate) enum Cmd {
-    Query { key: u64, kind: QueryKind, updates: mpsc::UnboundedSender<QueryUpdate> },
+    Query {
+        key: u64,
+        kind: QueryKind,
+        updates: mpsc::UnboundedSender<QueryUpdate>,
+    },
     Cancel(u64),
     Connect {
         remote_public_key: [u8; 32],
@@ -60,7 +64,11 @@ pub(crate) enum Cmd {
         hints: Vec<SocketAddrV4>,
         reply: oneshot::Sender<Result<RelayConnection, RelayClientError>>,
     },
-    Listen { key_pair: KeyPair, incoming: mpsc::Sender<RelayConnection>, reply: oneshot::Sender<Listened> },
+    Listen {
+        key_pair: KeyPair,
+        incoming: mpsc::Sender<RelayConnection>,
+        reply: oneshot::Sender<Listened>,
+    },
     Unlisten(u32),
     ServerRelays(u32, oneshot::Sender<Vec<SocketAddrV4>>),
     Poke(u32),
@@ -105,16 +113,19 @@ pub(crate) struct Driver {
     stats: RelayStats,
 }
 
-/// Opens a WebSocket to `url` (with an `Origin` header when given).
-fn open(url: String, origin: Option<String>) -> Connecting {
+/// Opens a WebSocket to `url` (with an `Origin` header when given), giving up after `limit`.
+fn open(url: String, origin: Option<String>, limit: Duration) -> Connecting {
     Box::pin(async move {
         let mut req = url.as_str().into_client_request().map_err(|e| e.to_string())?;
         if let Some(o) = origin {
             let v = o.parse().map_err(|_| format!("bad origin {o:?}"))?;
             req.headers_mut().insert("origin", v);
         }
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| e.to_string())?;
-        Ok(ws)
+        match tokio::time::timeout(limit, tokio_tungstenite::connect_async(req)).await {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no WebSocket within {limit:?}")),
+        }
     })
 }
 
@@ -149,7 +160,7 @@ impl Driver {
         let origin = Instant::now();
         let driver = Driver {
             client: RelayClient::new(opts.client, 0),
-            connecting: Some(open(url.clone(), opts.origin.clone())),
+            connecting: Some(open(url.clone(), opts.origin.clone(), opts.connect_timeout)),
             url,
             opts,
             origin,
@@ -165,13 +176,8 @@ impl Driver {
             streams: HashMap::new(),
             stats: RelayStats::default(),
         };
-        driver.backoff_reset();
         tokio::spawn(driver.run(rx));
         tx
-    }
-
-    fn backoff_reset(&self) -> Duration {
-        self.opts.backoff_min
     }
 
     fn now(&self) -> u64 {
@@ -218,7 +224,7 @@ impl Driver {
                 () = sleep_opt(self.reconnect_at) => {
                     self.reconnect_at = None;
                     self.stats.reconnects += 1;
-                    self.connecting = Some(open(self.url.clone(), self.opts.origin.clone()));
+                    self.connecting = Some(open(self.url.clone(), self.opts.origin.clone(), self.opts.connect_timeout));
                 }
                 () = sleep_opt(timer) => {
                     let now = self.now();
@@ -345,14 +351,17 @@ impl Driver {
                     }
                 }
             }
-            Cmd::Listen { key_pair, incoming, reply } => match self.client.listen(&key_pair, Firewall::AcceptAll) {
-                Ok(id) => {
-                    self.servers.insert(id, ServerEntry { incoming, started: Some(reply), relays: Vec::new() });
+            Cmd::Listen { key_pair, incoming, reply } => {
+                match self.client.listen(&key_pair, Firewall::AcceptAll) {
+                    Ok(id) => {
+                        self.servers
+                            .insert(id, ServerEntry { incoming, started: Some(reply), relays: Vec::new() });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                }
-            },
+            }
             Cmd::Unlisten(id) => {
                 let _ = self.client.unlisten(id);
             }

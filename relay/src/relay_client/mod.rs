@@ -171,7 +171,11 @@ impl RelayDht {
     }
 
     /// Removes `key_pair`'s record under `topic`.
-    pub async fn unannounce(&self, topic: [u8; 32], key_pair: &KeyPair) -> Result<RelayAnnounced, RelayClientError> {
+    pub async fn unannounce(
+        &self,
+        topic: [u8; 32],
+        key_pair: &KeyPair,
+    ) -> Result<RelayAnnounced, RelayClientError> {
         let kind = QueryKind::Unannounce { topic, key_pair: key_pair.clone() };
         let commits = self.query(kind)?.finish().await?;
         Ok(RelayAnnounced { commits })

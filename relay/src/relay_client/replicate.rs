@@ -9,7 +9,10 @@ use crate::cores::CoreSet;
 use crate::replicate::{TokioClock, IDLE_TIMEOUT_MS};
 
 /// Replicates `cores` with the peer of `conn` until the connection ends.
-pub async fn replicate_relayed(cores: &CoreSet, conn: RelayConnection) -> Result<ConnectionStats, ConnectionError> {
+pub async fn replicate_relayed(
+    cores: &CoreSet,
+    conn: RelayConnection,
+) -> Result<ConnectionStats, ConnectionError> {
     let mut opts = ConnectionOptions::new(conn.is_initiator());
     opts.handshake = Some(conn.handshake().clone());
     opts.timeout_ms = IDLE_TIMEOUT_MS;

@@ -209,9 +209,10 @@ impl StreamShared {
 
     fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut st = self.lock();
-        if let Some(code) = &st.closed {
-            let code = if code.is_empty() { "closed" } else { code };
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, format!("stream {code}"))));
+        match st.closed.as_deref() {
+            Some("") => return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "stream closed"))),
+            Some(code) => return Poll::Ready(Err(Self::io_error(code))),
+            None => {}
         }
         if st.local_end {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown")));
@@ -291,7 +292,11 @@ pub struct RelayWriteHalf {
 }
 
 impl RelayConnection {
-    pub(crate) fn new(shared: &Arc<StreamShared>, handshake: HandshakeResult, remote_address: SocketAddrV4) -> Self {
+    pub(crate) fn new(
+        shared: &Arc<StreamShared>,
+        handshake: HandshakeResult,
+        remote_address: SocketAddrV4,
+    ) -> Self {
         RelayConnection { hold: shared.add_half(), handshake, remote_address }
     }
 
@@ -383,5 +388,118 @@ impl AsyncWrite for RelayWriteHalf {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.hold.0.shutdown())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn handshake() -> HandshakeResult {
+        HandshakeResult {
+            is_initiator: true,
+            tx: [1; 32],
+            rx: [2; 32],
+            hash: [3; 64],
+            public_key: [4; 32],
+            remote_public_key: [5; 32],
+        }
+    }
+
+    fn setup() -> (Arc<StreamShared>, RelayConnection, mpsc::UnboundedReceiver<Cmd>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = StreamShared::new(7, tx);
+        let conn = RelayConnection::new(&shared, handshake(), "127.0.0.1:9".parse().unwrap());
+        (shared, conn, rx)
+    }
+
+    fn pokes(rx: &mut mpsc::UnboundedReceiver<Cmd>) -> usize {
+        let mut n = 0;
+        while let Ok(cmd) = rx.try_recv() {
+            assert!(matches!(cmd, Cmd::Poke(7)));
+            n += 1;
+        }
+        n
+    }
+
+    #[tokio::test]
+    async fn reads_count_as_consumed_and_poke_once() {
+        let (shared, mut conn, mut rx) = setup();
+        shared.push(vec![1; 100]);
+        shared.push(vec![2; 50]);
+        let mut buf = [0u8; 120];
+        assert_eq!(conn.read(&mut buf).await.unwrap(), 120);
+        assert_eq!(&buf[..100], &[1; 100][..]);
+        assert_eq!(&buf[100..], &[2; 20][..]);
+        let mut rest = [0u8; 64];
+        assert_eq!(conn.read(&mut rest).await.unwrap(), 30);
+        assert_eq!(pokes(&mut rx), 1, "one poke until the task ran");
+        let s = shared.service(|_| 0);
+        assert_eq!((s.consumed, s.end, s.released), (150, false, false));
+        assert_eq!(shared.service(|_| 0).consumed, 0);
+    }
+
+    #[tokio::test]
+    async fn eof_after_remote_end_and_errors_after_a_failed_close() {
+        let (shared, mut conn, _rx) = setup();
+        shared.push(vec![9; 10]);
+        shared.remote_end();
+        let mut all = Vec::new();
+        conn.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, vec![9; 10]);
+
+        let (shared, mut conn, _rx) = setup();
+        shared.close("ECONNRESET");
+        let err = conn.read(&mut [0u8; 4]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(conn.write(b"x").await.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+        conn.closed().await;
+    }
+
+    #[tokio::test]
+    async fn writes_stop_at_the_high_water_mark_until_the_task_takes_bytes() {
+        let (shared, mut conn, _rx) = setup();
+        let big = vec![7u8; SEND_HIGH_WATER + 1000];
+        let n = conn.write(&big).await.unwrap();
+        assert_eq!(n, SEND_HIGH_WATER);
+        // Full: the next write waits.
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = Box::pin(conn.write(&big[n..]));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        drop(fut);
+        // The task takes 1000 bytes (credit allowed no more): room again.
+        let mut taken = 0;
+        shared.service(|b| {
+            taken = b.len().min(1000);
+            taken
+        });
+        assert_eq!(taken, 1000);
+        assert_eq!(conn.write(&big[n..]).await.unwrap(), 1000);
+        // `end` waits until every buffered byte went out.
+        conn.shutdown().await.unwrap();
+        assert!(!shared.service(|_| 0).end);
+        assert!(shared.has_pending_send());
+        let out = shared.service(|b| b.len());
+        assert!(out.end);
+        assert!(!shared.has_pending_send());
+        assert!(!shared.service(|b| b.len()).end, "end is sent once");
+    }
+
+    #[tokio::test]
+    async fn dropping_every_half_releases_the_stream() {
+        let (shared, conn, mut rx) = setup();
+        let (r, w) = conn.into_split();
+        drop(r);
+        assert_eq!(pokes(&mut rx), 0);
+        drop(w);
+        assert_eq!(pokes(&mut rx), 1);
+        // Bytes that still arrive count as consumed at once (credit keeps flowing).
+        shared.push(vec![0; 500]);
+        let out = shared.service(|_| panic!("nothing to write"));
+        assert!(out.released);
+        assert_eq!(out.consumed, 500);
     }
 }
