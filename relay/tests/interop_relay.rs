@@ -113,8 +113,55 @@ async fn echo_through(conn: RelayConnection, payload: &[u8], mid: impl FnOnce() 
 // A TCP proxy between the client and the relay: records both directions, can cut every
 // connection it carries.
 
+/// Every byte the proxy carried, one buffer per TCP direction of each connection
+/// (`true` = client → relay).
 #[derive(Clone, Default)]
-struct Recording(Arc<Mutex<Vec<u8>>>);
+struct Recording(Arc<Mutex<Vec<(bool, Arc<Mutex<Vec<u8>>>)>>>);
+
+impl Recording {
+    fn direction(&self, upstream: bool) -> Arc<Mutex<Vec<u8>>> {
+        let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
+        self.0.lock().unwrap().push((upstream, buf.clone()));
+        buf
+    }
+}
+
+/// The payload bytes of the WebSocket frames in one recorded direction (after the HTTP
+/// upgrade), unmasked: client-to-server frames are XOR-masked on the wire, so the raw bytes
+/// alone would hide a leak. A frame cut short by the proxy ends the list.
+fn ws_payloads(raw: &[u8]) -> Vec<u8> {
+    let Some(start) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return Vec::new() };
+    let mut at = start + 4;
+    let mut out = Vec::new();
+    while at + 2 <= raw.len() {
+        let (b1, mut i) = (raw[at + 1], at + 2);
+        let mut len = u64::from(b1 & 0x7f);
+        if len == 126 {
+            let Some(b) = raw.get(i..i + 2) else { break };
+            len = u64::from(u16::from_be_bytes([b[0], b[1]]));
+            i += 2;
+        } else if len == 127 {
+            let Some(b) = raw.get(i..i + 8) else { break };
+            len = u64::from_be_bytes(b.try_into().unwrap());
+            i += 8;
+        }
+        let mask = if b1 & 0x80 != 0 {
+            let Some(m) = raw.get(i..i + 4) else { break };
+            i += 4;
+            Some([m[0], m[1], m[2], m[3]])
+        } else {
+            None
+        };
+        let end = i + len as usize;
+        let Some(payload) = raw.get(i..end) else { break };
+        match mask {
+            Some(m) => out.extend(payload.iter().enumerate().map(|(k, b)| b ^ m[k % 4])),
+            None => out.extend_from_slice(payload),
+        }
+        at = end;
+    }
+    out
+}
 
 struct Proxy {
     addr: SocketAddr,
@@ -128,7 +175,7 @@ struct Proxy {
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    rec: Recording,
+    rec: Arc<Mutex<Vec<u8>>>,
 ) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -136,7 +183,7 @@ async fn pipe(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        rec.0.lock().unwrap().extend_from_slice(&buf[..n]);
+        rec.lock().unwrap().extend_from_slice(&buf[..n]);
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
@@ -163,8 +210,8 @@ impl Proxy {
                 *acc.lock().unwrap() += 1;
                 let (ir, iw) = inbound.into_split();
                 let (or, ow) = outbound.into_split();
-                let up = tokio::spawn(pipe(ir, ow, rec.clone()));
-                let down = tokio::spawn(pipe(or, iw, rec.clone()));
+                let up = tokio::spawn(pipe(ir, ow, rec.direction(true)));
+                let down = tokio::spawn(pipe(or, iw, rec.direction(false)));
                 let mut list = cs.lock().unwrap();
                 list.push(up.abort_handle());
                 list.push(down.abort_handle());
@@ -188,8 +235,9 @@ impl Proxy {
         *self.accepted.lock().unwrap()
     }
 
-    fn bytes(&self) -> Vec<u8> {
-        self.recording.0.lock().unwrap().clone()
+    /// Every direction recorded: (client → relay?, raw bytes).
+    fn recorded(&self) -> Vec<(bool, Vec<u8>)> {
+        self.recording.0.lock().unwrap().iter().map(|(up, b)| (*up, b.lock().unwrap().clone())).collect()
     }
 }
 
@@ -488,17 +536,34 @@ async fn a_cut_websocket_resumes_the_session_and_nothing_secret_crosses_it() {
 
     // Non-custodial: neither the seed, the secret key nor any 16-byte window of the
     // plaintext crossed the wire, though the transfer did.
-    let rec = proxy.bytes();
-    eprintln!("recorded {} bytes, {} sockets, {stats:?}", rec.len(), proxy.accepted());
-    assert!(rec.len() > 2 * payload.len(), "recording of {} bytes", rec.len());
-    assert!(!contains(&rec, &seed), "the seed crossed the relay socket");
-    assert!(!contains(&rec, &kp.secret_key()), "the secret key crossed the relay socket");
-    let windows: HashSet<&[u8]> = rec.windows(16).collect();
-    let leaked = payload.chunks(8).enumerate().filter(|(i, _)| {
-        let at = i * 8;
-        at + 16 <= payload.len() && windows.contains(&payload[at..at + 16])
-    });
-    assert_eq!(leaked.count(), 0, "plaintext windows found in the recording");
+    let recorded = proxy.recorded();
+    let raw_len: usize = recorded.iter().map(|(_, b)| b.len()).sum();
+    eprintln!("recorded {raw_len} bytes in {} directions, {stats:?}", recorded.len());
+    assert!(raw_len > 2 * payload.len(), "recording of {raw_len} bytes");
+    // What to search: the raw bytes and the unmasked WebSocket payloads of every direction.
+    let mut views: Vec<Vec<u8>> = Vec::new();
+    let mut upstream_payload = Vec::new();
+    for (up, raw) in recorded {
+        let frames = ws_payloads(&raw);
+        if up {
+            upstream_payload.extend_from_slice(&frames);
+        }
+        views.push(raw);
+        views.push(frames);
+    }
+    // The unmasking works: the client's public key travels in the clear (`connect`), and
+    // the client sent about as much as it echoed.
+    assert!(contains(&upstream_payload, &kp.public_key()), "unmasking failed");
+    assert!(upstream_payload.len() > payload.len(), "{} bytes upstream", upstream_payload.len());
+    for view in &views {
+        assert!(!contains(view, &seed), "the seed crossed the relay socket");
+        assert!(!contains(view, &kp.secret_key()), "the secret key crossed the relay socket");
+        let windows: HashSet<&[u8]> = view.windows(16).collect();
+        let leaked = (0..payload.len().saturating_sub(16))
+            .step_by(8)
+            .filter(|at| windows.contains(&payload[*at..*at + 16]));
+        assert_eq!(leaked.count(), 0, "plaintext windows found in the recording");
+    }
     // The check can see plaintext: the payload itself would be found.
     assert!(contains(&payload, &payload[4096..4112]));
     drop(jsrv);
