@@ -116,11 +116,14 @@ async fn echo_through(conn: RelayConnection, payload: &[u8], mid: impl FnOnce() 
 /// Every byte the proxy carried, one buffer per TCP direction of each connection
 /// (`true` = client → relay).
 #[derive(Clone, Default)]
-struct Recording(Arc<Mutex<Vec<(bool, Arc<Mutex<Vec<u8>>>)>>>);
+struct Recording(Arc<Mutex<Vec<(bool, Buf)>>>);
+
+/// One recorded direction.
+type Buf = Arc<Mutex<Vec<u8>>>;
 
 impl Recording {
-    fn direction(&self, upstream: bool) -> Arc<Mutex<Vec<u8>>> {
-        let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
+    fn direction(&self, upstream: bool) -> Buf {
+        let buf: Buf = Arc::default();
         self.0.lock().unwrap().push((upstream, buf.clone()));
         buf
     }
