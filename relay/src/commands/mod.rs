@@ -7,7 +7,8 @@ pub mod create;
 pub mod dht;
 pub mod fetch;
 pub mod info;
-pub mod serve;
+pub mod share;
+pub mod signal;
 pub mod testdata;
 
 use crate::error::RelayError;
@@ -24,8 +25,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Print blocks.
     Cat(cat::CatArgs),
-    /// Serve cores to peers over TCP until Ctrl-C.
-    Serve(serve::ServeArgs),
+    /// Share cores with peers over TCP until Ctrl-C (hypercore replication).
+    Share(share::ShareArgs),
     /// Download a core (or a range of it) from peers over TCP.
     Fetch(fetch::FetchArgs),
     /// Hyperbee reads and writes: get (sparse from peers, or local), put, range.
@@ -51,7 +52,7 @@ pub async fn run(command: Command) -> Result<(), RelayError> {
         Command::Append(args) => append::run(args).await,
         Command::Info(args) => info::run(args).await,
         Command::Cat(args) => cat::run(args).await,
-        Command::Serve(args) => serve::run(args).await,
+        Command::Share(args) => share::run(args).await,
         Command::Fetch(args) => fetch::run(args).await,
         Command::Bee(args) => bee::run(args).await,
         Command::Dht { command } => dht::run(command).await,
