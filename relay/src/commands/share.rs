@@ -1,11 +1,11 @@
 //! `share <dir>... --listen HOST:PORT`: hypercore replication over TCP — accept loop, one task
 //! per connection, Ctrl-C shutdown. (`serve` is the WebSocket relay.)
 
+use crate::commands::signal::shutdown_signal;
 use crate::core_dir::{self, CoreSummary};
 use crate::cores::CoreSet;
 use crate::error::RelayError;
 use crate::log;
-use crate::commands::signal::shutdown_signal;
 use crate::replicate::{serve_connection, ConnectionReport};
 use clap::Args;
 use serde::Serialize;
