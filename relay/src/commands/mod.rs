@@ -28,6 +28,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Download a core (or a range of it) from peers over TCP.
     Fetch(fetch::FetchArgs),
+    /// The WebSocket relay: browsers reach the HyperDHT through `GET /relay` (relay/PROTOCOL.md).
+    Relay(crate::relay_server::RelayArgs),
     /// Hyperbee reads and writes: get (sparse from peers, or local), put, range.
     Bee(bee::BeeArgs),
     /// HyperDHT node: testnet, lookup, announce, connect, join a topic, records, bench.
@@ -54,6 +56,7 @@ pub async fn run(command: Command) -> Result<(), RelayError> {
         Command::Serve(args) => serve::run(args).await,
         Command::Fetch(args) => fetch::run(args).await,
         Command::Bee(args) => bee::run(args).await,
+        Command::Relay(args) => crate::relay_server::run(args).await,
         Command::Dht { command } => dht::run(command).await,
         Command::GenBlocks(args) => testdata::gen_blocks(args),
         Command::Digest(args) => testdata::digest(args).await,

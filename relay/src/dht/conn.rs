@@ -214,7 +214,7 @@ impl Shared {
         }
     }
 
-    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = self.lock();
         if st.closed {
             return Poll::Ready(());
@@ -246,7 +246,7 @@ impl Shared {
         self.poke_if(poke);
     }
 
-    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let mut st = self.lock();
         if st.recv.is_empty() {
             if st.remote_ended {
@@ -281,7 +281,7 @@ impl Shared {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut st = self.lock();
         if let Some(e) = &st.error {
             return Poll::Ready(Err(e.to_io()));
@@ -305,7 +305,7 @@ impl Shared {
         Poll::Ready(Ok(n))
     }
 
-    fn shutdown(&self) -> io::Result<()> {
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
         let mut st = self.lock();
         if st.local_end {
             return Ok(());
@@ -324,10 +324,10 @@ impl Shared {
 /// One half's hold on the shared buffers; the last one dropped releases the stream (the
 /// driver destroys it, or lets it finish sending when the write side was shut down).
 #[derive(Debug)]
-struct Hold(Arc<Shared>);
+pub(crate) struct Hold(pub(crate) Arc<Shared>);
 
 impl Hold {
-    fn new(shared: &Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
         shared.add_half();
         Hold(shared.clone())
     }
@@ -470,6 +470,14 @@ impl AsyncWrite for Connection {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.hold.0.shutdown())
     }
+}
+
+/// Read and write halves on `shared` (each holds the stream; `dht` keeps the node running).
+pub(crate) fn halves(shared: &Arc<Shared>, dht: Option<Dht>) -> (ReadHalf, WriteHalf) {
+    (
+        ReadHalf { hold: Hold::new(shared), _dht: dht.clone() },
+        WriteHalf { hold: Hold::new(shared), _dht: dht },
+    )
 }
 
 impl AsyncRead for ReadHalf {

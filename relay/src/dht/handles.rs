@@ -14,6 +14,7 @@ use hyperwasm::hyperdht::messages::Peer;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Connection;
+use super::delegate::{Answer, Delegate, DelegatedConnection};
 use super::{driver, DhtConfig, DhtError};
 
 /// Where a node is and what it is.
@@ -96,14 +97,48 @@ pub struct MutableValue {
 
 /// A client operation for the driver.
 pub(crate) enum OpRequest {
-    Lookup { topic: [u8; 32] },
-    FindPeer { public_key: [u8; 32] },
-    Announce { topic: [u8; 32], key_pair: KeyPair, relay_addresses: Vec<SocketAddrV4> },
-    Unannounce { topic: [u8; 32], key_pair: KeyPair },
-    ImmutablePut { value: Vec<u8> },
-    ImmutableGet { hash: [u8; 32] },
-    MutablePut { key_pair: KeyPair, seq: u64, value: Vec<u8> },
-    MutableGet { public_key: [u8; 32], seq: u64, latest: bool },
+    Lookup {
+        topic: [u8; 32],
+    },
+    FindPeer {
+        public_key: [u8; 32],
+    },
+    Announce {
+        topic: [u8; 32],
+        key_pair: KeyPair,
+        relay_addresses: Vec<SocketAddrV4>,
+    },
+    Unannounce {
+        topic: [u8; 32],
+        key_pair: KeyPair,
+    },
+    AnnounceDelegated {
+        topic: [u8; 32],
+        public_key: [u8; 32],
+        relay_addresses: Vec<SocketAddrV4>,
+        delegate: Delegate,
+    },
+    UnannounceDelegated {
+        topic: [u8; 32],
+        public_key: [u8; 32],
+        delegate: Delegate,
+    },
+    ImmutablePut {
+        value: Vec<u8>,
+    },
+    ImmutableGet {
+        hash: [u8; 32],
+    },
+    MutablePut {
+        key_pair: KeyPair,
+        seq: u64,
+        value: Vec<u8>,
+    },
+    MutableGet {
+        public_key: [u8; 32],
+        seq: u64,
+        latest: bool,
+    },
 }
 
 /// How an operation ended.
@@ -139,6 +174,21 @@ pub(crate) enum Command {
         incoming: mpsc::Sender<Connection>,
         reply: oneshot::Sender<Result<u64, DhtError>>,
     },
+    ConnectDelegated {
+        remote_public_key: [u8; 32],
+        public_key: [u8; 32],
+        relay_addresses: Vec<SocketAddrV4>,
+        delegate: Delegate,
+        reply: oneshot::Sender<Result<DelegatedConnection, DhtError>>,
+    },
+    ListenDelegated {
+        public_key: [u8; 32],
+        delegate: Delegate,
+        incoming: mpsc::Sender<DelegatedConnection>,
+        reply: oneshot::Sender<Result<u64, DhtError>>,
+    },
+    /// A delegate's answer to an ask.
+    Answer(Answer),
     ServerRelays(u64, oneshot::Sender<Vec<SocketAddrV4>>),
     CloseServer(u64),
     /// A connection's buffers changed (see `conn::Shared`).
@@ -175,7 +225,10 @@ impl Dht {
         self.inner.cmds.send(cmd).map_err(|_| DhtError::Destroyed)
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, DhtError> {
+    pub(crate) async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, DhtError> {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx))?;
         rx.await.map_err(|_| DhtError::Destroyed)
@@ -206,14 +259,14 @@ impl Dht {
         self.ask(Command::Info).await
     }
 
-    fn op(&self, req: OpRequest) -> Result<Lookup, DhtError> {
+    pub(crate) fn op(&self, req: OpRequest) -> Result<Lookup, DhtError> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.send(Command::Op(req, tx))?;
         Ok(Lookup { rx, done: None })
     }
 
     /// Runs a write (announce, unannounce, put): what the storing nodes answered.
-    async fn commit(&self, req: OpRequest) -> Result<Vec<Commit>, DhtError> {
+    pub(crate) async fn commit(&self, req: OpRequest) -> Result<Vec<Commit>, DhtError> {
         match self.op(req)?.finish().await? {
             OpDone::Committed(commits) => Ok(commits),
             other => Err(unexpected(other)),
@@ -355,7 +408,7 @@ impl Lookup {
         }
     }
 
-    async fn finish(mut self) -> Result<OpDone, DhtError> {
+    pub(crate) async fn finish(mut self) -> Result<OpDone, DhtError> {
         while self.next().await.is_some() {}
         self.done.take().unwrap_or(Err(DhtError::Destroyed))
     }

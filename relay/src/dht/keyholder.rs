@@ -13,12 +13,13 @@ use hyperwasm::hyperdht::noise_wrap::{NoiseWrap, NoiseWrapResult};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::hyperdht::connect::ConnectOptions;
-use crate::hyperdht::node::{ConnId, Event, Node, OpId};
+use crate::hyperdht::node::{ConnId, Event, Node, OpId, SignOrigin};
 use crate::hyperdht::ops::{AnnounceOptions, CommitResult, OpOutcome};
 use crate::hyperdht::server::{payload_error, HsId, ServerId};
 use crate::hyperdht::HyperDhtError;
 
 use super::conn::{Connection, ConnectionInfo, Poke};
+use super::delegate::{Answer, Ask, Delegate, DelegatedConnection, DelegatedInfo};
 use super::handles::{Command, Commit, LookupReply, MutableValue, NodeInfo, OpDone, OpRequest, OpUpdate};
 use super::streams::Streams;
 use super::DhtError;
@@ -36,19 +37,55 @@ struct OpSlot {
     tx: mpsc::UnboundedSender<OpUpdate>,
     /// The key pair the operation signs with.
     key: Option<[u8; 32]>,
+    /// Who signs instead (a delegated operation).
+    delegate: Option<Delegate>,
 }
 
-struct Client {
-    key_pair: KeyPair,
-    remote: [u8; 32],
-    wrap: Option<NoiseWrap>,
-    result: Option<NoiseWrapResult>,
-    reply: oneshot::Sender<Result<Connection, DhtError>>,
+#[allow(clippy::large_enum_variant)] // one per connect in flight; boxing buys nothing
+enum Client {
+    Local {
+        key_pair: KeyPair,
+        remote: [u8; 32],
+        wrap: Option<NoiseWrap>,
+        result: Option<NoiseWrapResult>,
+        reply: oneshot::Sender<Result<Connection, DhtError>>,
+    },
+    Delegated {
+        public_key: [u8; 32],
+        remote: [u8; 32],
+        delegate: Delegate,
+        /// The delegate returned the server's payload (so msg2 was good).
+        confirmed: bool,
+        reply: oneshot::Sender<Result<DelegatedConnection, DhtError>>,
+    },
+}
+
+impl Client {
+    fn fail(self, e: DhtError) {
+        match self {
+            Client::Local { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            Client::Delegated { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
+enum ServerKey {
+    Local { key_pair: KeyPair, incoming: mpsc::Sender<Connection> },
+    Delegated { public_key: [u8; 32], delegate: Delegate, incoming: mpsc::Sender<DelegatedConnection> },
+}
+
+/// A handshake we answered: the keys (local) or nothing (the delegate has them).
+enum Accepted {
+    Local(Box<NoiseWrapResult>),
+    Delegated,
 }
 
 struct ServerSlot {
-    key_pair: KeyPair,
-    incoming: mpsc::Sender<Connection>,
+    key: ServerKey,
     relays: Vec<SocketAddrV4>,
     /// `listen` answers after the first self-announce (as JS `server.listen()` resolves).
     listen_reply: Option<(oneshot::Sender<Result<u64, DhtError>>, u64)>,
@@ -57,6 +94,7 @@ struct ServerSlot {
 /// See the module docs.
 pub(crate) struct KeyHolder {
     poke: Poke,
+    cmds: mpsc::WeakUnboundedSender<Command>,
     local: SocketAddrV4,
     keys: HashMap<[u8; 32], (KeyPair, usize)>,
     ready: bool,
@@ -65,19 +103,23 @@ pub(crate) struct KeyHolder {
     clients: HashMap<ConnId, Client>,
     servers: HashMap<ServerId, ServerSlot>,
     /// Handshakes we answered, waiting for `Incoming` (or `HandshakeFailed`).
-    accepted: HashMap<HsId, (ServerId, NoiseWrapResult)>,
+    accepted: HashMap<HsId, (ServerId, Accepted)>,
+    /// Handshakes asked of a delegate, waiting for its answer.
+    pending_hs: HashMap<HsId, ServerId>,
 }
 
 impl KeyHolder {
     /// A key holder whose connections poke the driver through `cmds`.
     pub(crate) fn new(cmds: mpsc::WeakUnboundedSender<Command>, local: SocketAddrV4) -> Self {
+        let weak = cmds.clone();
         let poke: Poke = Arc::new(move |id| {
-            if let Some(tx) = cmds.upgrade() {
+            if let Some(tx) = weak.upgrade() {
                 let _ = tx.send(Command::Poke(id));
             }
         });
         KeyHolder {
             poke,
+            cmds,
             local,
             keys: HashMap::new(),
             ready: false,
@@ -86,6 +128,7 @@ impl KeyHolder {
             clients: HashMap::new(),
             servers: HashMap::new(),
             accepted: HashMap::new(),
+            pending_hs: HashMap::new(),
         }
     }
 
@@ -145,20 +188,40 @@ impl KeyHolder {
             Command::Op(req, tx) => self.start_op(node, req, tx, now),
             Command::Connect { remote_public_key, key_pair, relay_addresses, reply } => {
                 let id = node.connect(&remote_public_key, ConnectOptions { relay_addresses }, now);
-                let client = Client { key_pair, remote: remote_public_key, wrap: None, result: None, reply };
+                let client =
+                    Client::Local { key_pair, remote: remote_public_key, wrap: None, result: None, reply };
+                self.clients.insert(id, client);
+            }
+            Command::ConnectDelegated { remote_public_key, public_key, relay_addresses, delegate, reply } => {
+                let id = node.connect(&remote_public_key, ConnectOptions { relay_addresses }, now);
+                let remote = remote_public_key;
+                let client = Client::Delegated { public_key, remote, delegate, confirmed: false, reply };
                 self.clients.insert(id, client);
             }
             Command::Listen { key_pair, incoming, reply } => match node.listen(key_pair.public_key(), now) {
                 Ok(id) => {
                     self.hold(&key_pair);
-                    let listen_reply = Some((reply, now + LISTEN_WAIT_MS));
-                    self.servers
-                        .insert(id, ServerSlot { key_pair, incoming, relays: Vec::new(), listen_reply });
+                    let key = ServerKey::Local { key_pair, incoming };
+                    self.add_server(id, key, reply, now);
                 }
                 Err(e) => {
                     let _ = reply.send(Err(node_error(&e)));
                 }
             },
+            Command::ListenDelegated { public_key, delegate, incoming, reply } => {
+                match node.listen(public_key, now) {
+                    Ok(id) => self.add_server(
+                        id,
+                        ServerKey::Delegated { public_key, delegate, incoming },
+                        reply,
+                        now,
+                    ),
+                    Err(e) => {
+                        let _ = reply.send(Err(node_error(&e)));
+                    }
+                }
+            }
+            Command::Answer(answer) => self.answer(node, answer, now),
             Command::ServerRelays(id, reply) => {
                 let relays = self.servers.get(&ServerId(id)).map(|s| s.relays.clone()).unwrap_or_default();
                 let _ = reply.send(relays);
@@ -168,7 +231,51 @@ impl KeyHolder {
         }
     }
 
+    fn add_server(
+        &mut self,
+        id: ServerId,
+        key: ServerKey,
+        reply: oneshot::Sender<Result<u64, DhtError>>,
+        now: u64,
+    ) {
+        let listen_reply = Some((reply, now + LISTEN_WAIT_MS));
+        self.servers.insert(id, ServerSlot { key, relays: Vec::new(), listen_reply });
+    }
+
+    /// A delegate's answer (or its refusal) goes back to the node.
+    fn answer(&mut self, node: &mut Node, answer: Answer, now: u64) {
+        match answer {
+            Answer::Signature(op, Some(sig)) => {
+                let _ = node.provide_signature(op, sig, now);
+            }
+            Answer::Signature(op, None) => node.refuse_signature(op, now),
+            Answer::Initiator(conn, Some(msg1)) if self.clients.contains_key(&conn) => {
+                let _ = node.provide_initiator_message(conn, msg1, now);
+            }
+            Answer::Responder(conn, Some(payload)) => {
+                let Some(Client::Delegated { confirmed, .. }) = self.clients.get_mut(&conn) else { return };
+                *confirmed = true;
+                let _ = node.provide_remote_payload(conn, &payload, now);
+            }
+            Answer::Initiator(conn, _) | Answer::Responder(conn, None) => {
+                let _ = node.abort(conn, HyperDhtError::HandshakeInvalid, now);
+            }
+            Answer::Handshake(hs, Some((msg2, remote))) => {
+                let Some(sid) = self.pending_hs.remove(&hs) else { return };
+                self.accepted.insert(hs, (sid, Accepted::Delegated));
+                if node.accept_handshake(hs, msg2, &remote, now).is_err() {
+                    self.accepted.remove(&hs);
+                }
+            }
+            Answer::Handshake(hs, None) => {
+                self.pending_hs.remove(&hs);
+                let _ = node.reject_handshake(hs, now);
+            }
+        }
+    }
+
     fn start_op(&mut self, node: &mut Node, req: OpRequest, tx: mpsc::UnboundedSender<OpUpdate>, now: u64) {
+        let mut delegate = None;
         let (id, key) = match req {
             OpRequest::Lookup { topic } => (node.lookup(topic, now), None),
             OpRequest::FindPeer { public_key } => (node.find_peer(&public_key, now), None),
@@ -180,6 +287,14 @@ impl KeyHolder {
                 let pk = self.hold(&key_pair);
                 (node.unannounce(topic, pk, now), Some(pk))
             }
+            OpRequest::AnnounceDelegated { topic, public_key, relay_addresses, delegate: d } => {
+                delegate = Some(d);
+                (node.announce(topic, public_key, relay_addresses, AnnounceOptions::default(), now), None)
+            }
+            OpRequest::UnannounceDelegated { topic, public_key, delegate: d } => {
+                delegate = Some(d);
+                (node.unannounce(topic, public_key, now), None)
+            }
             OpRequest::ImmutablePut { value } => (node.immutable_put(value, now), None),
             OpRequest::ImmutableGet { hash } => (node.immutable_get(hash, now), None),
             OpRequest::MutablePut { key_pair, seq, value } => {
@@ -190,7 +305,7 @@ impl KeyHolder {
                 (node.mutable_get(public_key, seq, latest, now), None)
             }
         };
-        self.ops.insert(id, OpSlot { tx, key });
+        self.ops.insert(id, OpSlot { tx, key, delegate });
     }
 
     fn op_update(&mut self, node: &mut Node, op: OpId, update: OpUpdate) {
@@ -218,12 +333,31 @@ impl KeyHolder {
                     let _ = w.send(Ok(()));
                 }
             }
-            Event::NeedSignature { op, public_key, signable } => match self.keys.get(&public_key) {
-                Some((kp, _)) => {
-                    let _ = node.provide_signature(op, kp.sign(&signable), now);
+            Event::NeedSignature { op, public_key, signable, origin, parts } => {
+                let delegate = match origin {
+                    SignOrigin::Op(id) => self.ops.get(&id).and_then(|o| o.delegate.as_ref()),
+                    SignOrigin::Server(id) => self.servers.get(&id).and_then(|s| match &s.key {
+                        ServerKey::Delegated { delegate, .. } => Some(delegate),
+                        ServerKey::Local { .. } => None,
+                    }),
+                    SignOrigin::Conn(_) => None,
+                };
+                if let Some(d) = delegate {
+                    // A delegate signs only what it can check.
+                    let Some(parts) = parts else { return node.refuse_signature(op, now) };
+                    let make = |reply| Ask::Sign { parts, public_key, signable, reply };
+                    if let Some(a) = d.ask(&self.cmds, make, move |sig| Answer::Signature(op, sig)) {
+                        self.answer(node, a, now);
+                    }
+                    return;
                 }
-                None => node.refuse_signature(op, now),
-            },
+                match self.keys.get(&public_key) {
+                    Some((kp, _)) => {
+                        let _ = node.provide_signature(op, kp.sign(&signable), now);
+                    }
+                    None => node.refuse_signature(op, now),
+                }
+            }
             Event::LookupReply { op, reply } => {
                 let r = LookupReply { from: reply.from, peers: reply.peers };
                 self.op_update(node, op, OpUpdate::Reply(r));
@@ -238,10 +372,21 @@ impl KeyHolder {
             }
             Event::NeedInitiatorMessage { conn, local_payload } => {
                 let Some(c) = self.clients.get_mut(&conn) else { return };
-                let mut w = NoiseWrap::initiator(&c.key_pair, c.remote);
+                let (key_pair, remote, wrap) = match c {
+                    Client::Local { key_pair, remote, wrap, .. } => (key_pair, remote, wrap),
+                    Client::Delegated { delegate, .. } => {
+                        let make = |reply| Ask::InitiatorMessage { local_payload, reply };
+                        let ask = delegate.ask(&self.cmds, make, move |m| Answer::Initiator(conn, m));
+                        if let Some(a) = ask {
+                            self.answer(node, a, now);
+                        }
+                        return;
+                    }
+                };
+                let mut w = NoiseWrap::initiator(key_pair, *remote);
                 match w.send(&local_payload) {
                     Ok(msg1) => {
-                        c.wrap = Some(w);
+                        *wrap = Some(w);
                         let _ = node.provide_initiator_message(conn, msg1, now);
                     }
                     Err(_) => {
@@ -251,10 +396,21 @@ impl KeyHolder {
             }
             Event::ResponderMessage { conn, msg2 } => {
                 let Some(c) = self.clients.get_mut(&conn) else { return };
-                let Some(mut w) = c.wrap.take() else { return };
+                let (wrap, result) = match c {
+                    Client::Local { wrap, result, .. } => (wrap, result),
+                    Client::Delegated { delegate, .. } => {
+                        let make = |reply| Ask::ResponderMessage { msg2, reply };
+                        let ask = delegate.ask(&self.cmds, make, move |p| Answer::Responder(conn, p));
+                        if let Some(a) = ask {
+                            self.answer(node, a, now);
+                        }
+                        return;
+                    }
+                };
+                let Some(mut w) = wrap.take() else { return };
                 match w.recv(&msg2) {
                     Ok(payload) => {
-                        c.result = w.finish().ok();
+                        *result = w.finish().ok();
                         let _ = node.provide_remote_payload(conn, &payload, now);
                     }
                     Err(_) => {
@@ -267,19 +423,35 @@ impl KeyHolder {
                     node.stream_destroy(stream);
                     return;
                 };
-                let Some(result) = c.result else {
-                    node.stream_destroy(stream);
-                    let _ = c.reply.send(Err(node_error(&HyperDhtError::HandshakeUnfinished)));
-                    return;
-                };
-                let shared = streams.open(stream, self.poke.clone());
-                let info = ConnectionInfo { handshake: result.handshake, remote_address, stream_id: stream };
-                // A dropped `connect` future drops the connection, which destroys the stream.
-                let _ = c.reply.send(Ok(Connection::new(info, &shared)));
+                match c {
+                    Client::Local { result: Some(result), reply, .. } => {
+                        let shared = streams.open(stream, self.poke.clone());
+                        let info =
+                            ConnectionInfo { handshake: result.handshake, remote_address, stream_id: stream };
+                        // A dropped `connect` future drops the connection, which destroys the stream.
+                        let _ = reply.send(Ok(Connection::new(info, &shared)));
+                    }
+                    Client::Delegated { public_key, remote, confirmed: true, reply, .. } => {
+                        let shared = streams.open(stream, self.poke.clone());
+                        let info = DelegatedInfo {
+                            is_initiator: true,
+                            public_key,
+                            remote_public_key: Some(remote),
+                            handshake_id: None,
+                            remote_address,
+                            stream_id: stream,
+                        };
+                        let _ = reply.send(Ok(DelegatedConnection::new(info, &shared)));
+                    }
+                    c => {
+                        node.stream_destroy(stream);
+                        c.fail(node_error(&HyperDhtError::HandshakeUnfinished));
+                    }
+                }
             }
             Event::ConnectFailed { conn, error } => {
                 if let Some(c) = self.clients.remove(&conn) {
-                    let _ = c.reply.send(Err(node_error(&error)));
+                    c.fail(node_error(&error));
                 }
             }
             Event::ServerAnnounced { server, relays } => {
@@ -290,18 +462,34 @@ impl KeyHolder {
                     }
                 }
             }
-            Event::IncomingHandshake { server, hs, msg1, local_payload, .. } => {
+            Event::IncomingHandshake { server, hs, msg1, local_payload, peer_address } => {
                 let Some(s) = self.servers.get(&server) else {
                     let _ = node.reject_handshake(hs, now);
                     return;
                 };
-                if s.incoming.capacity() == 0 || s.incoming.is_closed() || self.accepted.len() >= MAX_ACCEPTED
-                {
+                let (room, closed) = match &s.key {
+                    ServerKey::Local { incoming, .. } => (incoming.capacity(), incoming.is_closed()),
+                    ServerKey::Delegated { incoming, .. } => (incoming.capacity(), incoming.is_closed()),
+                };
+                if room == 0 || closed || self.accepted.len() + self.pending_hs.len() >= MAX_ACCEPTED {
                     // Backlog full, nobody accepting, or too many handshakes in flight.
                     let _ = node.reject_handshake(hs, now);
                     return;
                 }
-                let mut w = NoiseWrap::responder(&s.key_pair);
+                let key_pair = match &s.key {
+                    ServerKey::Local { key_pair, .. } => key_pair,
+                    ServerKey::Delegated { delegate, .. } => {
+                        let make =
+                            |reply| Ask::Handshake { hs: hs.0, msg1, local_payload, peer_address, reply };
+                        let ask = delegate.ask(&self.cmds, make, move |r| Answer::Handshake(hs, r));
+                        self.pending_hs.insert(hs, server);
+                        if let Some(a) = ask {
+                            self.answer(node, a, now);
+                        }
+                        return;
+                    }
+                };
+                let mut w = NoiseWrap::responder(key_pair);
                 let Ok(remote) = w.recv(&msg1) else {
                     let _ = node.reject_handshake(hs, now);
                     return;
@@ -314,31 +502,53 @@ impl KeyHolder {
                 };
                 match w.finish() {
                     Ok(res) if local.error == 0 => {
-                        self.accepted.insert(hs, (server, res));
+                        self.accepted.insert(hs, (server, Accepted::Local(Box::new(res))));
                     }
                     _ => {}
                 }
                 let _ = node.accept_handshake(hs, msg2, &remote, now);
             }
             Event::Incoming { server, hs, stream, remote_address } => {
-                let (Some((_, result)), Some(s)) = (self.accepted.remove(&hs), self.servers.get(&server))
+                let (Some((_, accepted)), Some(s)) = (self.accepted.remove(&hs), self.servers.get(&server))
                 else {
                     node.stream_destroy(stream);
                     return;
                 };
-                let shared = streams.open(stream, self.poke.clone());
-                let info = ConnectionInfo { handshake: result.handshake, remote_address, stream_id: stream };
                 // Full backlog or a dropped Server: the connection drops and is destroyed.
-                let _ = s.incoming.try_send(Connection::new(info, &shared));
+                match (accepted, &s.key) {
+                    (Accepted::Local(result), ServerKey::Local { incoming, .. }) => {
+                        let shared = streams.open(stream, self.poke.clone());
+                        let info =
+                            ConnectionInfo { handshake: result.handshake, remote_address, stream_id: stream };
+                        let _ = incoming.try_send(Connection::new(info, &shared));
+                    }
+                    (Accepted::Delegated, ServerKey::Delegated { public_key, incoming, .. }) => {
+                        let shared = streams.open(stream, self.poke.clone());
+                        let info = DelegatedInfo {
+                            is_initiator: false,
+                            public_key: *public_key,
+                            remote_public_key: None,
+                            handshake_id: Some(hs.0),
+                            remote_address,
+                            stream_id: stream,
+                        };
+                        let _ = incoming.try_send(DelegatedConnection::new(info, &shared));
+                    }
+                    _ => node.stream_destroy(stream),
+                }
             }
             Event::HandshakeFailed { hs, .. } => {
                 self.accepted.remove(&hs);
+                self.pending_hs.remove(&hs);
             }
             Event::ServerClosed { server } => {
                 self.accepted.retain(|_, (sid, _)| *sid != server);
+                self.pending_hs.retain(|_, sid| *sid != server);
                 if let Some(s) = self.servers.remove(&server) {
-                    let pk = s.key_pair.public_key();
-                    self.release(&pk);
+                    if let ServerKey::Local { key_pair, .. } = &s.key {
+                        let pk = key_pair.public_key();
+                        self.release(&pk);
+                    }
                     if let Some((reply, _)) = s.listen_reply {
                         let _ = reply.send(Err(DhtError::Destroyed));
                     }
@@ -358,7 +568,7 @@ impl KeyHolder {
             let _ = slot.tx.send(OpUpdate::Done(Err(DhtError::Destroyed)));
         }
         for (_, c) in self.clients.drain() {
-            let _ = c.reply.send(Err(DhtError::Destroyed));
+            c.fail(DhtError::Destroyed);
         }
         for (_, s) in self.servers.drain() {
             if let Some((reply, _)) = s.listen_reply {
@@ -366,6 +576,7 @@ impl KeyHolder {
             }
         }
         self.accepted.clear();
+        self.pending_hs.clear();
         self.keys.clear();
     }
 }

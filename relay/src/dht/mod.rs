@@ -19,6 +19,7 @@
 //! ```
 
 pub mod conn;
+pub mod delegate;
 mod driver;
 pub mod encrypted;
 mod error;
@@ -28,6 +29,7 @@ pub mod socket;
 mod streams;
 
 pub use conn::{Connection, ConnectionInfo, ReadHalf, WriteHalf};
+pub use delegate::{Ask, Asked, Delegate, DelegatedConnection, DelegatedInfo, DelegatedServer};
 pub use encrypted::{EncryptedOptions, EncryptedStream};
 pub use error::DhtError;
 pub use handles::{

@@ -8,9 +8,11 @@
 //! the update before last that are no longer relays are UNANNOUNCEd (three generations, as
 //! JS). Stopping unannounces the current relays.
 
-use super::{bare_announce, command, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply};
+use super::{
+    bare_announce, command, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply, SignAsk, SignKind,
+    SignParts,
+};
 use hyperwasm::encoding::Compact;
-use hyperwasm::hyperdht::crypto::{announce_signable, unannounce_signable};
 use hyperwasm::hyperdht::messages::{Peer, RelayInfo};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddrV4;
@@ -187,10 +189,17 @@ impl Announcer {
         for reply in closest.iter().take(ANNOUNCE_TO) {
             let (Some(id), Some(token)) = (reply.from_id, reply.token) else { continue };
             let peer = Peer { public_key: self.public_key, relay_addresses: Vec::new() };
-            let signable = announce_signable(&self.target, &id, &token, &peer, None);
+            let parts = SignParts {
+                kind: SignKind::Announce,
+                target: self.target,
+                node_id: id,
+                token,
+                peer,
+                refresh: None,
+            };
             let k = self.key();
             self.pending.insert(k, Pending::AnnounceSign(reply.clone()));
-            self.cmds.push_back(Cmd::Sign(k, self.public_key, signable));
+            self.cmds.push_back(Cmd::Sign(k, SignAsk::record(self.public_key, parts)));
         }
         self.check_committed();
     }
@@ -237,10 +246,12 @@ impl Announcer {
             Pending::UnannounceFind => {
                 if let (Some(id), Some(token), Some(_)) = (reply.from_id, reply.token, reply.value.as_ref()) {
                     let peer = Peer { public_key: self.public_key, relay_addresses: Vec::new() };
-                    let signable = unannounce_signable(&self.target, &id, &token, &peer, None);
+                    let kind = SignKind::Unannounce;
+                    let parts =
+                        SignParts { kind, target: self.target, node_id: id, token, peer, refresh: None };
                     let k = self.key();
                     self.pending.insert(k, Pending::UnannounceSign(reply.clone()));
-                    self.cmds.push_back(Cmd::Sign(k, self.public_key, signable));
+                    self.cmds.push_back(Cmd::Sign(k, SignAsk::record(self.public_key, parts)));
                 }
             }
             Pending::Ping(round) => self.ping_settled(round, true, now_ms),
@@ -442,10 +453,11 @@ mod tests {
                 }
                 for c in batch {
                     match c {
-                        Cmd::Sign(k, who, signable) => {
-                            assert_eq!(who, pk);
+                        Cmd::Sign(k, ask) => {
+                            assert_eq!(ask.public_key, pk);
+                            assert_eq!(ask.parts.as_ref().map(|p| p.signable()), Some(ask.signable));
                             signed += 1;
-                            self.a.on_signature(k, Some(self.kp.sign(&signable)));
+                            self.a.on_signature(k, Some(self.kp.sign(&ask.signable)));
                         }
                         Cmd::Request(k, r) if r.command == command::ANNOUNCE => {
                             let i = r.to.ip().octets()[3];
@@ -551,7 +563,7 @@ mod tests {
             }
             for c in batch {
                 match c {
-                    Cmd::Sign(k, _, s) => f.a.on_signature(k, Some(f.kp.sign(&s))),
+                    Cmd::Sign(k, ask) => f.a.on_signature(k, Some(f.kp.sign(&ask.signable))),
                     Cmd::Request(k, r) => {
                         assert_eq!(r.command, command::UNANNOUNCE);
                         let i = r.to.ip().octets()[3];

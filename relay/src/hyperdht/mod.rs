@@ -172,8 +172,8 @@ pub enum Cmd<K> {
     Query(K, OutQuery),
     /// Stop the query started under `K`.
     DestroyQuery(K),
-    /// Ask the key holder of `public_key` to sign `signable`; the signature comes back by `K`.
-    Sign(K, Key, [u8; 64]),
+    /// Ask the key holder of the ask's public key to sign; the signature comes back by `K`.
+    Sign(K, SignAsk),
     /// Connect our UDX `stream` to the peer's stream `remote_id` at `to`.
     StreamConnect {
         /// Our stream.
@@ -185,6 +185,69 @@ pub enum Cmd<K> {
     },
     /// Destroy our UDX stream (a failed or abandoned connection).
     StreamDestroy(u32),
+}
+
+/// What a signature covers, for a key holder that wants to check before signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignKind {
+    /// An ANNOUNCE record (`NS_ANNOUNCE`).
+    Announce,
+    /// An UNANNOUNCE (`NS_UNANNOUNCE`).
+    Unannounce,
+}
+
+/// The parts an announce/unannounce signature covers: the signable is
+/// `NS ‖ BLAKE2b-256(target ‖ node_id ‖ token ‖ encode(peer) [‖ refresh])`. A delegated key
+/// holder (a relay client) recomputes it with [`SignParts::signable`] and checks `target` and
+/// `peer.public_key` before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignParts {
+    /// Announce or unannounce.
+    pub kind: SignKind,
+    /// The topic (or `hash(publicKey)` for a server's self-announce).
+    pub target: Key,
+    /// The id of the node that will store (or remove) the record.
+    pub node_id: Key,
+    /// That node's token (from its LOOKUP / FIND_PEER reply).
+    pub token: Key,
+    /// The record exactly as sent.
+    pub peer: hyperwasm::hyperdht::messages::Peer,
+    /// The refresh token, if the record carries one.
+    pub refresh: Option<Key>,
+}
+
+impl SignParts {
+    /// The 64 bytes the signature covers.
+    pub fn signable(&self) -> [u8; 64] {
+        use hyperwasm::hyperdht::crypto::{announce_signable, unannounce_signable};
+        let refresh = self.refresh.as_ref();
+        match self.kind {
+            SignKind::Announce => {
+                announce_signable(&self.target, &self.node_id, &self.token, &self.peer, refresh)
+            }
+            SignKind::Unannounce => {
+                unannounce_signable(&self.target, &self.node_id, &self.token, &self.peer, refresh)
+            }
+        }
+    }
+}
+
+/// A signature asked for by a piece ([`Cmd::Sign`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignAsk {
+    /// Whose signature.
+    pub public_key: Key,
+    /// The 64 bytes to sign.
+    pub signable: [u8; 64],
+    /// What the signable covers (announce/unannounce); `None` for a mutable put.
+    pub parts: Option<SignParts>,
+}
+
+impl SignAsk {
+    /// An announce/unannounce signature: the signable computed from `parts`.
+    pub fn record(public_key: Key, parts: SignParts) -> Self {
+        SignAsk { public_key, signable: parts.signable(), parts: Some(parts) }
+    }
 }
 
 /// The `announce` value of a bare record: `public_key` with no relay addresses, refresh or

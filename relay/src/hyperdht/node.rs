@@ -19,7 +19,7 @@ use super::ops::{AnnounceOptions, Op, OpKind};
 use super::persistent::{Persistent, PersistentOptions};
 use super::router::{Routed, Router};
 use super::server::{HsAction, HsId, NewHandshake, Server, ServerId};
-use super::{command, hash, Answer, Cmd, HyperDhtError, Incoming, Key, OutQuery, OutRequest, Reply};
+use super::{command, hash, Answer, Cmd, HyperDhtError, Incoming, Key, OutQuery, OutRequest, Reply, SignAsk};
 use crate::dht_rpc::{
     IncomingRequest, OutgoingRequest, QueryId, QuerySpec, ReplySpec, RequestId, Response, Rpc, RpcError,
     RpcOptions, SocketKind, Transmit,
@@ -30,7 +30,7 @@ use hyperwasm::hyperdht::messages::{NoisePayload, Peer, SecretStreamInfo, UdxInf
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddrV4;
 
-pub use super::node_events::{ConnId, Event, OpId, SignId};
+pub use super::node_events::{ConnId, Event, OpId, SignId, SignOrigin};
 
 /// How long the key holder may take to sign.
 pub const SIGN_TIMEOUT_MS: u64 = 30_000;
@@ -747,10 +747,17 @@ impl Node {
                     self.rpc.destroy_query(id);
                 }
             }
-            Cmd::Sign(k, public_key, signable) => {
+            Cmd::Sign(k, ask) => {
                 let sid = SignId(self.next());
-                self.signs.insert(sid, (owner_of(k), now + SIGN_TIMEOUT_MS));
-                self.events.push_back(Event::NeedSignature { op: sid, public_key, signable });
+                let owner = owner_of(k);
+                self.signs.insert(sid, (owner, now + SIGN_TIMEOUT_MS));
+                let origin = match owner {
+                    Owner::Op(id, _) => SignOrigin::Op(id),
+                    Owner::Server(id, _) => SignOrigin::Server(id),
+                    Owner::Conn(id, _) => SignOrigin::Conn(id),
+                };
+                let SignAsk { public_key, signable, parts } = ask;
+                self.events.push_back(Event::NeedSignature { op: sid, origin, public_key, signable, parts });
             }
             Cmd::StreamConnect { stream, remote_id, to } => {
                 self.streams.remove(&stream);

@@ -7,7 +7,7 @@ use super::connect::ConnectEvent;
 use super::node::{reply_of, rpc_error, Node, Owner, StreamOwner};
 use super::ops::{CommitResult, FindPeerResult, LookupResult, OpEvent, OpOutcome};
 use super::server::{HsId, ServerEvent, ServerId};
-use super::{HyperDhtError, Key};
+use super::{HyperDhtError, Key, SignParts};
 use crate::dht_rpc::RpcEvent;
 use crate::udx;
 use hyperwasm::hyperdht::messages::{NoisePayload, RelayInfo};
@@ -24,6 +24,17 @@ pub struct ConnId(pub u64);
 /// A signature asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SignId(pub u64);
+
+/// Who asked for a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignOrigin {
+    /// A client operation (announce, unannounce, mutable put).
+    Op(OpId),
+    /// A server's self-announce.
+    Server(ServerId),
+    /// A connection (never signs today).
+    Conn(ConnId),
+}
 
 /// What a [`Node`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +56,10 @@ pub enum Event {
         public_key: Key,
         /// The 64 bytes to sign (Ed25519 detached).
         signable: [u8; 64],
+        /// The operation or server that asks (a delegated key holder routes by it).
+        origin: SignOrigin,
+        /// What `signable` covers (announce/unannounce; `None` for a mutable put).
+        parts: Option<SignParts>,
     },
     /// A LOOKUP reply of a lookup/announce/unannounce operation.
     LookupReply {

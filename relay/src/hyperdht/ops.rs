@@ -4,9 +4,12 @@
 //! token that replier gave us. Signatures are asked for ([`Cmd::Sign`]); the operation never
 //! sees a secret key.
 
-use super::{bare_announce, command, hash, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply};
+use super::{
+    bare_announce, command, hash, Cmd, HyperDhtError, Key, OutQuery, OutRequest, Reply, SignAsk, SignKind,
+    SignParts,
+};
 use hyperwasm::encoding::{put_uint, Compact};
-use hyperwasm::hyperdht::crypto::{announce_signable, mutable_signable, unannounce_signable, verify_mutable};
+use hyperwasm::hyperdht::crypto::{mutable_signable, verify_mutable};
 use hyperwasm::hyperdht::messages::{
     decode, Announce, LookupRawReply, MutableGetResponse, MutablePutRequest, Peer,
 };
@@ -221,7 +224,7 @@ impl Op {
             let (pk, signable) = (*public_key, mutable_signable(*seq, value));
             let k = op.key();
             op.signs.insert(k, SignFor::Mutable);
-            op.cmds.push_back(Cmd::Sign(k, pk, signable));
+            op.cmds.push_back(Cmd::Sign(k, SignAsk { public_key: pk, signable, parts: None }));
         } else {
             op.start_query();
         }
@@ -366,24 +369,22 @@ impl Op {
     }
 
     fn sign_for(&mut self, public_key: Key, what: SignFor) {
-        let signable = match &what {
+        let parts = match &what {
             SignFor::Mutable => return,
             SignFor::Announce(r) | SignFor::Unannounce(r) => {
-                let (Some(id), Some(token)) = (r.from_id, r.token) else { return };
-                match (&what, &self.kind) {
+                let (Some(node_id), Some(token)) = (r.from_id, r.token) else { return };
+                let (kind, peer) = match (&what, &self.kind) {
                     (SignFor::Announce(_), OpKind::Announce { peer, .. }) => {
-                        announce_signable(&self.target, &id, &token, peer, None)
+                        (SignKind::Announce, peer.clone())
                     }
-                    _ => {
-                        let peer = Peer { public_key, relay_addresses: Vec::new() };
-                        unannounce_signable(&self.target, &id, &token, &peer, None)
-                    }
-                }
+                    _ => (SignKind::Unannounce, Peer { public_key, relay_addresses: Vec::new() }),
+                };
+                SignParts { kind, target: self.target, node_id, token, peer, refresh: None }
             }
         };
         let k = self.key();
         self.signs.insert(k, what);
-        self.cmds.push_back(Cmd::Sign(k, public_key, signable));
+        self.cmds.push_back(Cmd::Sign(k, SignAsk::record(public_key, parts)));
     }
 
     /// The query started under `key` ended; `closest` are its closest repliers (error-free,
@@ -642,7 +643,7 @@ mod tests {
         op.on_query_reply(q, &reply(2, Some(without)));
         let signs: Vec<u64> = cmds(&mut op)
             .into_iter()
-            .filter_map(|c| if let Cmd::Sign(k, _, _) = c { Some(k) } else { None })
+            .filter_map(|c| if let Cmd::Sign(k, _) = c { Some(k) } else { None })
             .collect();
         assert_eq!(signs.len(), 1, "only the node holding our record");
         op.on_query_done(q, &[reply(1, None), reply(2, None)], None, 0);

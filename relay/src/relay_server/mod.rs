@@ -1,3 +1,175 @@
-//! The WebSocket relay (`docs/relay.md`).
+//! `hyperwasm-relay relay`: the WebSocket relay (docs/relay.md, relay/PROTOCOL.md).
+//!
+//! [`start`] binds the DHT node (or an embedded loopback testnet) and the HTTP server and
+//! returns a [`Running`] relay; [`run`] is the command: start, print a ready line, wait for
+//! SIGTERM / Ctrl-C, drain. Each WebSocket runs in its own task (`socket.rs`), each session in
+//! its own task (`session_io.rs`): a failing session closes only its own socket.
 
+pub mod config;
 pub mod js_compat;
+pub mod js_compat_hook;
+pub mod limits;
+pub mod metrics;
+pub mod routes;
+pub mod session;
+pub mod session_events;
+pub mod session_io;
+mod socket;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::commands::dht::testnet::Testnet;
+use crate::dht::{Dht, DhtConfig};
+use crate::error::RelayError;
+
+pub use config::RelayArgs;
+use limits::PerIp;
+use metrics::Metrics;
+use session::SessionConfig;
+use session_io::SessionIn;
+
+/// What every socket and session shares.
+pub struct Ctx {
+    args: RelayArgs,
+    session_config: SessionConfig,
+    dht: Dht,
+    dht_ready: AtomicBool,
+    metrics: Arc<Metrics>,
+    per_ip: Arc<PerIp>,
+    registry: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<SessionIn>>>,
+    next_socket: AtomicU64,
+    origin: Instant,
+    draining: watch::Receiver<bool>,
+}
+
+impl Ctx {
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A started relay.
+pub struct Running {
+    /// The HTTP address it listens on.
+    pub addr: SocketAddr,
+    /// The relay's DHT node.
+    pub dht: Dht,
+    /// The embedded testnet's bootstrap list (with `--local-testnet`).
+    pub testnet: Option<Vec<SocketAddrV4>>,
+    ctx: Arc<Ctx>,
+    drain: watch::Sender<bool>,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+    _testnet: Option<Testnet>,
+}
+
+/// Starts the relay (see the module docs).
+pub async fn start(args: RelayArgs) -> Result<Running, RelayError> {
+    let session_config = args.session_config()?;
+    let (testnet, bootstrap) = match args.local_testnet {
+        Some(n) => {
+            let tn = Testnet::start(n, Ipv4Addr::LOCALHOST, 0, Vec::new()).await?;
+            let b = tn.bootstrap.clone();
+            (Some(tn), b)
+        }
+        None => (None, args.resolve_bootstrap().await?),
+    };
+    let mut cfg = DhtConfig::client(bootstrap);
+    cfg.bind = if testnet.is_some() { SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0) } else { args.dht_bind };
+    let dht = Dht::bind(cfg).await?;
+    let (drain, draining) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        args: args.clone(),
+        session_config,
+        dht: dht.clone(),
+        dht_ready: AtomicBool::new(false),
+        metrics: Arc::new(Metrics::default()),
+        per_ip: Arc::new(PerIp::default()),
+        registry: Mutex::new(HashMap::new()),
+        next_socket: AtomicU64::new(1),
+        origin: Instant::now(),
+        draining,
+    });
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            match ctx.dht.ready().await {
+                Ok(()) => ctx.dht_ready.store(true, Ordering::Relaxed),
+                Err(e) => crate::log!("relay: DHT bootstrap failed: {e}"),
+            }
+        });
+    }
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (addr, server) = warp::serve(routes::routes(ctx.clone()))
+        .try_bind_with_graceful_shutdown(args.listen, async {
+            let _ = stop_rx.await;
+        })
+        .map_err(|e| RelayError::BadArgument(format!("--listen {}: {e}", args.listen)))?;
+    let server = tokio::spawn(server);
+    let testnet_list = testnet.as_ref().map(|t| t.bootstrap.clone());
+    Ok(Running {
+        addr,
+        dht,
+        testnet: testnet_list,
+        ctx,
+        drain,
+        stop: Some(stop_tx),
+        server,
+        _testnet: testnet,
+    })
+}
+
+impl Running {
+    /// Live sessions.
+    pub fn sessions(&self) -> u64 {
+        self.ctx.metrics.sessions.load(Ordering::Relaxed)
+    }
+
+    /// Graceful drain: refuse new upgrades, stop accepting connections, tell every session
+    /// (`error{RELAY_DRAINING}`, then its socket closes), wait up to `within` for them to end.
+    pub async fn drain(mut self, within: Duration) {
+        let _ = self.drain.send(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let sessions: Vec<_> =
+            self.ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for s in sessions {
+            let _ = s.send(SessionIn::Drain);
+        }
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline
+            && (self.sessions() > 0 || self.ctx.metrics.sockets.load(Ordering::Relaxed) > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), &mut self.server).await;
+        self.server.abort();
+        self.dht.destroy().await;
+    }
+}
+
+/// `hyperwasm-relay relay`: prints `{"listening":"HOST:PORT","dht":"HOST:PORT",…}` once up,
+/// runs until SIGTERM / Ctrl-C, then drains for `--drain-secs`.
+pub async fn run(args: RelayArgs) -> Result<(), RelayError> {
+    let drain_secs = args.drain_secs;
+    let running = start(args).await?;
+    let line = serde_json::json!({
+        "listening": running.addr.to_string(),
+        "port": running.addr.port(),
+        "dht": running.dht.loopback_addr().to_string(),
+        "testnet": running.testnet.as_ref().map(|l| l.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    });
+    println!("{line}");
+    crate::commands::serve::shutdown_signal().await;
+    crate::log!("relay: draining ({} sessions)", running.sessions());
+    running.drain(Duration::from_secs(drain_secs)).await;
+    Ok(())
+}

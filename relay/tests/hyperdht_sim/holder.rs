@@ -86,7 +86,7 @@ impl Holder {
     /// The key holder: answers what the node asks for.
     pub fn answer(&mut self, node: &mut Node, ev: &Event, now: u64) {
         match ev {
-            Event::NeedSignature { op, public_key, signable } => {
+            Event::NeedSignature { op, public_key, signable, .. } => {
                 if let (true, Some(kp)) = (self.sign, self.keys.get(public_key)) {
                     let sig = kp.sign(signable);
                     self.signatures += 1;

@@ -1,0 +1,150 @@
+//! `hyperwasm-relay relay` flags; every flag can also come from a `HYPERWASM_RELAY_*`
+//! environment variable (flags win).
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::session::SessionConfig;
+use crate::error::RelayError;
+
+/// The public HyperDHT bootstrap nodes (hyperdht's `BOOTSTRAP_NODES`, by their addresses).
+pub const PUBLIC_BOOTSTRAP: [&str; 3] = ["88.99.3.86:49737", "142.93.90.113:49737", "138.68.147.8:49737"];
+
+/// Arguments of `hyperwasm-relay relay`.
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// HTTP address to listen on (port 0: any; the ready line tells which).
+    #[arg(long, env = "HYPERWASM_RELAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Static files served at `/` (the web demo and the built npm package under it).
+    #[arg(long, env = "HYPERWASM_RELAY_WEB_ROOT", default_value = "web-demo")]
+    pub web_root: PathBuf,
+    /// Allowed `Origin`s of WebSocket upgrades, comma-separated (empty: allow all).
+    #[arg(long, env = "HYPERWASM_RELAY_ORIGIN", value_delimiter = ',')]
+    pub origin: Vec<String>,
+    /// DHT bootstrap nodes HOST:PORT,… (default: the public HyperDHT bootstrap nodes).
+    #[arg(long, env = "HYPERWASM_RELAY_BOOTSTRAP", value_delimiter = ',', conflicts_with = "local_testnet")]
+    pub bootstrap: Vec<String>,
+    /// Run an embedded loopback testnet of N nodes and use it instead of the public DHT.
+    #[arg(long, env = "HYPERWASM_RELAY_LOCAL_TESTNET", value_name = "N")]
+    pub local_testnet: Option<usize>,
+    /// UDP address of the relay's DHT node.
+    #[arg(long, env = "HYPERWASM_RELAY_DHT_BIND", default_value = "0.0.0.0:0")]
+    pub dht_bind: SocketAddrV4,
+    /// Most sessions (WebSockets) at once.
+    #[arg(long, env = "HYPERWASM_RELAY_MAX_SESSIONS", default_value_t = 1024)]
+    pub max_sessions: u64,
+    /// Most WebSockets per client IP.
+    #[arg(long, env = "HYPERWASM_RELAY_MAX_SESSIONS_PER_IP", default_value_t = 16)]
+    pub max_sessions_per_ip: usize,
+    /// Most live streams per session.
+    #[arg(long, env = "HYPERWASM_RELAY_MAX_STREAMS", default_value_t = 64)]
+    pub max_streams: u64,
+    /// Most live servers per session.
+    #[arg(long, env = "HYPERWASM_RELAY_MAX_SERVERS", default_value_t = 8)]
+    pub max_servers: u64,
+    /// Most live queries per session.
+    #[arg(long, env = "HYPERWASM_RELAY_MAX_QUERIES", default_value_t = 32)]
+    pub max_queries: u64,
+    /// Bytes per second read from each session's WebSocket (0: no limit).
+    #[arg(long, env = "HYPERWASM_RELAY_BYTES_PER_SECOND", default_value_t = 0)]
+    pub bytes_per_second: u64,
+    /// Stream credit per direction, bytes.
+    #[arg(long, env = "HYPERWASM_RELAY_STREAM_CREDIT", default_value_t = 1024 * 1024)]
+    pub stream_credit: u64,
+    /// Seconds a session survives its WebSocket (resume window).
+    #[arg(long, env = "HYPERWASM_RELAY_GRACE_SECS", default_value_t = 30)]
+    pub grace_secs: u64,
+    /// Seconds to wait for sessions to close on SIGTERM before stopping.
+    #[arg(long, env = "HYPERWASM_RELAY_DRAIN_SECS", default_value_t = 10)]
+    pub drain_secs: u64,
+}
+
+impl RelayArgs {
+    /// Every default, listening on `listen` (tests).
+    pub fn defaults(listen: SocketAddr) -> Self {
+        RelayArgs {
+            listen,
+            web_root: PathBuf::from("web-demo"),
+            origin: Vec::new(),
+            bootstrap: Vec::new(),
+            local_testnet: None,
+            dht_bind: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+            max_sessions: 1024,
+            max_sessions_per_ip: 16,
+            max_streams: 64,
+            max_servers: 8,
+            max_queries: 32,
+            bytes_per_second: 0,
+            stream_credit: 1024 * 1024,
+            grace_secs: 30,
+            drain_secs: 10,
+        }
+    }
+
+    /// The per-session configuration.
+    pub fn session_config(&self) -> Result<SessionConfig, RelayError> {
+        if self.stream_credit == 0 || self.stream_credit > 1 << 30 {
+            return Err(RelayError::BadArgument("--stream-credit must be 1 B – 1 GiB".into()));
+        }
+        Ok(SessionConfig {
+            max_streams: self.max_streams,
+            max_servers: self.max_servers,
+            max_queries: self.max_queries,
+            bytes_per_second: self.bytes_per_second,
+            grace_ms: self.grace_secs.saturating_mul(1000),
+            stream_credit: self.stream_credit,
+            ..SessionConfig::default()
+        })
+    }
+
+    /// Whether `origin` may open a WebSocket (no list: all may).
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        self.origin.is_empty() || origin.is_some_and(|o| self.origin.iter().any(|a| a == o))
+    }
+
+    /// The bootstrap nodes, resolved to IPv4 (the public ones when none were given).
+    pub async fn resolve_bootstrap(&self) -> Result<Vec<SocketAddrV4>, RelayError> {
+        let list: Vec<String> = if self.bootstrap.is_empty() {
+            PUBLIC_BOOTSTRAP.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.bootstrap.clone()
+        };
+        let mut out = Vec::new();
+        for name in list {
+            let addrs = tokio::net::lookup_host(name.as_str())
+                .await
+                .map_err(|e| RelayError::BadArgument(format!("--bootstrap {name}: {e}")))?;
+            match addrs.filter_map(|a| if let SocketAddr::V4(v4) = a { Some(v4) } else { None }).next() {
+                Some(a) => out.push(a),
+                None => return Err(RelayError::BadArgument(format!("--bootstrap {name}: no IPv4 address"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_list() {
+        let mut a = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert!(a.origin_allowed(None));
+        a.origin = vec!["https://a.example".into()];
+        assert!(a.origin_allowed(Some("https://a.example")));
+        assert!(!a.origin_allowed(Some("https://b.example")));
+        assert!(!a.origin_allowed(None));
+    }
+
+    #[tokio::test]
+    async fn bootstrap_defaults_to_the_public_nodes() {
+        let a = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let list = a.resolve_bootstrap().await.unwrap_or_default();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].to_string(), "88.99.3.86:49737");
+    }
+}

@@ -1,0 +1,222 @@
+//! One WebSocket: binary messages ↔ Protomux frames. The first channel the client opens picks
+//! the protocol: `hyperwasm-relay/1` → a [`Session`] in its own task (`session_io.rs`);
+//! `@hyperswarm/dht-relay` → [`super::js_compat_hook`] (refused until that session is merged).
+//! Anything else — text or empty messages, a second channel, an unknown protocol, a Protomux
+//! error — closes this socket only (1003 / 1002).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use hyperwasm::protomux::{ChannelId, ChannelSpec, Mux, MuxEvent};
+use hyperwasm::relay_protocol::messages::Message;
+use hyperwasm::relay_protocol::{types, PROTOCOL_NAME, VERSION};
+use tokio::sync::{mpsc, oneshot};
+use warp::ws::{Message as WsMessage, WebSocket};
+
+use super::limits::{IpSlot, TokenBucket};
+use super::session::Session;
+use super::session_io::{SessionIn, SessionTask, SocketOut};
+use super::{js_compat_hook, Ctx};
+
+/// What the socket is serving.
+enum Serving {
+    /// Waiting for the channel's `hello`.
+    Hello(ChannelId),
+    /// A v1 session.
+    Session(ChannelId, mpsc::UnboundedSender<SessionIn>),
+}
+
+/// Why the socket stops.
+struct Stop(u16, &'static str);
+
+/// Runs one WebSocket until it closes. `_slot` holds the client IP's slot meanwhile.
+pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot) {
+    ctx.metrics.sockets.fetch_add(1, Ordering::Relaxed);
+    let id = ctx.next_socket.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = ws.split();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<SocketOut>();
+    let mut mux = Mux::new();
+    let mut serving: Option<Serving> = None;
+    let mut bucket = TokenBucket::new(ctx.session_config.bytes_per_second, ctx.now());
+    let mut draining = ctx.draining.clone();
+    let stop: Option<Stop> = loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let msg = match msg {
+                    Some(Ok(m)) => m,
+                    _ => break None,
+                };
+                if msg.is_close() {
+                    break None;
+                }
+                if msg.is_ping() || msg.is_pong() {
+                    continue;
+                }
+                if !msg.is_binary() {
+                    break Some(Stop(1003, "binary messages only"));
+                }
+                let bytes = msg.into_bytes();
+                if bytes.is_empty() {
+                    break Some(Stop(1002, "empty message"));
+                }
+                let wait = bucket.take(bytes.len(), ctx.now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                if mux.on_message(&bytes).is_err() {
+                    break Some(Stop(1002, "bad protomux frame"));
+                }
+                if let Err(s) = handle_events(&mut mux, &mut serving, &ctx, id, &out_tx).await {
+                    let _ = flush(&mut mux, &mut sink).await;
+                    break Some(s);
+                }
+            }
+            out = out_rx.recv() => match out {
+                Some(SocketOut::Frame(t, p)) => {
+                    let channel = match &serving {
+                        Some(Serving::Session(c, _)) | Some(Serving::Hello(c)) => *c,
+                        None => continue,
+                    };
+                    if mux.send(channel, t, &p).is_err() {
+                        break Some(Stop(1011, "send failed"));
+                    }
+                }
+                Some(SocketOut::Close(code, reason)) => {
+                    let _ = flush(&mut mux, &mut sink).await;
+                    let _ = sink.send(WsMessage::close_with(code, reason)).await;
+                    break None;
+                }
+                None => break None,
+            },
+            _ = draining.changed() => {
+                if matches!(serving, Some(Serving::Session(..))) {
+                    continue; // the session sends RELAY_DRAINING and closes us
+                }
+                break Some(Stop(1001, "RELAY_DRAINING"));
+            }
+        }
+        if flush(&mut mux, &mut sink).await.is_err() {
+            break None;
+        }
+    };
+    if let Some(Stop(code, reason)) = stop {
+        let _ = sink.send(WsMessage::close_with(code, reason)).await;
+    }
+    if let Some(Serving::Session(_, tx)) = serving {
+        let _ = tx.send(SessionIn::Detached(id));
+    }
+    ctx.metrics.sockets.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn flush(
+    mux: &mut Mux,
+    sink: &mut futures::stream::SplitSink<WebSocket, WsMessage>,
+) -> Result<(), warp::Error> {
+    while let Some(frame) = mux.poll_transmit() {
+        sink.feed(WsMessage::binary(frame)).await?;
+    }
+    sink.flush().await
+}
+
+async fn handle_events(
+    mux: &mut Mux,
+    serving: &mut Option<Serving>,
+    ctx: &Arc<Ctx>,
+    socket: u64,
+    out: &mpsc::UnboundedSender<SocketOut>,
+) -> Result<(), Stop> {
+    while let Some(ev) = mux.poll_event() {
+        match ev {
+            MuxEvent::RemoteOpen { protocol, id } => {
+                if serving.is_some() {
+                    mux.reject(&protocol, id.as_deref());
+                    return Err(Stop(1002, "one channel per session"));
+                }
+                if protocol == js_compat_hook::PROTOCOL_NAME {
+                    // The JS-compat session is not merged yet: refuse its channel.
+                    mux.reject(&protocol, id.as_deref());
+                    return Err(Stop(1002, js_compat_hook::REFUSED));
+                }
+                if protocol != PROTOCOL_NAME || id.is_some() {
+                    mux.reject(&protocol, id.as_deref());
+                    return Err(Stop(1002, "unknown protocol"));
+                }
+                let spec = ChannelSpec { protocol: PROTOCOL_NAME, ..ChannelSpec::default() };
+                let channel = mux.open(spec).map_err(|_| Stop(1002, "channel open failed"))?;
+                *serving = Some(Serving::Hello(channel));
+            }
+            MuxEvent::Opened { .. } => {}
+            MuxEvent::Closed { .. } => return Err(Stop(1000, "channel closed")),
+            MuxEvent::Message { message_type, payload, .. } => match serving {
+                Some(Serving::Session(_, tx)) => {
+                    if tx.send(SessionIn::Frame(message_type, payload)).is_err() {
+                        return Err(Stop(1011, "session gone"));
+                    }
+                }
+                Some(Serving::Hello(channel)) => {
+                    let channel = *channel;
+                    let tx = hello(mux, channel, ctx, socket, out, message_type, &payload).await?;
+                    *serving = Some(Serving::Session(channel, tx));
+                }
+                None => return Err(Stop(1002, "message before open")),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// The first message: `hello` starts or resumes a session.
+async fn hello(
+    mux: &mut Mux,
+    channel: ChannelId,
+    ctx: &Arc<Ctx>,
+    socket: u64,
+    out: &mpsc::UnboundedSender<SocketOut>,
+    message_type: u64,
+    payload: &[u8],
+) -> Result<mpsc::UnboundedSender<SessionIn>, Stop> {
+    let mut refuse = |code: &'static str, message: &str| {
+        let (t, p) = Message::Error { reference: 0, code: code.into(), message: message.into() }.encode();
+        let _ = mux.send(channel, t, &p);
+        ctx.metrics.count_code(code);
+        Stop(1002, code)
+    };
+    let (version, resume) = match Message::decode(message_type, payload) {
+        Ok(Message::Hello { version, resume }) if message_type == types::HELLO => (version, resume),
+        _ => return Err(refuse("BAD_MESSAGE", "the first message must be hello")),
+    };
+    if version != VERSION {
+        return Err(refuse("UNSUPPORTED_VERSION", "this relay speaks version 1"));
+    }
+    if let Some(r) = resume {
+        let existing = ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).get(&r.token).cloned();
+        if let Some(tx) = existing {
+            let (ok_tx, ok_rx) = oneshot::channel();
+            let attach = SessionIn::Attach { socket, out: out.clone(), received: r.received, ok: ok_tx };
+            if tx.send(attach).is_ok() && ok_rx.await.unwrap_or(false) {
+                return Ok(tx);
+            }
+        }
+    }
+    // A new session (also for an unknown or expired token: the client sees `resumed` = 0).
+    let mut token = [0u8; 32];
+    getrandom::getrandom(&mut token).map_err(|_| Stop(1011, "no randomness"))?;
+    let session = Session::new(ctx.session_config.clone(), token, ctx.now());
+    let (tx, rx) = mpsc::unbounded_channel();
+    ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).insert(token, tx.clone());
+    let task = SessionTask::new(
+        session,
+        ctx.dht.clone(),
+        ctx.metrics.clone(),
+        ctx.origin,
+        (socket, out.clone()),
+        rx,
+    );
+    let ctx2 = ctx.clone();
+    tokio::spawn(async move {
+        task.run().await;
+        ctx2.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&token);
+    });
+    Ok(tx)
+}
