@@ -12,7 +12,9 @@
 // 5. listen: a JS client connects to a server of the page and gets its bytes echoed;
 // 6. replicate: the page finds a JS Hyperswarm seeder on a topic, connects to it and downloads
 //    its hypercore with core.replicate(relayStream); every block matches lib/testdata.mjs;
-// 7. errors: connecting to a key nobody serves rejects with an Error carrying .code.
+// 7. errors: connecting to a key nobody serves rejects with an Error carrying .code;
+// 8. the demo page (web-demo/, served by the relay): its relay panel looks up the JS topic and
+//    echoes a message through the JS echo server.
 //
 // Needs the release package (scripts/build-web.sh → wasm/web/pkg), the relay binary
 // (cargo build -p hyperwasm-relay; HYPERWASM_RELAY_BIN overrides target/debug/hyperwasm-relay)
@@ -230,6 +232,27 @@ test('RelayClient in the browser through hyperwasm-relay to JS HyperDHT peers', 
       assert.ok(r.dial && r.dial.isError && ['PEER_NOT_FOUND', 'PEER_CONNECTION_FAILED'].includes(r.dial.code), JSON.stringify(r.dial))
       assert.equal(r.bad.code, 'BAD_ARGUMENT')
       assert.equal(r.url.code, 'WEBSOCKET_FAILED')
+    })
+
+    await t.test('the demo page\'s relay panel: lookup and connect + echo', async () => {
+      const demo = await context.newPage()
+      demo.on('pageerror', (e) => errors.push('demo: ' + e.message))
+      await demo.goto(base + '/web-demo/index.html')
+      await demo.waitForFunction(() => window.hyperwasmReady || window.hyperwasmError, null, { timeout: 60_000 })
+      assert.equal(await demo.inputValue('#relay-url'), `ws://${up.listening}/relay`)
+      await demo.click('#relay-open')
+      await demo.waitForFunction(() => document.getElementById('relay-log').textContent.includes('session open'), null, { timeout: 20_000 })
+      await demo.fill('#relay-topic', topic)
+      await demo.click('#relay-lookup')
+      await demo.waitForFunction(() => document.getElementById('relay-log').textContent.includes('lookup done'), null, { timeout: 20_000 })
+      assert.ok((await demo.textContent('#relay-log')).includes('peer ' + announced.publicKey))
+      await demo.fill('#relay-peer', echoUp.publicKey)
+      await demo.click('#relay-echo')
+      await demo.waitForFunction(() => document.getElementById('relay-log').textContent.includes('echo: '), null, { timeout: 20_000 })
+      const text = await demo.textContent('#relay-log')
+      assert.match(text, /echo: "hello from hyperwasm at /)
+      assert.ok(!text.includes('error'), text)
+      await demo.close()
     })
 
     await page.evaluate(() => relay.close())
