@@ -146,10 +146,8 @@ impl RelayClient {
     /// (`open`, not a static `connect`: wasm-bindgen cannot export a static and an instance
     /// method of one name, and `relay.connect(key)` is hyperdht's name for dialling.)
     #[wasm_bindgen(unchecked_return_type = "Promise<RelayClient>")]
-    pub fn open(
-        url: String,
-        #[wasm_bindgen(unchecked_param_type = "RelayClientOptions")] opts: JsValue,
-    ) -> Promise {
+    pub fn open(url: String, opts: Option<JsValue>) -> Promise {
+        let opts = opts.unwrap_or(JsValue::UNDEFINED);
         future_to_promise(async move {
             let key_pair = match get(&opts, "keyPair") {
                 v if v.is_undefined() || v.is_null() => {
@@ -169,9 +167,8 @@ impl RelayClient {
     /// A new random key pair (`seed`: 32 bytes for a deterministic one), generated here and
     /// never sent anywhere: `{ publicKey, secretKey }`.
     #[wasm_bindgen(js_name = keyPair, unchecked_return_type = "RelayKeyPair")]
-    pub fn key_pair(
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array | undefined")] seed: JsValue,
-    ) -> Result<JsValue, JsValue> {
+    pub fn key_pair(seed: Option<JsValue>) -> Result<JsValue, JsValue> {
+        let seed = seed.unwrap_or(JsValue::UNDEFINED);
         let kp = if seed.is_undefined() || seed.is_null() {
             KeyPair::generate().map_err(|e| js_error("KEY_PAIR", &e.to_string()))?
         } else {
@@ -266,10 +263,11 @@ impl RelayClient {
     pub fn announce(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] topic: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RelayKeyPair | undefined")] key_pair: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "{ relayAddresses?: RelayAddress[] } | undefined")]
-        opts: JsValue,
+        key_pair: Option<JsValue>,
+        opts: Option<JsValue>,
     ) -> Promise {
+        let key_pair = key_pair.unwrap_or(JsValue::UNDEFINED);
+        let opts = opts.unwrap_or(JsValue::UNDEFINED);
         let run = || -> Result<RelayQuery, JsValue> {
             let topic = bytes32(&topic, "topic")?;
             let kp = if key_pair.is_undefined() || key_pair.is_null() {
@@ -291,8 +289,9 @@ impl RelayClient {
     pub fn unannounce(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] topic: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RelayKeyPair | undefined")] key_pair: JsValue,
+        key_pair: Option<JsValue>,
     ) -> Promise {
+        let key_pair = key_pair.unwrap_or(JsValue::UNDEFINED);
         let run = || -> Result<RelayQuery, JsValue> {
             let topic = bytes32(&topic, "topic")?;
             let kp = if key_pair.is_undefined() || key_pair.is_null() {
@@ -316,8 +315,9 @@ impl RelayClient {
     pub fn dial(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] remote_public_key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RelayConnectOptions | undefined")] opts: JsValue,
+        opts: Option<JsValue>,
     ) -> Promise {
+        let opts = opts.unwrap_or(JsValue::UNDEFINED);
         let driver = self.driver.clone();
         let start = || -> Result<oneshot::Receiver<_>, JsValue> {
             let remote = bytes32(&remote_public_key, "remotePublicKey")?;
@@ -351,11 +351,9 @@ impl RelayClient {
     /// `opts.firewall(remotePublicKey, address)` returning true rejects a client;
     /// `opts.onconnection(stream)` receives each connection (else iterate the server).
     #[wasm_bindgen(unchecked_return_type = "Promise<RelayServer>")]
-    pub fn listen(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "RelayKeyPair | undefined")] key_pair: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RelayListenOptions | undefined")] opts: JsValue,
-    ) -> Promise {
+    pub fn listen(&self, key_pair: Option<JsValue>, opts: Option<JsValue>) -> Promise {
+        let key_pair = key_pair.unwrap_or(JsValue::UNDEFINED);
+        let opts = opts.unwrap_or(JsValue::UNDEFINED);
         let driver = self.driver.clone();
         let start = || -> Result<(u32, KeyPair, oneshot::Receiver<_>), JsValue> {
             let kp = if key_pair.is_undefined() || key_pair.is_null() {
