@@ -89,7 +89,7 @@ async function ready (page) {
 test('RelayClient in the browser through hyperwasm-relay to JS HyperDHT peers', async (t) => {
   assert.ok(fs.existsSync(relayBin), `relay binary missing: ${relayBin} (cargo build -p hyperwasm-relay)`)
   const procs = []
-  const relay = start(relayBin, ['relay', '--listen', '127.0.0.1:0', '--local-testnet', '8', '--web-root', root], 'relay')
+  const relay = start(relayBin, ['serve', '--listen', '127.0.0.1:0', '--local-testnet', '8', '--web-root', root], 'relay')
   procs.push(relay)
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hyperwasm-relay-browser-'))
   let context
