@@ -34,7 +34,8 @@ js-deps:
 bench: js-deps
 	@scripts/bench.sh
 
-## Build the web package and serve web-demo/ on 127.0.0.1 (PORT=8080).
+## The relay serving web-demo/ and /relay on 127.0.0.1:8080 with an embedded DHT testnet
+## (DHT=public or BOOTSTRAP=host:port,... for a real network; PORT=…).
 demo:
 	@scripts/demo.sh
 

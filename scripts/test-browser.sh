@@ -22,5 +22,7 @@ echo "test-browser: web-demo loads the release package and selftest() passed"
 
 # The demo page driven like a person would (append via the form, reload, truncate, reload), and
 # replication with JS hypercore through a WebSocket bridge (tests/browser/replicate.test.mjs:
-# download, live append, persistence across a reload, upload to a JS reader, error paths).
+# download, live append, persistence across a reload, upload to a JS reader, error paths), and
+# the page's RelayClient through the relay binary to JS hyperdht peers (tests/browser/relay.test.mjs).
+cargo build -p hyperwasm-relay --bin hyperwasm-relay
 node --test tests/browser/

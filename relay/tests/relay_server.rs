@@ -1,4 +1,4 @@
-//! `hyperwasm-relay relay` on loopback with an embedded testnet: the HTTP routes, the origin
+//! `hyperwasm-relay serve` on loopback with an embedded testnet: the HTTP routes, the origin
 //! allow-list, and a raw WebSocket client speaking `hyperwasm-relay/1` with hand-built
 //! Protomux frames (hello/welcome, a lookup of a record a plain DHT node announced, an announce
 //! signed by the client that a plain DHT node then finds, a bad message that ends only its own

@@ -3,7 +3,7 @@
 # tests/js/replicate-peer.mjs) in every seeder → fetcher pairing, measured in the same run.
 # One JSON line per pairing that involves Rust:
 #   {"bench", "ours", "anchor", "unit": "MB/s", "ratio", ...}   ratio = ours/anchor (>1: faster)
-#   replicate_rust_rust  Rust seeds (serve), Rust fetches      anchor: JS seeds, JS fetches
+#   replicate_rust_rust  Rust seeds (share), Rust fetches      anchor: JS seeds, JS fetches
 #   replicate_js_rust    JS seeds, Rust fetches                anchor: JS → JS
 #   replicate_rust_js    Rust seeds, JS fetches                anchor: JS → JS
 # Workload: N_REPLICATE (20000) blocks of BLOCK_SIZE (1024) bytes, deterministic content
@@ -70,7 +70,7 @@ rust_key=$(json "$tmp/create.json" key)
 "$RELAY" digest "$tmp/rust-seed" >"$tmp/rust-digest.json"
 digest=$(json "$tmp/rust-digest.json" digest)
 
-"$RELAY" serve "$tmp/rust-seed" --listen 127.0.0.1:0 >"$tmp/rust-serve.out" 2>"$tmp/rust-serve.err" &
+"$RELAY" share "$tmp/rust-seed" --listen 127.0.0.1:0 >"$tmp/rust-serve.out" 2>"$tmp/rust-serve.err" &
 pids+=($!)
 rust_pid=$!
 wait_ready "$tmp/rust-serve.out" "rust serve"
@@ -166,9 +166,9 @@ anchor = parse(os.environ['ANCHOR'])
 a_mbps = anchor[1] / 1e6 / anchor[0]
 status = 0
 for name, var, impl in [
-    ('replicate_rust_rust', 'RUST_RUST', 'hyperwasm-relay serve -> hyperwasm-relay fetch'),
+    ('replicate_rust_rust', 'RUST_RUST', 'hyperwasm-relay share -> hyperwasm-relay fetch'),
     ('replicate_js_rust', 'JS_RUST', 'hypercore 11 (node) seed -> hyperwasm-relay fetch'),
-    ('replicate_rust_js', 'RUST_JS', 'hyperwasm-relay serve -> hypercore 11 (node) fetch'),
+    ('replicate_rust_js', 'RUST_JS', 'hyperwasm-relay share -> hypercore 11 (node) fetch'),
 ]:
     got = parse(os.environ[var])
     if got is None:

@@ -1,7 +1,7 @@
 //! `fetch <key> --connect HOST:PORT... --dir <dir> [--start N --end M] [--live [--until-length N]]
 //! [--verify] [--timeout S]`.
 
-use crate::commands::serve::shutdown_signal;
+use crate::commands::signal::shutdown_signal;
 use crate::core_dir;
 use crate::cores::{CoreSet, DownloadRange, SharedCore};
 use crate::error::RelayError;

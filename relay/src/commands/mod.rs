@@ -8,7 +8,8 @@ pub mod dht;
 pub mod fetch;
 pub mod info;
 pub mod relay_client;
-pub mod serve;
+pub mod share;
+pub mod signal;
 pub mod testdata;
 
 use crate::error::RelayError;
@@ -25,12 +26,12 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Print blocks.
     Cat(cat::CatArgs),
-    /// Serve cores to peers over TCP until Ctrl-C.
-    Serve(serve::ServeArgs),
+    /// Share cores with peers over TCP until Ctrl-C (hypercore replication).
+    Share(share::ShareArgs),
     /// Download a core (or a range of it) from peers over TCP.
     Fetch(fetch::FetchArgs),
     /// The WebSocket relay: browsers reach the HyperDHT through `GET /relay` (relay/PROTOCOL.md).
-    Relay(crate::relay_server::RelayArgs),
+    Serve(crate::relay_server::RelayArgs),
     /// Reach the HyperDHT through a relay (relay/PROTOCOL.md): lookup, announce, connect.
     RelayClient(relay_client::RelayClientArgs),
     /// Hyperbee reads and writes: get (sparse from peers, or local), put, range.
@@ -56,10 +57,10 @@ pub async fn run(command: Command) -> Result<(), RelayError> {
         Command::Append(args) => append::run(args).await,
         Command::Info(args) => info::run(args).await,
         Command::Cat(args) => cat::run(args).await,
-        Command::Serve(args) => serve::run(args).await,
+        Command::Share(args) => share::run(args).await,
         Command::Fetch(args) => fetch::run(args).await,
         Command::Bee(args) => bee::run(args).await,
-        Command::Relay(args) => crate::relay_server::run(args).await,
+        Command::Serve(args) => crate::relay_server::run(args).await,
         Command::RelayClient(args) => relay_client::run(args).await,
         Command::Dht { command } => dht::run(command).await,
         Command::GenBlocks(args) => testdata::gen_blocks(args),

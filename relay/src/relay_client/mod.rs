@@ -1,4 +1,4 @@
-//! The native relay client: reaches the HyperDHT through `hyperwasm-relay relay` over one
+//! The native relay client: reaches the HyperDHT through `hyperwasm-relay serve` over one
 //! WebSocket (`relay/PROTOCOL.md`), keeping every key on this side.
 //!
 //! [`RelayDht`] has the shape of [`crate::dht::Dht`] so code can switch between a local DHT

@@ -1,4 +1,4 @@
-//! `hyperwasm-relay relay` flags; every flag can also come from a `HYPERWASM_RELAY_*`
+//! `hyperwasm-relay serve` flags; every flag can also come from a `HYPERWASM_RELAY_*`
 //! environment variable (flags win).
 
 use std::net::{SocketAddr, SocketAddrV4};
@@ -12,7 +12,7 @@ use crate::error::RelayError;
 /// The public HyperDHT bootstrap nodes (hyperdht's `BOOTSTRAP_NODES`, by their addresses).
 pub const PUBLIC_BOOTSTRAP: [&str; 3] = ["88.99.3.86:49737", "142.93.90.113:49737", "138.68.147.8:49737"];
 
-/// Arguments of `hyperwasm-relay relay`.
+/// Arguments of `hyperwasm-relay serve`.
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
     /// HTTP address to listen on (port 0: any; the ready line tells which).

@@ -1,4 +1,4 @@
-//! `hyperwasm-relay relay`: the WebSocket relay (docs/relay.md, relay/PROTOCOL.md).
+//! `hyperwasm-relay serve`: the WebSocket relay (docs/relay.md, relay/PROTOCOL.md).
 //!
 //! [`start`] binds the DHT node (or an embedded loopback testnet) and the HTTP server and
 //! returns a [`Running`] relay; [`run`] is the command: start, print a ready line, wait for
@@ -156,7 +156,7 @@ impl Running {
     }
 }
 
-/// `hyperwasm-relay relay`: prints `{"listening":"HOST:PORT","dht":"HOST:PORT",…}` once up,
+/// `hyperwasm-relay serve`: prints `{"listening":"HOST:PORT","dht":"HOST:PORT",…}` once up,
 /// runs until SIGTERM / Ctrl-C, then drains for `--drain-secs`.
 pub async fn run(args: RelayArgs) -> Result<(), RelayError> {
     let drain_secs = args.drain_secs;
@@ -168,7 +168,7 @@ pub async fn run(args: RelayArgs) -> Result<(), RelayError> {
         "testnet": running.testnet.as_ref().map(|l| l.iter().map(ToString::to_string).collect::<Vec<_>>()),
     });
     println!("{line}");
-    crate::commands::serve::shutdown_signal().await;
+    crate::commands::signal::shutdown_signal().await;
     crate::log!("relay: draining ({} sessions)", running.sessions());
     running.drain(Duration::from_secs(drain_secs)).await;
     Ok(())

@@ -342,7 +342,7 @@ pub fn signal_child(child: &mut Child, signal: &str, limit: Duration) -> Option<
 
 /// Starts `hyperwasm-relay serve DIRS --listen 127.0.0.1:0` and waits for its ready line.
 pub fn serve(dirs: &[&Path]) -> Peer {
-    let mut args: Vec<String> = vec!["serve".into()];
+    let mut args: Vec<String> = vec!["share".into()];
     args.extend(dirs.iter().map(|d| d.display().to_string()));
     args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     Peer::spawn("relay serve", &bin(), &args, None)

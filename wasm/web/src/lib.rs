@@ -13,6 +13,11 @@
 //!   commit); [`bee_codec`]: key/value encodings as JS `codecs`.
 //! - [`replication`]: `Hypercore.openRemote`, `core.replicate(url)` and `class Replication`
 //!   (replication with a peer over a WebSocket).
+//! - [`relay_client`]: `class RelayClient` (the HyperDHT through `hyperwasm-relay`, keys kept
+//!   in the page); [`relay_query`]: `class RelayQuery` (lookup replies); [`relay_stream`]:
+//!   `class RelayStream` (plaintext over secret-stream); [`relay_server`]: `class RelayServer`;
+//!   [`relay_socket`]: the driver (WebSocket ↔ the sans-IO client, timers, reconnect);
+//!   [`relay_pipe`]: a relay stream's ciphertext for `core.replicate(stream)`.
 //! - [`websocket`]: a browser `WebSocket` as futures-io byte stream halves.
 //! - [`clock`]: `performance.now()` / `setTimeout` as the replication [`Clock`](hyperwasm::replicator::Clock).
 //! - [`error`]: Rust errors → JS `Error` objects with hypercore's `.code`.
@@ -47,6 +52,18 @@ pub mod hypercore;
 #[cfg(target_arch = "wasm32")]
 pub mod idb;
 #[cfg(target_arch = "wasm32")]
+pub mod relay_client;
+#[cfg(target_arch = "wasm32")]
+pub mod relay_pipe;
+#[cfg(target_arch = "wasm32")]
+pub mod relay_query;
+#[cfg(target_arch = "wasm32")]
+pub mod relay_server;
+#[cfg(target_arch = "wasm32")]
+pub mod relay_socket;
+#[cfg(target_arch = "wasm32")]
+pub mod relay_stream;
+#[cfg(target_arch = "wasm32")]
 pub mod replication;
 #[cfg(target_arch = "wasm32")]
 pub mod websocket;
@@ -59,6 +76,8 @@ pub use crate::hyperbee::JsHyperbee;
 pub use crate::hypercore::JsHypercore;
 #[cfg(target_arch = "wasm32")]
 pub use crate::idb::{Durability, IdbOptions, IdbStorage};
+#[cfg(target_arch = "wasm32")]
+pub use crate::relay_client::RelayClient;
 #[cfg(target_arch = "wasm32")]
 pub use crate::replication::Replication;
 #[cfg(target_arch = "wasm32")]

@@ -39,7 +39,27 @@ use crate::clock::BrowserClock;
 use crate::error::{bad_argument, closed, core_error, js_error, storage_error};
 use crate::hypercore::{cache_limits, durability, set, uint, Core, Inner, JsHypercore};
 use crate::idb::IdbStorage;
+use crate::relay_pipe::{self, PipeControl, PipeReader, PipeWriter};
 use crate::websocket::{self, Counters, WsControl, DEFAULT_OPEN_TIMEOUT_MS};
+
+/// What a connection ends through: its WebSocket or its relay stream.
+#[derive(Clone)]
+enum Control {
+    Ws(WsControl),
+    Relay(PipeControl),
+}
+
+impl Control {
+    fn close(&self) {
+        match self {
+            Control::Ws(c) => c.close(),
+            Control::Relay(c) => c.close(),
+        }
+    }
+}
+
+/// A relay stream handed to `replicate`, waiting for its connection task.
+type RelayPipe = (PipeReader, PipeWriter, PipeControl, hyperwasm::noise::HandshakeResult);
 
 /// What `replicate(url, opts)` was asked to do.
 #[derive(Debug, Clone)]
@@ -101,7 +121,7 @@ impl ReplicateOptions {
 }
 
 /// A core key from JS: 64 hex characters or a 32-byte `Uint8Array`.
-fn key_of(key: &JsValue) -> Result<[u8; 32], JsValue> {
+pub(crate) fn key_of(key: &JsValue) -> Result<[u8; 32], JsValue> {
     let bytes = if let Some(a) = key.dyn_ref::<Uint8Array>() {
         a.to_vec()
     } else if let Some(s) = key.as_string() {
@@ -130,7 +150,9 @@ pub(crate) struct ReplState {
     /// Aborts a connection still opening.
     stop: RefCell<Option<oneshot::Sender<()>>>,
     /// The open socket.
-    control: RefCell<Option<WsControl>>,
+    control: RefCell<Option<Control>>,
+    /// The relay stream to run over instead of a WebSocket to `url`.
+    relay: RefCell<Option<RelayPipe>>,
     counters: RefCell<Option<Rc<Counters>>>,
     /// How it ended: final stats or the JS error `closed` rejected with.
     outcome: RefCell<Option<Result<ConnectionStats, JsValue>>>,
@@ -226,19 +248,36 @@ async fn connect_and_replicate(
     opts: &ReplicateOptions,
     stop: oneshot::Receiver<()>,
 ) -> Result<ConnectionStats, JsValue> {
-    let connecting = Box::pin(websocket::connect(&state.url, opts.open_timeout_ms));
-    let (reader, writer, control) = match select(connecting, stop).await {
-        Either::Left((Ok(halves), _)) => halves,
-        Either::Left((Err(e), _)) => return Err(js_error(e.code(), &format!("{}: {e}", e.code()))),
-        // Closed while opening: nothing happened.
-        Either::Right(_) => return Ok(ConnectionStats::default()),
+    type Reader = Box<dyn futures::io::AsyncRead + Unpin>;
+    type Writer = Box<dyn futures::io::AsyncWrite + Unpin>;
+    let relay = state.relay.borrow_mut().take();
+    let (reader, writer, control, counters, handshake): (Reader, Writer, Control, _, _) = match relay {
+        Some((reader, writer, control, handshake)) => {
+            let counters = control.counters();
+            (Box::new(reader), Box::new(writer), Control::Relay(control), counters, Some(handshake))
+        }
+        None => {
+            let connecting = Box::pin(websocket::connect(&state.url, opts.open_timeout_ms));
+            match select(connecting, stop).await {
+                Either::Left((Ok((reader, writer, control)), _)) => {
+                    let counters = control.counters();
+                    (Box::new(reader), Box::new(writer), Control::Ws(control), counters, None)
+                }
+                Either::Left((Err(e), _)) => return Err(js_error(e.code(), &format!("{}: {e}", e.code()))),
+                // Closed while opening: nothing happened.
+                Either::Right(_) => return Ok(ConnectionStats::default()),
+            }
+        }
     };
-    *state.counters.borrow_mut() = Some(control.counters());
+    *state.counters.borrow_mut() = Some(counters);
     *state.control.borrow_mut() = Some(control.clone());
     if state.closing.get() {
         control.close();
     }
-    let mut options = ConnectionOptions::new(opts.initiator);
+    // Over a relay stream the Noise role and keys come from its handshake.
+    let initiator = handshake.as_ref().map_or(opts.initiator, |h| h.is_initiator);
+    let mut options = ConnectionOptions::new(initiator);
+    options.handshake = handshake;
     options.keep_alive_ms = opts.keep_alive_ms;
     options.timeout_ms = opts.timeout_ms;
     let connection = replicate(&core.set, reader, writer, BrowserClock, options);
@@ -313,7 +352,9 @@ impl JsHypercore {
         Ok(JsHypercore::wrap(&name, core, limits))
     }
 
-    /// Replicates this core with the peer at the other end of the WebSocket `url`; returns at
+    /// Replicates this core with the peer at the other end of the WebSocket `url`, or over a
+    /// `RelayStream` (a HyperDHT connection through the relay, not read or written yet:
+    /// secret-stream runs from its Noise handshake, its role decides `initiator`); returns at
     /// once with the [`Replication`] (the connection opens in the background).
     ///
     /// `opts`: `{ initiator = true, live = false, sparse = false, start = 0, end, openTimeout =
@@ -329,12 +370,24 @@ impl JsHypercore {
     ///
     /// The download intent belongs to the core: a later `replicate` replaces it for every
     /// connection. Throws `SESSION_CLOSED` after `close()`, `BAD_ARGUMENT` for bad options.
-    pub fn replicate(&self, url: String, opts: JsValue) -> Result<Replication, JsValue> {
+    pub fn replicate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | RelayStream")] target: JsValue,
+        opts: JsValue,
+    ) -> Result<Replication, JsValue> {
         let opts = ReplicateOptions::parse(&opts)?;
         let inner = &self.inner;
         if inner.head.borrow().closed || inner.closed.get() {
             return Err(closed());
         }
+        let (url, relay) = match target.as_string() {
+            Some(url) => (url, None),
+            None => {
+                let pipe = relay_pipe::take(&target)?;
+                let key: String = pipe.3.remote_public_key.iter().map(|b| format!("{b:02x}")).collect();
+                (format!("relay:{key}"), Some(pipe))
+            }
+        };
         let downloads = !inner.head.borrow().writable && !opts.sparse;
         if downloads {
             inner.shared.download(DownloadRange { start: opts.start, end: opts.end });
@@ -348,6 +401,7 @@ impl JsHypercore {
             closing: Cell::new(false),
             stop: RefCell::new(Some(stop_tx)),
             control: RefCell::new(None),
+            relay: RefCell::new(relay),
             counters: RefCell::new(None),
             outcome: RefCell::new(None),
             ended: RefCell::new(Vec::new()),

@@ -21,7 +21,7 @@
 //! ends with `{"event":"done","length","blocks","bytes","digest","ms","mbps","connections"}`.
 
 use super::{hex32, key_pair, mbps, out, round3, start_client, NodeArgs, Stdin};
-use crate::commands::serve::shutdown_signal;
+use crate::commands::signal::shutdown_signal;
 use crate::core_dir;
 use crate::cores::{CoreSet, DownloadRange, SharedCore};
 use crate::dht::{Connection, Dht};

@@ -15,7 +15,7 @@ pub mod records;
 pub mod stream;
 pub mod testnet;
 
-use crate::commands::serve::shutdown_signal;
+use crate::commands::signal::shutdown_signal;
 use crate::dht::{Commit, Dht, DhtConfig, LossShim};
 use crate::error::RelayError;
 use clap::{Args, Subcommand};

@@ -7,7 +7,7 @@
 //! SIGTERM (a signal also stops a start under way). At most [`MAX_SIZE`] nodes.
 
 use super::{out, Stdin};
-use crate::commands::serve::shutdown_signal;
+use crate::commands::signal::shutdown_signal;
 use crate::dht::{Dht, DhtConfig};
 use crate::error::RelayError;
 use clap::Args;

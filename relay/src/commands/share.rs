@@ -1,5 +1,7 @@
-//! `serve <dir>... --listen HOST:PORT`: accept loop, one task per connection, Ctrl-C shutdown.
+//! `share <dir>... --listen HOST:PORT`: hypercore replication over TCP — accept loop, one task
+//! per connection, Ctrl-C shutdown. (`serve` is the WebSocket relay.)
 
+use crate::commands::signal::shutdown_signal;
 use crate::core_dir::{self, CoreSummary};
 use crate::cores::CoreSet;
 use crate::error::RelayError;
@@ -14,9 +16,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{Id, JoinError, JoinSet};
 
-/// Arguments of `serve`.
+/// Arguments of `share`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub struct ShareArgs {
     /// Core directories to serve (each made by `create` or `fetch`).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
@@ -89,33 +91,10 @@ impl Shutdown {
     }
 }
 
-/// Resolves on Ctrl-C (and SIGTERM on unix).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Serves until Ctrl-C / SIGTERM. Prints a ready line
 /// `{"listening":"HOST:PORT","port":P,"cores":[{dir,key,discoveryKey,length,…}]}` once
 /// listening and `{"shutdown":true,"connections":n,…}` on the way out; logs to stderr.
-pub async fn run(args: ServeArgs) -> Result<(), RelayError> {
+pub async fn run(args: ShareArgs) -> Result<(), RelayError> {
     let cores = CoreSet::new();
     let mut served = Vec::new();
     for dir in &args.dirs {
