@@ -10,6 +10,10 @@
 //! - `sink KEY [--seed S]`: dials and reads to the end: `{"event":"received",…}` as
 //!   `dht sink-client` prints it (bytes, hash of the test stream, ms, mbps).
 //!
+//! - `fetch KEY --dir D [--length N]`: looks the core's discovery key up, dials the first peer
+//!   and replicates until blocks 0…N-1 (default: the remote length) are stored:
+//!   `{"event":"done","blocks","bytes","digest","ms","mbps"}` (`ms` from the first lookup).
+//!
 //! Every line also carries nothing secret; the key pair comes from `--seed` or is random.
 
 use std::collections::HashSet;
@@ -67,6 +71,20 @@ pub enum RelayClientCommand {
         /// Bytes to send and expect back.
         #[arg(long, default_value_t = 1024)]
         bytes: usize,
+    },
+    /// Fetch a core from the peers announced on its discovery key (Hyperswarm's topic).
+    Fetch {
+        /// The core's key (64 hex characters).
+        key: String,
+        /// Directory to store it in (created if needed).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Done once blocks 0…N-1 are stored (default: the remote's length).
+        #[arg(long)]
+        length: Option<u64>,
+        /// Key pair seed (64 hex characters; random without).
+        #[arg(long)]
+        seed: Option<String>,
     },
     /// Connect to a server and read what it sends until it ends.
     Sink {
@@ -164,6 +182,9 @@ async fn command(dht: &RelayDht, command: RelayClientCommand) -> Result<(), Rela
                 Err(RelayError::Verify("the echoed bytes differ from those sent".into()))
             }
         }
+        RelayClientCommand::Fetch { key, dir, length, seed } => {
+            fetch(dht, &key, &dir, length, seed, t0).await
+        }
         RelayClientCommand::Sink { key, seed } => {
             let kp = key_pair(seed.as_deref())?;
             let conn = dht.connect(hex32(&key, "KEY")?, &kp, Vec::new()).await?;
@@ -181,4 +202,66 @@ async fn command(dht: &RelayDht, command: RelayClientCommand) -> Result<(), Rela
             out(v)
         }
     }
+}
+
+/// `relay-client fetch`: lookup → dial the first peer (others on failure) → replicate.
+async fn fetch(
+    dht: &RelayDht,
+    key: &str,
+    dir: &std::path::Path,
+    length: Option<u64>,
+    seed: Option<String>,
+    t0: Instant,
+) -> Result<(), RelayError> {
+    use crate::commands::dht::join::{digest, fetch_goal};
+    use crate::core_dir;
+    use crate::cores::CoreSet;
+    use crate::relay_client::replicate_relayed;
+
+    let kp = key_pair(seed.as_deref())?;
+    let core = core_dir::open_remote(dir, core_dir::parse_key(key)?).await?;
+    let cores = CoreSet::new();
+    let shared = cores.insert(core);
+    let goal = fetch_goal(&shared, length);
+    tokio::pin!(goal);
+    let mut tried = HashSet::new();
+    let mut q = dht.lookup(shared.discovery_key())?;
+    let replication = loop {
+        let Some(reply) = q.next().await else {
+            return Err(RelayError::Verify("no peer announced on the core's discovery key".into()));
+        };
+        let mut dialed = None;
+        for peer in reply.peers {
+            if !tried.insert(peer.public_key) {
+                continue;
+            }
+            match dht.connect(peer.public_key, &kp, peer.relay_addresses).await {
+                Ok(conn) => {
+                    dialed = Some(conn);
+                    break;
+                }
+                Err(e) => crate::log!("connect to {}: {e}", &hex::encode(peer.public_key)[..8]),
+            }
+        }
+        if let Some(conn) = dialed {
+            let cores = cores.clone();
+            break tokio::spawn(async move { replicate_relayed(&cores, conn).await });
+        }
+    };
+    drop(q);
+    let end = tokio::select! {
+        end = &mut goal => end,
+        r = replication => {
+            let why = match r {
+                Ok(Ok(_)) => "the peer closed the connection".to_string(),
+                Ok(Err(e)) => format!("{e} ({})", e.code()),
+                Err(e) => e.to_string(),
+            };
+            return Err(RelayError::Verify(format!("replication ended before the goal: {why}")));
+        }
+    };
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let (d, bytes) = digest(&shared, end).await?;
+    out(json!({ "event": "done", "blocks": end, "bytes": bytes, "digest": d, "ms": round3(ms),
+        "mbps": mbps(bytes, ms) }))
 }

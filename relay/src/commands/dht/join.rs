@@ -83,7 +83,7 @@ enum SwarmEvent {
 }
 
 /// Digest and byte count of blocks `0…length-1`.
-async fn digest(shared: &SharedCore, length: u64) -> Result<(String, u64), RelayError> {
+pub(crate) async fn digest(shared: &SharedCore, length: u64) -> Result<(String, u64), RelayError> {
     let mut d = Digest::new();
     for i in 0..length {
         match shared.get(i).await? {
@@ -135,7 +135,7 @@ async fn lookup_loop(dht: Dht, topic: [u8; 32], tx: mpsc::UnboundedSender<SwarmE
 }
 
 /// Waits until the fetch goal is met; returns the length reached.
-async fn fetch_goal(shared: &SharedCore, want: Option<u64>) -> u64 {
+pub(crate) async fn fetch_goal(shared: &SharedCore, want: Option<u64>) -> u64 {
     let min = want.unwrap_or(1).max(1);
     let mut seen = 0;
     let length = loop {
