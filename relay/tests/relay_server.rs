@@ -251,7 +251,8 @@ async fn routes_origin_and_a_v1_session_end_to_end() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_js_relay_channel_is_refused_until_merged_and_an_unknown_version_too() {
+async fn the_js_relay_channel_is_served_and_refuses_custodial_and_an_unknown_version_too() {
+    use hyperwasm_relay::relay_server::js_compat::messages::{Handshake, Message as JsMessage, SecretKey};
     let web = tempfile::tempdir().unwrap();
     let running = relay(web.path()).await;
     let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
@@ -259,12 +260,28 @@ async fn the_js_relay_channel_is_refused_until_merged_and_an_unknown_version_too
     let mut open = vec![0, 1, 1, name.len() as u8];
     open.extend_from_slice(name);
     open.push(0);
-    ws.send(Ws::Binary(open)).await.unwrap();
-    // Protomux reject of our channel 1, then close 1002.
+    ws.send(Ws::Binary(open.clone())).await.unwrap();
+    // The relay opens the same channel (its channel 1): the JS relay's Protomux pairs them.
     let msg = timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap();
-    assert_eq!(msg, Ws::Binary(vec![0, 2, 1]));
+    assert_eq!(msg, Ws::Binary(open));
+    // ping (type 1) on channel 1 → pong (type 2).
+    ws.send(Ws::Binary(vec![1, 1])).await.unwrap();
+    let msg = timeout(LIMIT, ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(msg, Ws::Binary(vec![1, 2]));
+    // A custodial handshake (a secret key on the wire): close 1008 CUSTODIAL_REFUSED.
+    let kp = KeyPair::generate().unwrap();
+    let hs = JsMessage::Handshake(Handshake {
+        public_key: kp.public_key(),
+        secret_key: Some(SecretKey::from_bytes([7; 64])),
+    });
+    let mut frame = vec![1, 0];
+    frame.extend_from_slice(&hs.to_bytes());
+    ws.send(Ws::Binary(frame)).await.unwrap();
     let close = timeout(LIMIT, ws.next()).await.unwrap();
-    assert!(matches!(close, Some(Ok(Ws::Close(Some(ref f)))) if u16::from(f.code) == 1002), "{close:?}");
+    assert!(
+        matches!(close, Some(Ok(Ws::Close(Some(ref f)))) if u16::from(f.code) == 1008 && f.reason == "CUSTODIAL_REFUSED"),
+        "{close:?}"
+    );
 
     let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
     ws.send(Ws::Binary(open_frame())).await.unwrap();

@@ -24,7 +24,8 @@
 // swarm-fetch --key HEX --length N [--topic HEX] [--seed HEX] [--timeout-ms N=60000]
 //   new Hyperswarm({ dht: relayNode }), joins the core's discovery key (or topic) as client,
 //   replicates a Corestore core with whoever it meets (`dht-peer.mjs swarm-seed`) and downloads
-//   blocks 0…N-1. → {"event":"connection",…}, {"event":"done","length","bytes","digest"}
+//   blocks 0…N-1. → {"event":"connection",…}, {"event":"done","length","bytes","digest","ms","mbps"}
+//   (ms: join → every block stored, as dht-peer.mjs swarm-fetch measures it; MB = 10^6 bytes)
 // custodial --topic HEX
 //   A custodial client (secret key on the wire) tries a lookup; a non-custodial relay refuses.
 //   → {"event":"closed","refused": bool}
@@ -34,7 +35,7 @@ import os from 'os'
 import path from 'path'
 import {
   require, b4a, hex, out, log, fail, run, exit, onCleanup, parseArgs, intArg, hexArg, withTimeout,
-  reasonOf, coreDigest
+  reasonOf, coreDigest, nowMs, round3, mbps
 } from './lib/dht.mjs'
 
 const DHT = require('@hyperswarm/dht-relay')
@@ -165,6 +166,7 @@ async function swarmFetch(opts) {
     conn.on('error', (err) => log('connection error:', reasonOf(err)))
     store.replicate(conn)
   })
+  const t0 = nowMs()
   swarm.join(topic, { client: true, server: false })
   const work = async () => {
     while (core.length < length) {
@@ -175,8 +177,9 @@ async function swarmFetch(opts) {
     await core.download({ start: 0, end: length }).done()
   }
   await withTimeout(work(), timeoutMs, 'swarm-fetch')
+  const ms = nowMs() - t0
   const { digest, bytes } = await coreDigest(core, 0, length)
-  out({ event: 'done', length: core.length, bytes, digest })
+  out({ event: 'done', length: core.length, bytes, digest, ms: round3(ms), mbps: mbps(bytes, ms) })
   await exit(0)
 }
 

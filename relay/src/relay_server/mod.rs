@@ -8,6 +8,7 @@
 pub mod config;
 pub mod js_compat;
 pub mod js_compat_hook;
+pub mod js_compat_io;
 pub mod limits;
 pub mod metrics;
 pub mod routes;

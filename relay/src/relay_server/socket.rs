@@ -1,6 +1,7 @@
 //! One WebSocket: binary messages ↔ Protomux frames. The first channel the client opens picks
 //! the protocol: `hyperwasm-relay/1` → a [`Session`] in its own task (`session_io.rs`);
-//! `@hyperswarm/dht-relay` → [`super::js_compat_hook`] (refused until that session is merged).
+//! `@hyperswarm/dht-relay` → the JS-compat session, which takes the whole socket over
+//! (`js_compat_io.rs`; the hook point is [`super::js_compat_hook`]).
 //! Anything else — text or empty messages, a second channel, an unknown protocol, a Protomux
 //! error — closes this socket only (1003 / 1002).
 
@@ -17,7 +18,7 @@ use warp::ws::{Message as WsMessage, WebSocket};
 use super::limits::{IpSlot, TokenBucket};
 use super::session::Session;
 use super::session_io::{SessionIn, SessionTask, SocketOut};
-use super::{js_compat_hook, Ctx};
+use super::{js_compat_hook, js_compat_io, Ctx};
 
 /// What the socket is serving.
 enum Serving {
@@ -25,6 +26,8 @@ enum Serving {
     Hello(ChannelId),
     /// A v1 session.
     Session(ChannelId, mpsc::UnboundedSender<SessionIn>),
+    /// The `@hyperswarm/dht-relay` channel is open: hand the socket to its session.
+    JsCompat(ChannelId),
 }
 
 /// Why the socket stops.
@@ -71,12 +74,18 @@ pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot) {
                     let _ = flush(&mut mux, &mut sink).await;
                     break Some(s);
                 }
+                if let Some(Serving::JsCompat(channel)) = serving {
+                    let handoff = js_compat_io::Handoff { mux, channel, sink, stream, bucket };
+                    js_compat_io::run(handoff, ctx.clone()).await;
+                    ctx.metrics.sockets.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
             }
             out = out_rx.recv() => match out {
                 Some(SocketOut::Frame(t, p)) => {
                     let channel = match &serving {
                         Some(Serving::Session(c, _)) | Some(Serving::Hello(c)) => *c,
-                        None => continue,
+                        Some(Serving::JsCompat(_)) | None => continue,
                     };
                     if mux.send(channel, t, &p).is_err() {
                         break Some(Stop(1011, "send failed"));
@@ -134,9 +143,15 @@ async fn handle_events(
                     return Err(Stop(1002, "one channel per session"));
                 }
                 if protocol == js_compat_hook::PROTOCOL_NAME {
-                    // The JS-compat session is not merged yet: refuse its channel.
-                    mux.reject(&protocol, id.as_deref());
-                    return Err(Stop(1002, js_compat_hook::REFUSED));
+                    let spec = ChannelSpec {
+                        protocol: js_compat_hook::PROTOCOL_NAME,
+                        id: id.as_deref(),
+                        ..ChannelSpec::default()
+                    };
+                    let channel = mux.open(spec).map_err(|_| Stop(1002, "channel open failed"))?;
+                    *serving = Some(Serving::JsCompat(channel));
+                    // The rest of the mux's events are the JS-compat session's.
+                    return Ok(());
                 }
                 if protocol != PROTOCOL_NAME || id.is_some() {
                     mux.reject(&protocol, id.as_deref());
@@ -159,6 +174,7 @@ async fn handle_events(
                     let tx = hello(mux, channel, ctx, socket, out, message_type, &payload).await?;
                     *serving = Some(Serving::Session(channel, tx));
                 }
+                Some(Serving::JsCompat(_)) => return Ok(()),
                 None => return Err(Stop(1002, "message before open")),
             },
         }
