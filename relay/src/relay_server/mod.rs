@@ -41,6 +41,8 @@ pub struct Ctx {
     args: RelayArgs,
     session_config: SessionConfig,
     dht: Dht,
+    /// Shared by every session's DHT queries ([`session_io::DHT_QUERY_PERMITS`]).
+    query_permits: Arc<tokio::sync::Semaphore>,
     dht_ready: AtomicBool,
     metrics: Arc<Metrics>,
     per_ip: Arc<PerIp>,
@@ -90,6 +92,7 @@ pub async fn start(args: RelayArgs) -> Result<Running, RelayError> {
         args: args.clone(),
         session_config,
         dht: dht.clone(),
+        query_permits: Arc::new(tokio::sync::Semaphore::new(session_io::DHT_QUERY_PERMITS)),
         dht_ready: AtomicBool::new(false),
         metrics: Arc::new(Metrics::default()),
         per_ip: Arc::new(PerIp::default()),

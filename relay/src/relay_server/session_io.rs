@@ -19,7 +19,7 @@ use std::time::Duration;
 use hyperwasm::hyperdht::messages::NoisePayload;
 use hyperwasm::relay_protocol::MAX_DATA_LEN;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -32,6 +32,11 @@ use super::session::{AskAnswer, AskId, DhtEvent, QueryKind, Session, SessionComm
 
 /// Asks a session may have queued before more are refused.
 const ASK_QUEUE: usize = 256;
+/// DHT queries the relay's sessions run at once, together. The node refuses queries beyond its
+/// own cap (`dht_rpc::Limits::max_queries`, 128, shared with its background queries and the
+/// servers' self-announces); above this many a session's query waits for a permit instead of
+/// failing.
+pub const DHT_QUERY_PERMITS: usize = 96;
 /// Delegate tags: queries use their id; servers and dials are offset into their own ranges.
 const TAG_SERVER: u64 = 1 << 32;
 const TAG_DIAL: u64 = 2 << 32;
@@ -97,6 +102,7 @@ struct StreamPumps {
 pub struct SessionTask {
     session: Session,
     dht: Dht,
+    query_permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     origin: Instant,
     socket: Option<(u64, mpsc::UnboundedSender<SocketOut>)>,
@@ -127,10 +133,11 @@ fn io_code(e: &io::Error) -> String {
 }
 
 impl SessionTask {
-    /// A task for `session`, attached to socket `socket_id` whose frames go to `out`.
+    /// A task for `session`, attached to socket `socket_id` whose frames go to `out`. Its DHT
+    /// queries each hold one of `query_permits` (shared by every session) while they run.
     pub fn new(
         session: Session,
-        dht: Dht,
+        (dht, query_permits): (Dht, Arc<Semaphore>),
         metrics: Arc<Metrics>,
         origin: Instant,
         socket: (u64, mpsc::UnboundedSender<SocketOut>),
@@ -141,6 +148,7 @@ impl SessionTask {
         SessionTask {
             session,
             dht,
+            query_permits,
             metrics,
             origin,
             socket: Some(socket),
@@ -313,9 +321,11 @@ impl SessionTask {
                         OpRequest::UnannounceDelegated { topic, public_key, delegate }
                     }
                 };
-                let op = self.dht.op(req);
+                let (dht, permits) = (self.dht.clone(), self.query_permits.clone());
                 self.spawn_task(u64::from(id), async move {
-                    let mut op = match op {
+                    // Closed only if the relay is gone; then the query runs unthrottled.
+                    let _permit = permits.acquire_owned().await.ok();
+                    let mut op = match dht.op(req) {
                         Ok(op) => op,
                         Err(e) => return report(DhtEvent::QueryFailed { id, code: code_of(&e) }),
                     };

@@ -223,7 +223,7 @@ async fn hello(
     ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).insert(token, tx.clone());
     let task = SessionTask::new(
         session,
-        ctx.dht.clone(),
+        (ctx.dht.clone(), ctx.query_permits.clone()),
         ctx.metrics.clone(),
         ctx.origin,
         (socket, out.clone()),
