@@ -20,24 +20,21 @@
 //! node gave up on (timeout, operation over) is reported as [`DhtEvent::AskDropped`].
 
 use std::collections::HashMap;
-use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
-use hyperwasm::hyperdht::messages::NoisePayload;
+use futures::StreamExt;
 use hyperwasm::protomux::{ChannelId, Mux, MuxEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use warp::ws::{Message as WsMessage, WebSocket};
 
-use crate::dht::delegate::{Ask, Asked, Delegate, DelegatedConnection, SignKind as NodeSignKind};
+use crate::dht::delegate::{Asked, Delegate, DelegatedConnection};
 use crate::dht::handles::OpRequest;
-use crate::dht::{Dht, DhtError, ReadHalf, WriteHalf};
+use crate::dht::{Dht, DhtError};
 
 use super::js_compat::codecs::{Announcers, DhtNode};
 use super::js_compat::dht_side::{
@@ -49,6 +46,11 @@ use super::js_compat::session::{
 use super::limits::TokenBucket;
 use super::metrics::Metrics;
 use super::Ctx;
+
+mod asks;
+mod pumps;
+use asks::Reply;
+use pumps::{read_pump, write_pump, write_socket};
 
 /// Asks a session may have queued before more are refused.
 const ASK_QUEUE: usize = 256;
@@ -132,24 +134,6 @@ enum ReadEv {
     Failed(StreamId, String),
 }
 
-enum Reply {
-    Sign(oneshot::Sender<Option<[u8; 64]>>),
-    Msg1(oneshot::Sender<Option<Vec<u8>>>),
-    Remote(oneshot::Sender<Option<NoisePayload>>),
-    Hs(u64, oneshot::Sender<Option<(Vec<u8>, NoisePayload)>>),
-}
-
-impl Reply {
-    fn is_closed(&self) -> bool {
-        match self {
-            Reply::Sign(t) => t.is_closed(),
-            Reply::Msg1(t) => t.is_closed(),
-            Reply::Remote(t) => t.is_closed(),
-            Reply::Hs(_, t) => t.is_closed(),
-        }
-    }
-}
-
 struct Pumps {
     writes: Option<mpsc::UnboundedSender<Option<Vec<u8>>>>,
     pending: Arc<AtomicU64>,
@@ -164,14 +148,6 @@ impl Pumps {
         self.reader.abort();
         self.writer.abort();
     }
-}
-
-fn io_code(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::TimedOut => "ETIMEDOUT",
-        _ => "ECONNRESET",
-    }
-    .to_string()
 }
 
 fn code_of(e: &DhtError) -> String {
@@ -230,48 +206,6 @@ pub(crate) async fn run(handoff: Handoff, ctx: Arc<Ctx>) {
     drop(driver);
     let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
     ctx.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// Writes frames to the socket, reporting how many session bytes each batch flushed.
-async fn write_socket(
-    mut sink: SplitSink<WebSocket, WsMessage>,
-    mut rx: mpsc::UnboundedReceiver<WriterIn>,
-    flushed: mpsc::UnboundedSender<usize>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        let mut done = 0usize;
-        let mut close = None;
-        let mut batched = 0;
-        while let Some(item) = next.take() {
-            match item {
-                WriterIn::Frames(frames, len) => {
-                    for f in frames {
-                        if sink.feed(WsMessage::binary(f)).await.is_err() {
-                            return;
-                        }
-                    }
-                    done += len;
-                }
-                WriterIn::Close(code, reason) => {
-                    close = Some((code, reason));
-                    break;
-                }
-            }
-            batched += 1;
-            if batched < 64 {
-                next = rx.try_recv().ok();
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-        let _ = flushed.send(done);
-        if let Some((code, reason)) = close {
-            let _ = sink.send(WsMessage::close_with(code, reason)).await;
-            return;
-        }
-    }
 }
 
 struct Driver {
@@ -584,115 +518,6 @@ impl Driver {
         self.session.handle_dht(DhtEvent::ServerClosed { server }, now);
     }
 
-    fn answer(&mut self, a: Answer) {
-        let ask = match &a {
-            Answer::Sign { ask, .. }
-            | Answer::InitiatorMessage { ask, .. }
-            | Answer::ResponderMessage { ask, .. }
-            | Answer::Handshake { ask, .. } => *ask,
-        };
-        let Some(reply) = self.replies.remove(&ask) else { return };
-        match (reply, a) {
-            (Reply::Sign(tx), Answer::Sign { signature, .. }) => {
-                let _ = tx.send(signature);
-            }
-            (Reply::Msg1(tx), Answer::InitiatorMessage { msg1, .. }) => {
-                let _ = tx.send(msg1);
-            }
-            (Reply::Remote(tx), Answer::ResponderMessage { remote_payload, .. }) => {
-                let _ = tx.send(remote_payload.map(|p| *p));
-            }
-            (Reply::Hs(hs, tx), Answer::Handshake { accept, .. }) => {
-                let server = self.hs_server.remove(&hs);
-                match (accept, server) {
-                    (Some(acc), Some(server)) => {
-                        let acc = *acc;
-                        let deadline = self.now().saturating_add(ACCEPT_TIMEOUT_MS);
-                        self.accepted.insert(hs, (acc.stream, server, deadline));
-                        let _ = tx.send(Some((acc.msg2, acc.remote_payload)));
-                    }
-                    _ => {
-                        let _ = tx.send(None);
-                    }
-                }
-            }
-            _ => {} // a mismatched answer refuses (the sender drops)
-        }
-    }
-
-    fn on_ask(&mut self, Asked { tag, ask }: Asked) {
-        let id = AskId(self.next_ask);
-        self.next_ask += 1;
-        let now = self.now();
-        let low = u32::try_from(tag & 0xffff_ffff).unwrap_or(0);
-        let kind = tag & !0xffff_ffff;
-        let ev = match ask {
-            Ask::Sign { parts, signable, reply, .. } => {
-                let owner = match kind {
-                    TAG_QUERY => SignOwner::Query(low),
-                    TAG_SERVER => SignOwner::Server(ServerId(low)),
-                    _ => {
-                        let _ = reply.send(None);
-                        return;
-                    }
-                };
-                self.replies.insert(id, Reply::Sign(reply));
-                DhtEvent::Sign {
-                    ask: id,
-                    owner,
-                    kind: match parts.kind {
-                        NodeSignKind::Announce => SignKind::Announce,
-                        NodeSignKind::Unannounce => SignKind::Unannounce,
-                    },
-                    target: parts.target,
-                    node_id: parts.node_id,
-                    token: parts.token,
-                    peer: parts.peer,
-                    refresh: parts.refresh,
-                    signable,
-                }
-            }
-            Ask::InitiatorMessage { local_payload, reply } => {
-                self.replies.insert(id, Reply::Msg1(reply));
-                DhtEvent::InitiatorMessage {
-                    ask: id,
-                    stream: StreamId(low),
-                    local_payload: Box::new(local_payload),
-                }
-            }
-            Ask::ResponderMessage { msg2, reply } => {
-                self.replies.insert(id, Reply::Remote(reply));
-                DhtEvent::ResponderMessage { ask: id, stream: StreamId(low), msg2 }
-            }
-            Ask::Handshake { hs, msg1, local_payload, peer_address, reply } => {
-                self.replies.insert(id, Reply::Hs(hs, reply));
-                self.hs_server.insert(hs, ServerId(low));
-                DhtEvent::Handshake {
-                    ask: id,
-                    server: ServerId(low),
-                    msg1,
-                    local_payload: Box::new(local_payload),
-                    peer_address,
-                }
-            }
-        };
-        self.session.handle_dht(ev, now);
-        self.sweep_asks();
-    }
-
-    /// Reports the asks the node gave up on.
-    fn sweep_asks(&mut self) {
-        let dropped: Vec<AskId> =
-            self.replies.iter().filter(|(_, r)| r.is_closed()).map(|(id, _)| *id).collect();
-        let now = self.now();
-        for ask in dropped {
-            if let Some(Reply::Hs(hs, _)) = self.replies.remove(&ask) {
-                self.hs_server.remove(&hs);
-            }
-            self.session.handle_dht(DhtEvent::AskDropped { ask }, now);
-        }
-    }
-
     fn on_timer(&mut self) {
         let now = self.now();
         self.session.handle_timeout(now);
@@ -847,53 +672,33 @@ fn announcers(r: crate::dht::LookupReply, local: SocketAddrV4) -> Announcers {
     }
 }
 
-async fn read_pump(
-    stream: StreamId,
-    mut read: ReadHalf,
-    mut paused: watch::Receiver<bool>,
-    tx: mpsc::Sender<ReadEv>,
-) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        if paused.wait_for(|p| !*p).await.is_err() {
-            return;
-        }
-        let ev = match read.read(&mut buf).await {
-            Ok(0) => ReadEv::Eof(stream),
-            Ok(n) => ReadEv::Data(stream, buf[..n].to_vec()),
-            Err(e) => ReadEv::Failed(stream, io_code(&e)),
-        };
-        let last = !matches!(ev, ReadEv::Data(..));
-        if tx.send(ev).await.is_err() || last {
-            return;
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn write_pump(
-    stream: StreamId,
-    mut write: WriteHalf,
-    mut writes: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
-    pending: Arc<AtomicU64>,
-    backlog: Arc<Notify>,
-    tx: mpsc::UnboundedSender<Internal>,
-) {
-    while let Some(op) = writes.recv().await {
-        match op {
-            Some(bytes) => {
-                let r = write.write_all(&bytes).await;
-                pending.fetch_sub(bytes.len() as u64, Ordering::AcqRel);
-                backlog.notify_one();
-                if let Err(e) = r {
-                    let _ = tx.send(Internal::WriteFailed(stream, io_code(&e)));
-                    return;
-                }
-            }
-            None => {
-                let _ = write.shutdown().await;
-                let _ = tx.send(Internal::WriteEnded(stream));
-                return;
-            }
-        }
+    #[test]
+    fn close_codes_follow_the_close_reason() {
+        assert_eq!(ws_close_code(CUSTODIAL_REFUSED), 1008);
+        assert_eq!(ws_close_code(LIMIT_SERVERS), 1008);
+        assert_eq!(ws_close_code(BAD_MESSAGE), 1002);
+        assert_eq!(ws_close_code(ID_IN_USE), 1002);
+        assert_eq!(ws_close_code(TIMED_OUT), 1001);
+        assert_eq!(ws_close_code(DRAINING), 1001);
+        assert_eq!(ws_close_code(GONE), 1000);
+    }
+
+    #[test]
+    fn lookup_replies_become_announcers_with_no_token() {
+        let from = SocketAddrV4::new([127, 0, 0, 1].into(), 4000);
+        let local = SocketAddrV4::new([127, 0, 0, 1].into(), 5000);
+        let peer = hyperwasm::hyperdht::messages::Peer { public_key: [9; 32], relay_addresses: vec![from] };
+        let a = announcers(crate::dht::LookupReply { from, peers: vec![peer.clone()] }, local);
+        assert_eq!(a.token, [0; 32]);
+        assert_eq!((a.from.address, a.to.address), (from, local));
+        assert_eq!(a.peers, vec![peer]);
+        // JS decodes it back (same codec): round trip.
+        let bytes = a.to_bytes();
+        let mut dec = hyperwasm::encoding::Decoder::new(&bytes);
+        assert_eq!(Announcers::decode(&mut dec).unwrap(), a);
     }
 }
