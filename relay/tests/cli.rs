@@ -310,3 +310,45 @@ fn dht_hex_arguments_are_named_as_typed() {
         assert!(line.contains(needle), "{args:?}: expected {needle:?} in {line:?}");
     }
 }
+
+/// `serve --log-format json`: every stderr line is one JSON event (level, message, fields), from
+/// "relay up" to "stopped" after SIGTERM's drain.
+#[test]
+fn serve_logs_structured_json_and_drains_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(common::bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--local-testnet", "2", "--log-format", "json"])
+        .args(["--drain-secs", "2", "--web-root", "."])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert!(ready["port"].as_u64().is_some(), "{ready}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "serve exited with {exit}");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = events.iter().filter_map(|e| e["message"].as_str()).collect();
+    for want in ["relay up", "draining", "stopped"] {
+        assert!(messages.contains(&want), "no {want:?} in {messages:?}");
+    }
+    assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()), "{err}");
+}

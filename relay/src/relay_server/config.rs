@@ -60,6 +60,21 @@ pub struct RelayArgs {
     /// Seconds to wait for sessions to close on SIGTERM before stopping.
     #[arg(long, env = "HYPERWASM_RELAY_DRAIN_SECS", default_value_t = 10)]
     pub drain_secs: u64,
+    /// Log lines on stderr: `text` or `json` (one object per event, for log collectors).
+    #[arg(long, env = "HYPERWASM_RELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log level (or a `tracing` filter such as `info,hyperwasm_relay=debug`); `RUST_LOG` wins.
+    #[arg(long, env = "HYPERWASM_RELAY_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// How `serve` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines with key=value fields.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 impl RelayArgs {
@@ -81,6 +96,8 @@ impl RelayArgs {
             stream_credit: 1024 * 1024,
             grace_secs: 30,
             drain_secs: 10,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
         }
     }
 

@@ -499,7 +499,7 @@ impl Driver {
             let mut srv = match dht.listen_delegated(public_key, delegate).await {
                 Ok(s) => s,
                 Err(e) => {
-                    crate::log!("relay: a dht-relay server failed to listen: {}", code_of(&e));
+                    tracing::warn!(code = code_of(&e), "a dht-relay server failed to listen");
                     return report(Internal::ServerGone(server));
                 }
             };

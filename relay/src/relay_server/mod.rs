@@ -30,7 +30,7 @@ use crate::commands::dht::testnet::Testnet;
 use crate::dht::{Dht, DhtConfig};
 use crate::error::RelayError;
 
-pub use config::RelayArgs;
+pub use config::{LogFormat, RelayArgs};
 use limits::PerIp;
 use metrics::Metrics;
 use session::SessionConfig;
@@ -106,7 +106,7 @@ pub async fn start(args: RelayArgs) -> Result<Running, RelayError> {
         tokio::spawn(async move {
             match ctx.dht.ready().await {
                 Ok(()) => ctx.dht_ready.store(true, Ordering::Relaxed),
-                Err(e) => crate::log!("relay: DHT bootstrap failed: {e}"),
+                Err(e) => tracing::error!(error = %e, "DHT bootstrap failed"),
             }
         });
     }
@@ -163,6 +163,7 @@ impl Running {
 /// `hyperwasm-relay serve`: prints `{"listening":"HOST:PORT","dht":"HOST:PORT",…}` once up,
 /// runs until SIGTERM / Ctrl-C, then drains for `--drain-secs`.
 pub async fn run(args: RelayArgs) -> Result<(), RelayError> {
+    init_logs(&args);
     let drain_secs = args.drain_secs;
     let running = start(args).await?;
     let line = serde_json::json!({
@@ -172,8 +173,23 @@ pub async fn run(args: RelayArgs) -> Result<(), RelayError> {
         "testnet": running.testnet.as_ref().map(|l| l.iter().map(ToString::to_string).collect::<Vec<_>>()),
     });
     println!("{line}");
+    tracing::info!(listening = %running.addr, dht = %running.dht.loopback_addr(), "relay up");
     crate::commands::signal::shutdown_signal().await;
-    crate::log!("relay: draining ({} sessions)", running.sessions());
+    tracing::info!(sessions = running.sessions(), drain_secs, "draining");
     running.drain(Duration::from_secs(drain_secs)).await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Structured logs on stderr (`tracing`): `--log-format text|json`, level from `RUST_LOG` or
+/// `--log-level` (default `info`). Never logged: keys, tokens, payload bytes.
+fn init_logs(args: &RelayArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests running several relays in one process) keeps the first.
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
 }

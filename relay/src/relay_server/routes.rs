@@ -12,8 +12,14 @@ use super::{socket, Ctx};
 /// Largest WebSocket message: one Protomux frame of a 64 KiB `data` plus headers.
 const MAX_WS_MESSAGE: usize = 128 * 1024;
 
-fn refused(ctx: &Ctx, reason: &'static str, status: StatusCode) -> Box<dyn Reply> {
+fn refused(
+    ctx: &Ctx,
+    reason: &'static str,
+    status: StatusCode,
+    remote: Option<SocketAddr>,
+) -> Box<dyn Reply> {
     ctx.metrics.refuse(reason);
+    tracing::info!(reason, status = status.as_u16(), ip = ?remote.map(|a| a.ip()), "upgrade refused");
     Box::new(warp::reply::with_status(reason, status))
 }
 
@@ -24,20 +30,20 @@ fn upgrade(
     ctx: Arc<Ctx>,
 ) -> Box<dyn Reply> {
     if *ctx.draining.borrow() {
-        return refused(&ctx, "draining", StatusCode::SERVICE_UNAVAILABLE);
+        return refused(&ctx, "draining", StatusCode::SERVICE_UNAVAILABLE, remote);
     }
     if !ctx.args.origin_allowed(origin.as_deref()) {
-        return refused(&ctx, "origin", StatusCode::FORBIDDEN);
+        return refused(&ctx, "origin", StatusCode::FORBIDDEN, remote);
     }
     if ctx.metrics.sockets.load(Ordering::Relaxed) >= ctx.args.max_sessions {
-        return refused(&ctx, "sessions", StatusCode::SERVICE_UNAVAILABLE);
+        return refused(&ctx, "sessions", StatusCode::SERVICE_UNAVAILABLE, remote);
     }
     let ip = remote.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let Some(slot) = ctx.per_ip.acquire(ip, ctx.args.max_sessions_per_ip) else {
-        return refused(&ctx, "per_ip", StatusCode::TOO_MANY_REQUESTS);
+        return refused(&ctx, "per_ip", StatusCode::TOO_MANY_REQUESTS, remote);
     };
     let ws = ws.max_message_size(MAX_WS_MESSAGE).max_frame_size(MAX_WS_MESSAGE);
-    Box::new(ws.on_upgrade(move |socket| socket::run(socket, ctx, slot)))
+    Box::new(ws.on_upgrade(move |socket| socket::run(socket, ctx, slot, ip)))
 }
 
 /// Every route of the relay.

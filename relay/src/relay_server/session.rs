@@ -607,7 +607,7 @@ impl Session {
                     || credit.on_send(bytes.len() as u64).is_err()
                 {
                     // The DHT side read beyond what it was allowed: a bug there; drop the stream.
-                    crate::log!("relay session: stream {stream} read beyond its credit");
+                    tracing::warn!(stream, "a stream was read beyond its credit");
                     self.streams.remove(&stream);
                     self.cmds.push_back(SessionCommand::Destroy { stream });
                     self.send(Message::Close { stream, code: "SERVER_ERROR".into() }, now);

@@ -13,6 +13,7 @@ use hyperwasm::protomux::{ChannelId, ChannelSpec, Mux, MuxEvent};
 use hyperwasm::relay_protocol::messages::Message;
 use hyperwasm::relay_protocol::{types, PROTOCOL_NAME, VERSION};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 use warp::ws::{Message as WsMessage, WebSocket};
 
 use super::limits::{IpSlot, TokenBucket};
@@ -34,9 +35,16 @@ enum Serving {
 struct Stop(u16, &'static str);
 
 /// Runs one WebSocket until it closes. `_slot` holds the client IP's slot meanwhile.
-pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot) {
-    ctx.metrics.sockets.fetch_add(1, Ordering::Relaxed);
+pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, slot: IpSlot, ip: std::net::IpAddr) {
     let id = ctx.next_socket.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("socket", id, %ip);
+    serve_socket(ws, ctx, slot, id).instrument(span).await;
+}
+
+async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot, id: u64) {
+    ctx.metrics.sockets.fetch_add(1, Ordering::Relaxed);
+    let opened = std::time::Instant::now();
+    tracing::info!("socket opened");
     let (mut sink, mut stream) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<SocketOut>();
     let mut mux = Mux::new();
@@ -76,8 +84,10 @@ pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot) {
                 }
                 if let Some(Serving::JsCompat(channel)) = serving {
                     let handoff = js_compat_io::Handoff { mux, channel, sink, stream, bucket };
+                    tracing::info!(protocol = "@hyperswarm/dht-relay", "session started");
                     js_compat_io::run(handoff, ctx.clone()).await;
                     ctx.metrics.sockets.fetch_sub(1, Ordering::Relaxed);
+                    tracing::info!(ms = opened.elapsed().as_millis() as u64, "socket closed");
                     return;
                 }
             }
@@ -109,13 +119,15 @@ pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot) {
             break None;
         }
     };
-    if let Some(Stop(code, reason)) = stop {
-        let _ = sink.send(WsMessage::close_with(code, reason)).await;
+    if let Some(Stop(code, reason)) = &stop {
+        tracing::info!(code, reason, "closing the socket");
+        let _ = sink.send(WsMessage::close_with(*code, *reason)).await;
     }
     if let Some(Serving::Session(_, tx)) = serving {
         let _ = tx.send(SessionIn::Detached(id));
     }
     ctx.metrics.sockets.fetch_sub(1, Ordering::Relaxed);
+    tracing::info!(ms = opened.elapsed().as_millis() as u64, "socket closed");
 }
 
 async fn flush(
@@ -211,9 +223,11 @@ async fn hello(
             let (ok_tx, ok_rx) = oneshot::channel();
             let attach = SessionIn::Attach { socket, out: out.clone(), received: r.received, ok: ok_tx };
             if tx.send(attach).is_ok() && ok_rx.await.unwrap_or(false) {
+                tracing::info!(received = r.received, "session resumed");
                 return Ok(tx);
             }
         }
+        tracing::info!("resume refused (unknown or expired session): a new session");
     }
     // A new session (also for an unknown or expired token: the client sees `resumed` = 0).
     let mut token = [0u8; 32];
@@ -230,9 +244,18 @@ async fn hello(
         rx,
     );
     let ctx2 = ctx.clone();
-    tokio::spawn(async move {
-        task.run().await;
-        ctx2.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&token);
-    });
+    // The session outlives this socket: its own span (a short id, never the token).
+    let digest = blake2b_simd::Params::new().hash_length(8).hash(&token);
+    let session_id = digest.as_bytes().iter().fold(0u64, |v, b| v << 8 | u64::from(*b)) >> 16;
+    tracing::info!(session = session_id, protocol = PROTOCOL_NAME, "session started");
+    let span = tracing::info_span!(parent: None, "session", id = session_id);
+    tokio::spawn(
+        async move {
+            task.run().await;
+            ctx2.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&token);
+            tracing::info!("session ended");
+        }
+        .instrument(span),
+    );
     Ok(tx)
 }
