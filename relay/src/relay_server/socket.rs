@@ -31,6 +31,9 @@ enum Serving {
     JsCompat(ChannelId),
 }
 
+/// Frames taken from the session's queue for one WebSocket flush.
+const MAX_FRAMES_PER_FLUSH: usize = 256;
+
 /// Why the socket stops.
 struct Stop(u16, &'static str);
 
@@ -51,6 +54,7 @@ async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot, id: u64) {
     let mut serving: Option<Serving> = None;
     let mut bucket = TokenBucket::new(ctx.session_config.bytes_per_second, ctx.now());
     let mut draining = ctx.draining.clone();
+    let mut pending_close: Option<SocketOut> = None;
     let stop: Option<Stop> = loop {
         tokio::select! {
             msg = stream.next() => {
@@ -99,6 +103,26 @@ async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot, id: u64) {
                     };
                     if mux.send(channel, t, &p).is_err() {
                         break Some(Stop(1011, "send failed"));
+                    }
+                    // Frames already queued go out in the same flush (one write for a burst).
+                    let mut queued = Vec::new();
+                    while queued.len() < MAX_FRAMES_PER_FLUSH {
+                        match out_rx.try_recv() {
+                            Ok(SocketOut::Frame(t, p)) => queued.push((t, p)),
+                            Ok(close @ SocketOut::Close(..)) => {
+                                pending_close = Some(close);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if queued.iter().any(|(t, p)| mux.send(channel, *t, p).is_err()) {
+                        break Some(Stop(1011, "send failed"));
+                    }
+                    if let Some(SocketOut::Close(code, reason)) = pending_close.take() {
+                        let _ = flush(&mut mux, &mut sink).await;
+                        let _ = sink.send(WsMessage::close_with(code, reason)).await;
+                        break None;
                     }
                 }
                 Some(SocketOut::Close(code, reason)) => {
