@@ -29,9 +29,7 @@ use hyperwasm_relay::relay_server::js_compat::dht_side::{
     self as js_dht, Answer, DhtCommand, ServerId, SignOwner, StreamId,
 };
 use hyperwasm_relay::relay_server::js_compat::messages as jsm;
-use hyperwasm_relay::relay_server::js_compat::session::{
-    Session as JsSession, SessionConfig as JsConfig,
-};
+use hyperwasm_relay::relay_server::js_compat::session::{Session as JsSession, SessionConfig as JsConfig};
 use hyperwasm_relay::relay_server::js_compat_hook;
 use hyperwasm_relay::relay_server::session::{
     AskId, DhtEvent, Session, SessionCommand, SessionConfig, SocketClose,
@@ -411,7 +409,9 @@ fn note_js_command(known: &mut Known, cmd: DhtCommand) {
         | DhtCommand::Unannounce { query, .. } => remember(&mut known.queries, query),
         DhtCommand::Connect { stream, .. } => remember(&mut known.streams, stream.0),
         DhtCommand::Listen { server, .. } => remember(&mut known.servers, server.0),
-        DhtCommand::Answer(Answer::Handshake { accept: Some(a), .. }) => remember(&mut known.streams, a.stream.0),
+        DhtCommand::Answer(Answer::Handshake { accept: Some(a), .. }) => {
+            remember(&mut known.streams, a.stream.0)
+        }
         _ => {}
     }
 }
@@ -429,7 +429,12 @@ fn v1_message(k: &Known, key: &KeyPair, i: &mut Input<'_>) -> V1 {
     let me = key.public_key();
     match i.u8() % 20 {
         0 => V1::Lookup { id: i.pick(&k.queries, raw_id), topic: i.key() },
-        1 => V1::Announce { id: i.pick(&k.queries, raw_id), topic: i.key(), public_key: me, relay_addresses: i.addrs() },
+        1 => V1::Announce {
+            id: i.pick(&k.queries, raw_id),
+            topic: i.key(),
+            public_key: me,
+            relay_addresses: i.addrs(),
+        },
         2 => V1::Unannounce { id: i.pick(&k.queries, raw_id), topic: i.key(), public_key: me },
         3 => V1::FindPeer { id: i.pick(&k.queries, raw_id), public_key: i.key() },
         4 => V1::Cancel { id: i.pick(&k.queries, raw_id) },
@@ -438,12 +443,22 @@ fn v1_message(k: &Known, key: &KeyPair, i: &mut Input<'_>) -> V1 {
             let signature = if i.u8() & 1 == 0 { Some(sig.1) } else { None };
             V1::Signature { sign: sig.0, signature }
         }
-        6 => V1::Connect { stream: i.pick(&k.streams, raw_id), remote_public_key: i.key(), public_key: me, relay_addresses: i.addrs() },
+        6 => V1::Connect {
+            stream: i.pick(&k.streams, raw_id),
+            remote_public_key: i.key(),
+            public_key: me,
+            relay_addresses: i.addrs(),
+        },
         7 => V1::NoiseMsg1 { stream: i.pick(&k.streams, raw_id), msg1: i.bytes(96) },
         8 => V1::NoiseRemote { stream: i.pick(&k.streams, raw_id), remote_payload: encode_payload(i) },
-        9 => V1::Listen { server: i.pick(&k.servers, raw_id), public_key: if i.u8() & 1 == 0 { me } else { i.key() } },
+        9 => V1::Listen {
+            server: i.pick(&k.servers, raw_id),
+            public_key: if i.u8() & 1 == 0 { me } else { i.key() },
+        },
         10 => V1::Unlisten { server: i.pick(&k.servers, raw_id) },
-        11 => V1::Accept { hs: i.pick(&k.wire, raw_id), msg2: i.bytes(96), remote_payload: encode_payload(i) },
+        11 => {
+            V1::Accept { hs: i.pick(&k.wire, raw_id), msg2: i.bytes(96), remote_payload: encode_payload(i) }
+        }
         12 => V1::Reject { hs: i.pick(&k.wire, raw_id) },
         13 => {
             let stream = i.pick(&k.streams, raw_id);
@@ -474,14 +489,29 @@ fn js_message(k: &Known, key: &KeyPair, i: &mut Input<'_>) -> jsm::Message {
     let me = key.public_key();
     match i.u8() % 16 {
         0 => M::Lookup { id: i.pick(&k.queries, raw_id), topic: i.key() },
-        1 => M::Announce(jsm::Announce { id: i.pick(&k.queries, raw_id), topic: i.key(), public_key: me, secret_key: None }),
-        2 => M::Unannounce(jsm::Announce { id: i.pick(&k.queries, raw_id), topic: i.key(), public_key: me, secret_key: None }),
+        1 => M::Announce(jsm::Announce {
+            id: i.pick(&k.queries, raw_id),
+            topic: i.key(),
+            public_key: me,
+            secret_key: None,
+        }),
+        2 => M::Unannounce(jsm::Announce {
+            id: i.pick(&k.queries, raw_id),
+            topic: i.key(),
+            public_key: me,
+            secret_key: None,
+        }),
         3 => {
             let sig = i.pick(&k.sigs, |b| (raw_id(b), [b; 64]));
             let signature = if i.u8() & 1 == 0 { sig.1.to_vec() } else { i.bytes(64) };
             M::Signature { id: sig.0, signature }
         }
-        4 => M::Connect(jsm::Connect { alias: i.pick(&k.streams, raw_id), public_key: me, secret_key: None, remote_public_key: i.key() }),
+        4 => M::Connect(jsm::Connect {
+            alias: i.pick(&k.streams, raw_id),
+            public_key: me,
+            secret_key: None,
+            remote_public_key: i.key(),
+        }),
         5 => M::Listen(jsm::Listen { alias: i.pick(&k.servers, raw_id), public_key: me, secret_key: None }),
         6 => M::Close { alias: i.pick(&k.servers, raw_id) },
         7 => {
@@ -494,7 +524,13 @@ fn js_message(k: &Known, key: &KeyPair, i: &mut Input<'_>) -> jsm::Message {
                 None
             };
             let remote_public_key = if b & 8 != 0 { Some(i.key()) } else { None };
-            M::NoiseReply(jsm::NoiseReply { id, is_initiator: b & 1 != 0, payload, remote_public_key, complete })
+            M::NoiseReply(jsm::NoiseReply {
+                id,
+                is_initiator: b & 1 != 0,
+                payload,
+                remote_public_key,
+                complete,
+            })
         }
         8 => M::Data { alias: i.pick(&k.wire, raw_id), data: vec![i.bytes(255)] },
         9 => M::End { alias: i.pick(&k.wire, raw_id) },
@@ -528,7 +564,8 @@ fn v1_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> DhtEvent {
     let me = key.public_key();
     match i.u8() % 16 {
         0 => {
-            let peers = (0..i.u8() % 3).map(|_| Peer { public_key: i.key(), relay_addresses: i.addrs() }).collect();
+            let peers =
+                (0..i.u8() % 3).map(|_| Peer { public_key: i.key(), relay_addresses: i.addrs() }).collect();
             DhtEvent::QueryReply { id: i.pick(&k.queries, raw_id), from: i.addr(), peers }
         }
         1 => DhtEvent::QueryDone { id: i.pick(&k.queries, raw_id), commits: u64::from(i.u8()) },
@@ -546,8 +583,16 @@ fn v1_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> DhtEvent {
             };
             DhtEvent::Sign { id: i.pick(&ids, raw_id), ask: AskId(k.new_ask()), parts }
         }
-        4 => DhtEvent::NoiseInit { stream: i.pick(&k.streams, raw_id), ask: AskId(k.new_ask()), local_payload: i.payload() },
-        5 => DhtEvent::NoiseMsg2 { stream: i.pick(&k.streams, raw_id), ask: AskId(k.new_ask()), msg2: i.bytes(96) },
+        4 => DhtEvent::NoiseInit {
+            stream: i.pick(&k.streams, raw_id),
+            ask: AskId(k.new_ask()),
+            local_payload: i.payload(),
+        },
+        5 => DhtEvent::NoiseMsg2 {
+            stream: i.pick(&k.streams, raw_id),
+            ask: AskId(k.new_ask()),
+            msg2: i.bytes(96),
+        },
         6 => DhtEvent::Opened { stream: i.pick(&k.streams, raw_id), remote_address: i.addr() },
         7 => DhtEvent::ConnectFailed { stream: i.pick(&k.streams, raw_id), code: code(i.u8()) },
         8 => DhtEvent::Listening { server: i.pick(&k.servers, raw_id), relay_addresses: i.addrs() },
@@ -569,7 +614,12 @@ fn v1_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> DhtEvent {
             k.next_ask += 1;
             let conn = k.next_ask;
             remember(&mut k.conns, conn);
-            DhtEvent::Incoming { server: i.pick(&k.servers, raw_id), hs: i.pick(&k.hs, u64::from), conn, remote_address: i.addr() }
+            DhtEvent::Incoming {
+                server: i.pick(&k.servers, raw_id),
+                hs: i.pick(&k.hs, u64::from),
+                conn,
+                remote_address: i.addr(),
+            }
         }
         12 => {
             let stream = i.pick(&k.streams, raw_id);
@@ -585,14 +635,19 @@ fn v1_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> DhtEvent {
 fn js_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> js_dht::DhtEvent {
     use js_dht::DhtEvent as E;
     let me = key.public_key();
-    let node = |i: &mut Input<'_>| DhtNode { id: if i.u8() & 1 == 0 { Some(i.bytes(40)) } else { None }, address: i.addr() };
+    let node = |i: &mut Input<'_>| DhtNode {
+        id: if i.u8() & 1 == 0 { Some(i.bytes(40)) } else { None },
+        address: i.addr(),
+    };
     match i.u8() % 17 {
         0 => {
             let reply = Announcers {
                 token: i.key(),
                 from: node(i),
                 to: node(i),
-                peers: (0..i.u8() % 3).map(|_| Peer { public_key: i.key(), relay_addresses: i.addrs() }).collect(),
+                peers: (0..i.u8() % 3)
+                    .map(|_| Peer { public_key: i.key(), relay_addresses: i.addrs() })
+                    .collect(),
             };
             E::QueryReply { query: i.pick(&k.queries, raw_id), reply }
         }
@@ -626,7 +681,11 @@ fn js_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> js_dht::DhtEvent
             stream: StreamId(i.pick(&k.streams, raw_id)),
             local_payload: Box::new(i.payload()),
         },
-        4 => E::ResponderMessage { ask: js_dht::AskId(k.new_ask()), stream: StreamId(i.pick(&k.streams, raw_id)), msg2: i.bytes(96) },
+        4 => E::ResponderMessage {
+            ask: js_dht::AskId(k.new_ask()),
+            stream: StreamId(i.pick(&k.streams, raw_id)),
+            msg2: i.bytes(96),
+        },
         5 => E::Handshake {
             ask: js_dht::AskId(k.new_ask()),
             server: ServerId(i.pick(&k.servers, raw_id)),
@@ -637,7 +696,11 @@ fn js_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> js_dht::DhtEvent
         6 => E::AskDropped { ask: js_dht::AskId(i.pick(&k.asks, u64::from)) },
         7 => E::Connected { stream: StreamId(i.pick(&k.streams, raw_id)), remote_address: i.addr() },
         8 => E::ConnectFailed { stream: StreamId(i.pick(&k.streams, raw_id)), error: code(i.u8()) },
-        9 => E::Listening { server: ServerId(i.pick(&k.servers, raw_id)), address: i.addr(), relay_addresses: i.addrs() },
+        9 => E::Listening {
+            server: ServerId(i.pick(&k.servers, raw_id)),
+            address: i.addr(),
+            relay_addresses: i.addrs(),
+        },
         10 => E::ServerClosed { server: ServerId(i.pick(&k.servers, raw_id)) },
         11 => E::Incoming { stream: StreamId(i.pick(&k.streams, raw_id)), remote_address: i.addr() },
         12 => E::HandshakeFailed { stream: StreamId(i.pick(&k.streams, raw_id)) },
@@ -646,7 +709,10 @@ fn js_event(k: &mut Known, key: &KeyPair, i: &mut Input<'_>) -> js_dht::DhtEvent
             E::Data { stream, data: i.bytes(255).repeat(1 + usize::from(i.u8() % 4) * 64) }
         }
         14 => E::End { stream: StreamId(i.pick(&k.streams, raw_id)) },
-        15 => E::Closed { stream: StreamId(i.pick(&k.streams, raw_id)), error: if i.u8() & 1 == 0 { None } else { Some(code(i.u8())) } },
+        15 => E::Closed {
+            stream: StreamId(i.pick(&k.streams, raw_id)),
+            error: if i.u8() & 1 == 0 { None } else { Some(code(i.u8())) },
+        },
         _ => E::AskDropped { ask: js_dht::AskId(u64::from(i.u8())) },
     }
 }
@@ -675,7 +741,10 @@ fn prelude(server: &mut Server, mode: u8, resume: Option<Resume>) {
         }
         2 => {
             server.on_ws(&open_frame(js_compat_hook::PROTOCOL_NAME));
-            let m = jsm::Message::Handshake(jsm::Handshake { public_key: server.key.public_key(), secret_key: None });
+            let m = jsm::Message::Handshake(jsm::Handshake {
+                public_key: server.key.public_key(),
+                secret_key: None,
+            });
             server.on_ws(&frame(m.kind() as u64, &m.to_bytes()));
         }
         _ => {}

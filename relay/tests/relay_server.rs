@@ -606,3 +606,43 @@ async fn a_dropped_socket_resumes_and_gets_what_it_missed() {
     running.drain(Duration::from_secs(1)).await;
     plain.destroy().await;
 }
+
+/// More lookups at once than the relay's DHT node runs queries (its cap is 128): 6 sessions
+/// × 30 lookups each. Every one ends with `done` (they wait for one of the relay's query
+/// permits); none fails with the node's overload error (which read `DESTROYED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_concurrent_lookups_than_the_node_runs_all_finish() {
+    let web = tempfile::tempdir().unwrap();
+    let running = relay(web.path()).await;
+    wait_ready(running.addr).await;
+    let mut tasks = Vec::new();
+    for s in 0..6u8 {
+        let addr = running.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut ws = connect(addr, GOOD_ORIGIN).await.unwrap();
+            hello(&mut ws).await;
+            for id in 1..=30u32 {
+                send(
+                    &mut ws,
+                    &Message::Lookup { id, topic: [s.wrapping_mul(31).wrapping_add(id as u8); 32] },
+                )
+                .await;
+            }
+            let (mut done, mut failed) = (0, Vec::new());
+            while done + failed.len() < 30 {
+                match timeout(Duration::from_secs(60), recv(&mut ws)).await.expect("every lookup ends") {
+                    Message::Done { .. } => done += 1,
+                    Message::Error { reference, code, .. } => failed.push((reference, code)),
+                    _ => {}
+                }
+            }
+            (done, failed)
+        }));
+    }
+    for t in tasks {
+        let (done, failed) = t.await.unwrap();
+        assert!(failed.is_empty(), "failed lookups: {failed:?}");
+        assert_eq!(done, 30);
+    }
+    running.drain(Duration::from_secs(1)).await;
+}

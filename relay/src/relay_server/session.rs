@@ -587,7 +587,7 @@ impl Session {
             DhtEvent::Incoming { server, hs, conn, remote_address } => {
                 let known = self.handshakes.remove(&hs).filter(|(s, _)| *s == server);
                 match known {
-                    Some((_, wire)) if self.streams.len() as u64 <= self.config.max_streams => {
+                    Some((_, wire)) if (self.streams.len() as u64) < self.config.max_streams => {
                         let stream = self.relay_id();
                         self.cmds.push_back(SessionCommand::AdoptIncoming { conn, stream });
                         self.open_stream(stream);

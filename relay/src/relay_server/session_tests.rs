@@ -336,6 +336,49 @@ fn stream_limit_counts_dials_and_incoming() {
     );
 }
 
+/// Found by the `relay_server_frame` fuzz target: handshakes accepted while below the limit
+/// each turned into a stream when they connected, so a session went past `max_streams` (the
+/// check let one more through, and nothing counted accepted handshakes). The connection that
+/// would exceed the limit is dropped.
+#[test]
+fn incoming_connections_never_exceed_the_stream_limit() {
+    let mut s = session();
+    send(&mut s, Message::Listen { server: 1, public_key: [2; 32] }, 1);
+    cmds(&mut s);
+    // Three handshakes while no stream is open (limit 2): all reach the client, all accepted.
+    let mut wires = Vec::new();
+    for hs in 1..=3u64 {
+        let ev = DhtEvent::Handshake {
+            server: 1,
+            ask: AskId(hs),
+            hs,
+            peer_address: addr(4),
+            msg1: vec![1],
+            local_payload: payload(1),
+        };
+        s.handle_dht(ev, 2);
+        let o = out(&mut s);
+        let [Message::Handshake { hs: wire, .. }] = &o[..] else { panic!("{o:?}") };
+        wires.push(*wire);
+    }
+    for wire in &wires {
+        send(&mut s, Message::Accept { hs: *wire, msg2: vec![8], remote_payload: payload(3).to_bytes() }, 3);
+    }
+    cmds(&mut s);
+    for (hs, conn) in [(1, 11), (2, 12)] {
+        s.handle_dht(DhtEvent::Incoming { server: 1, hs, conn, remote_address: addr(6) }, 4);
+        assert!(matches!(&out(&mut s)[..], [Message::Incoming { .. }]));
+        assert!(
+            matches!(&cmds(&mut s)[..], [SessionCommand::AdoptIncoming { conn: c, .. }, _] if *c == conn)
+        );
+    }
+    assert_eq!(s.counts().0, 2);
+    s.handle_dht(DhtEvent::Incoming { server: 1, hs: 3, conn: 13, remote_address: addr(6) }, 5);
+    assert_eq!(cmds(&mut s), vec![SessionCommand::DropIncoming { conn: 13 }]);
+    assert!(out(&mut s).is_empty());
+    assert_eq!(s.counts().0, 2);
+}
+
 #[test]
 fn credit_bounds_both_directions() {
     let mut s = session();
