@@ -9,6 +9,9 @@
 #   {"bench":"relay_throughput_js","ours","anchor","unit":"MB/s","ratio", ...}
 #   MB/s of BLOCKS_RELAY (20000) x BLOCK_SIZE (1024) bytes, join -> every block stored and
 #   verified by hypercore (the client's clock); ratio = ours/anchor (> 1: ours is faster).
+# A second line, relay_throughput_rust: our relay client (`hyperwasm-relay relay-client fetch`)
+# replicating the same 20,000 x 1 KiB from a Rust seeder (`hyperwasm-relay dht join`) through our
+# relay, against the same anchor (the JS client through the JS relay from the JS seeder).
 # REPEAT (1) alternating runs (ours first) keep the fastest of each. A failed fetch is retried
 # (ATTEMPTS, 3) and counted: the JS client can crash on the JS relay (`this.handshake.shift is
 # not a function`: a second `noiseReceive` for a handshake it already completed).
@@ -27,7 +30,7 @@ RELAY=$(realpath "${CARGO_TARGET_DIR:-target}/release/hyperwasm-relay")
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
-  for fd in 3 4 5 6; do eval "exec $fd>&-" 2>/dev/null || true; done
+  for fd in 3 4 5 6 7; do eval "exec $fd>&-" 2>/dev/null || true; done
   sleep 1
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -72,6 +75,13 @@ SEED=$(first_line seed)
 KEY=$(json "$SEED" "v['key']")
 DIGEST=$(json "$SEED" "v['digest']")
 
+echo "relay: Rust seeder (hyperwasm-relay dht join, same blocks)" >&2
+"$RELAY" create "$WORK/rust-seed" >"$WORK/rust-create.json"
+RKEY=$(json "$(cat "$WORK/rust-create.json")" "v['key']")
+"$RELAY" gen-blocks --count "$BLOCKS" --size "$BLOCK_SIZE" | "$RELAY" append "$WORK/rust-seed" --chunk-size "$BLOCK_SIZE" >/dev/null
+start rseed 7 "$RELAY" dht join --dir "$WORK/rust-seed" --bootstrap "$BOOT"
+RDIGEST=$(json "$(first_line rseed)" "v['digest']")
+
 echo "relay: our relay (hyperwasm-relay serve)" >&2
 start ours 5 "$RELAY" serve --listen 127.0.0.1:0 --bootstrap "$BOOT" --web-root "$WORK"
 OURS_URL="ws://$(json "$(first_line ours)" "v['listening']")/relay"
@@ -99,9 +109,19 @@ fetch() {
   exit 1
 }
 
+# rust_fetch: one `relay-client fetch` of the Rust seeder's core through our relay.
+rust_fetch() {
+  rm -rf "$WORK/rust-fetched"
+  "$RELAY" relay-client --url "$OURS_URL" --timeout-ms 600000 fetch "$RKEY" --dir "$WORK/rust-fetched" \
+    --length "$BLOCKS" 2>>"$WORK/rust-fetch.err" | grep '"event":"done"'
+}
+
 OURS_RUNS=()
 ANCHOR_RUNS=()
+RUST_RUNS=()
 for _ in $(seq 1 "$REPEAT"); do
+  echo "relay: Rust relay client fetch through our relay" >&2
+  RUST_RUNS+=("$(rust_fetch)")
   echo "relay: fetch through our relay" >&2
   OURS_RUNS+=("$(fetch "$OURS_URL" "$WORK/ours.fails")")
   echo "relay: fetch through the JS relay" >&2
@@ -110,6 +130,7 @@ done
 
 touch "$WORK/ours.fails" "$WORK/anchor.fails"
 OURS_FAILS=$(wc -l <"$WORK/ours.fails") ANCHOR_FAILS=$(wc -l <"$WORK/anchor.fails") \
+RUST="$(printf '%s\n' "${RUST_RUNS[@]}")" RDIGEST="$RDIGEST" \
 OURS="$(printf '%s\n' "${OURS_RUNS[@]}")" ANCHOR="$(printf '%s\n' "${ANCHOR_RUNS[@]}")" DIGEST="$DIGEST" \
   BLOCKS="$BLOCKS" BLOCK_SIZE="$BLOCK_SIZE" python3 - <<'PY'
 import json, os, sys
@@ -142,5 +163,24 @@ print(json.dumps({
     'note': 'JS dht-relay 0.4.3 client (non-custodial, ws) joins a Hyperswarm topic through the relay and replicates a hypercore from a JS seeder on a 5-node loopback testnet; join -> every block stored; digest checked',
     'impl': 'hyperwasm-relay serve (release)',
     'anchor_impl': '@hyperswarm/dht-relay 0.4.3 relay() over ws on node ' + os.popen('node --version').read().strip(),
+}, separators=(',', ':')))
+rust = runs(os.environ['RUST'])
+if not rust or any(r.get('digest') != os.environ['RDIGEST'] for r in rust):
+    print(f'relay: missing or wrong Rust runs ({len(rust)})', file=sys.stderr)
+    sys.exit(1)
+r = max(rust, key=lambda r: r['mbps'])
+print(json.dumps({
+    'bench': 'relay_throughput_rust',
+    'ours': r['mbps'],
+    'anchor': a['mbps'],
+    'unit': 'MB/s',
+    'ratio': round(r['mbps'] / a['mbps'], 2),
+    'n': len(rust),
+    'seconds': round(r['ms'] / 1000, 3),
+    'anchor_seconds': round(a['ms'] / 1000, 3),
+    'bytes': r['bytes'],
+    'note': 'Rust relay client (hyperwasm-relay relay-client fetch: lookup, dial, replicate) <- Rust seeder (dht join) through our relay, vs the JS dht-relay client <- JS seeder through the JS relay; same testnet, same block count and size; digest checked',
+    'impl': 'hyperwasm-relay relay-client + serve (release)',
+    'anchor_impl': '@hyperswarm/dht-relay 0.4.3 client + relay on node ' + os.popen('node --version').read().strip(),
 }, separators=(',', ':')))
 PY
