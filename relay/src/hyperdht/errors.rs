@@ -23,6 +23,9 @@ pub enum HyperDhtError {
     /// The node (or the operation) was destroyed before finishing.
     #[error("DESTROYED: Node destroyed")]
     Destroyed,
+    /// The node runs too many requests or queries already (a local cap; try again later).
+    #[error("REQUEST_OVERLOADED: too many requests in flight")]
+    Overloaded,
     /// Both sides are firewalled and holepunching is needed, which this node does not do.
     #[error("CANNOT_HOLEPUNCH: Cannot holepunch to remote")]
     CannotHolepunch,
@@ -62,6 +65,7 @@ impl HyperDhtError {
             HyperDhtError::ServerError(_) => "SERVER_ERROR",
             HyperDhtError::RequestTimeout => "REQUEST_TIMEOUT",
             HyperDhtError::Destroyed => "DESTROYED",
+            HyperDhtError::Overloaded => "REQUEST_OVERLOADED",
             HyperDhtError::CannotHolepunch => "CANNOT_HOLEPUNCH",
             HyperDhtError::HolepunchAborted => "HOLEPUNCH_ABORTED",
             HyperDhtError::HandshakeUnfinished => "HANDSHAKE_UNFINISHED",

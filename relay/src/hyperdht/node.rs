@@ -126,7 +126,8 @@ pub(super) fn reply_of(r: &Response) -> Reply {
 pub(super) fn rpc_error(e: &RpcError) -> HyperDhtError {
     match e {
         RpcError::RequestTimeout => HyperDhtError::RequestTimeout,
-        _ => HyperDhtError::Destroyed,
+        RpcError::Overloaded => HyperDhtError::Overloaded,
+        RpcError::Destroyed => HyperDhtError::Destroyed,
     }
 }
 
