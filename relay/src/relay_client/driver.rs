@@ -121,7 +121,10 @@ fn open(url: String, origin: Option<String>, limit: Duration) -> Connecting {
             let v = o.parse().map_err(|_| format!("bad origin {o:?}"))?;
             req.headers_mut().insert("origin", v);
         }
-        match tokio::time::timeout(limit, tokio_tungstenite::connect_async(req)).await {
+        // TCP_NODELAY: small frames (replication requests, credit, acks) go out at once
+        // instead of waiting out Nagle's delay against the relay's delayed ACKs.
+        let connect = tokio_tungstenite::connect_async_with_config(req, None, true);
+        match tokio::time::timeout(limit, connect).await {
             Ok(Ok((ws, _))) => Ok(ws),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no WebSocket within {limit:?}")),
@@ -251,8 +254,20 @@ impl Driver {
         let (mut sink, reader) = ws.split();
         let (frames, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {
+            // Frames queued together go out in one flush (one write for a burst).
             while let Some(f) = rx.recv().await {
-                if sink.send(Ws::Binary(f)).await.is_err() {
+                if sink.feed(Ws::Binary(f)).await.is_err() {
+                    return;
+                }
+                let mut more = 0;
+                while more < 256 {
+                    let Ok(f) = rx.try_recv() else { break };
+                    if sink.feed(Ws::Binary(f)).await.is_err() {
+                        return;
+                    }
+                    more += 1;
+                }
+                if sink.flush().await.is_err() {
                     return;
                 }
             }
