@@ -43,6 +43,7 @@ pub(crate) fn spawn(config: DhtConfig) -> Result<(mpsc::UnboundedSender<Command>
         firewalled: config.firewalled,
         host: *local.ip(),
         port: local.port(),
+        rate_limit: config.rate_limit,
         ..RpcOptions::default()
     };
     let opts = NodeOptions { rpc, public_address, unix_offset_ms: unix, ..NodeOptions::default() };

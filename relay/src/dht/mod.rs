@@ -39,6 +39,8 @@ pub use socket::LossShim;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use crate::dht_rpc::RateLimit;
+
 /// How to start a [`Dht`].
 #[derive(Clone, Debug)]
 pub struct DhtConfig {
@@ -56,6 +58,8 @@ pub struct DhtConfig {
     pub public_address: Option<SocketAddrV4>,
     /// Drop datagrams at random, both directions (tests of loss recovery).
     pub loss: Option<LossShim>,
+    /// Per-source-host limit on incoming requests.
+    pub rate_limit: RateLimit,
 }
 
 impl DhtConfig {
@@ -69,6 +73,7 @@ impl DhtConfig {
             firewalled: true,
             public_address: None,
             loss: None,
+            rate_limit: RateLimit::default(),
         }
     }
 
@@ -81,6 +86,7 @@ impl DhtConfig {
             firewalled: false,
             public_address: None,
             loss: None,
+            rate_limit: RateLimit::default(),
         }
     }
 }
