@@ -17,12 +17,11 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddrV4;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use hyperwasm::noise::HandshakeResult;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 
 use super::encrypted::EncryptedStream;
 use super::Dht;
@@ -451,26 +450,54 @@ impl Connection {
     }
 }
 
-impl AsyncRead for Connection {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.hold.0.poll_read(cx, buf)
-    }
+/// `AsyncRead` for a type holding the stream in `self.hold` (reads drain the shared buffer).
+macro_rules! shared_read {
+    ($($t:ty),+) => {$(
+        impl tokio::io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.hold.0.poll_read(cx, buf)
+            }
+        }
+    )+};
 }
 
-impl AsyncWrite for Connection {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        self.hold.0.poll_write(cx, data)
-    }
+/// `AsyncWrite` for a type holding the stream in `self.hold`: writes fill the shared buffer,
+/// flush has nothing to do, shutdown ends our side (UDX END after everything written).
+macro_rules! shared_write {
+    ($($t:ty),+) => {$(
+        impl tokio::io::AsyncWrite for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                data: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.hold.0.poll_write(cx, data)
+            }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
 
-    /// Ends our side (UDX END after everything written); reading goes on.
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.hold.0.shutdown())
-    }
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.hold.0.shutdown())
+            }
+        }
+    )+};
 }
+pub(crate) use {shared_read, shared_write};
+
+shared_read!(Connection, ReadHalf);
+shared_write!(Connection, WriteHalf);
 
 /// Read and write halves on `shared` (each holds the stream; `dht` keeps the node running).
 pub(crate) fn halves(shared: &Arc<Shared>, dht: Option<Dht>) -> (ReadHalf, WriteHalf) {
@@ -478,26 +505,6 @@ pub(crate) fn halves(shared: &Arc<Shared>, dht: Option<Dht>) -> (ReadHalf, Write
         ReadHalf { hold: Hold::new(shared), _dht: dht.clone() },
         WriteHalf { hold: Hold::new(shared), _dht: dht },
     )
-}
-
-impl AsyncRead for ReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.hold.0.poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for WriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        self.hold.0.poll_write(cx, data)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.hold.0.shutdown())
-    }
 }
 
 #[cfg(test)]

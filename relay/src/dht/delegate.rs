@@ -10,15 +10,12 @@
 //! A delegated connection ([`DelegatedConnection`]) carries the raw UDX byte stream — the
 //! secret-stream ciphertext of the key holder's session — and no handshake keys.
 
-use std::io;
 use std::net::SocketAddrV4;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+
 use std::time::Duration;
 
 use hyperwasm::hyperdht::messages::NoisePayload;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::hyperdht::node::{ConnId, SignId};
@@ -193,26 +190,8 @@ impl DelegatedConnection {
     }
 }
 
-impl AsyncRead for DelegatedConnection {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.hold.0.poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for DelegatedConnection {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        self.hold.0.poll_write(cx, data)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// Ends our side (UDX END after everything written).
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.hold.0.shutdown())
-    }
-}
+super::conn::shared_read!(DelegatedConnection);
+super::conn::shared_write!(DelegatedConnection);
 
 /// A server whose handshakes are answered by a delegate. Dropping it stops listening.
 #[derive(Debug)]
