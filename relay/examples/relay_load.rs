@@ -229,6 +229,8 @@ async fn main() {
         "rss_open_kib": rss_open,
         "rss_after_kib": rss_after,
         "p50_ms": round(percentile(&latencies, 50.0)),
+        "p90_ms": round(percentile(&latencies, 90.0)),
+        "p95_ms": round(percentile(&latencies, 95.0)),
         "p99_ms": round(percentile(&latencies, 99.0)),
         "max_ms": round(latencies.last().copied().unwrap_or(f64::NAN)),
         "connect_seconds": round(connect_secs),

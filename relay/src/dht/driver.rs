@@ -44,6 +44,7 @@ pub(crate) fn spawn(config: DhtConfig) -> Result<(mpsc::UnboundedSender<Command>
         host: *local.ip(),
         port: local.port(),
         rate_limit: config.rate_limit,
+        max_window: config.max_window,
         ..RpcOptions::default()
     };
     let opts = NodeOptions { rpc, public_address, unix_offset_ms: unix, ..NodeOptions::default() };

@@ -60,6 +60,9 @@ pub struct DhtConfig {
     pub loss: Option<LossShim>,
     /// Per-source-host limit on incoming requests.
     pub rate_limit: RateLimit,
+    /// Outbound request window per 750 ms slot (JS dht-rpc `maxWindow`, default 80). A node
+    /// that queries for many clients at once (the WebSocket relay) needs a wider one.
+    pub max_window: u32,
 }
 
 impl DhtConfig {
@@ -74,6 +77,7 @@ impl DhtConfig {
             public_address: None,
             loss: None,
             rate_limit: RateLimit::default(),
+            max_window: crate::dht_rpc::DEFAULT_MAX_WINDOW,
         }
     }
 
@@ -87,6 +91,7 @@ impl DhtConfig {
             public_address: None,
             loss: None,
             rate_limit: RateLimit::default(),
+            max_window: crate::dht_rpc::DEFAULT_MAX_WINDOW,
         }
     }
 }

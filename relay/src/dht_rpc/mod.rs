@@ -30,6 +30,7 @@ mod sim;
 
 use std::net::SocketAddrV4;
 
+pub use congestion::DEFAULT_MAX_WINDOW;
 pub use errors::RpcError;
 pub use io::IoStats;
 pub use messages::DecodeError;

@@ -12,6 +12,11 @@ use crate::error::RelayError;
 /// The public HyperDHT bootstrap nodes (hyperdht's `BOOTSTRAP_NODES`, by their addresses).
 pub const PUBLIC_BOOTSTRAP: [&str; 3] = ["88.99.3.86:49737", "142.93.90.113:49737", "138.68.147.8:49737"];
 
+/// The relay node's default request window: about the requests the shared query permits
+/// allow in flight ([`super::session_io::DHT_QUERY_PERMITS`] queries × up to 10 each), so a
+/// burst of session queries is not held back for whole 750 ms drains (JS: 80).
+pub const DEFAULT_DHT_MAX_WINDOW: u32 = 1024;
+
 /// Arguments of `hyperwasm-relay serve`.
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
@@ -33,6 +38,10 @@ pub struct RelayArgs {
     /// UDP address of the relay's DHT node.
     #[arg(long, env = "HYPERWASM_RELAY_DHT_BIND", default_value = "0.0.0.0:0")]
     pub dht_bind: SocketAddrV4,
+    /// The relay DHT node's outbound request window per 750 ms (JS dht-rpc `maxWindow`; JS's
+    /// default, 80, throttles a node that queries for hundreds of sessions at once).
+    #[arg(long, env = "HYPERWASM_RELAY_DHT_MAX_WINDOW", default_value_t = DEFAULT_DHT_MAX_WINDOW)]
+    pub dht_max_window: u32,
     /// Most sessions (WebSockets) at once.
     #[arg(long, env = "HYPERWASM_RELAY_MAX_SESSIONS", default_value_t = 1024)]
     pub max_sessions: u64,
@@ -87,6 +96,7 @@ impl RelayArgs {
             bootstrap: Vec::new(),
             local_testnet: None,
             dht_bind: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+            dht_max_window: DEFAULT_DHT_MAX_WINDOW,
             max_sessions: 1024,
             max_sessions_per_ip: 16,
             max_streams: 64,

@@ -85,6 +85,7 @@ pub async fn start(args: RelayArgs) -> Result<Running, RelayError> {
         None => (None, args.resolve_bootstrap().await?),
     };
     let mut cfg = DhtConfig::client(bootstrap);
+    cfg.max_window = args.dht_max_window.max(1);
     cfg.bind = if testnet.is_some() { SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0) } else { args.dht_bind };
     let dht = Dht::bind(cfg).await?;
     let (drain, draining) = watch::channel(false);
