@@ -1,0 +1,246 @@
+//! Review 6 (adversarial review of the WebSocket relay): regression tests for the defects the
+//! review found. Each test names the defect; tests marked "FAILS on main" reproduce a defect
+//! that is not fixed yet (they are expected to fail until it is).
+//!
+//! Every test runs an in-process relay on an embedded loopback testnet and speaks to it with
+//! hand-built Protomux frames over a raw WebSocket (as `relay_server.rs` does).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use hyperwasm::relay_protocol::messages::Message;
+use hyperwasm_relay::relay_server::{start, RelayArgs, Running};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+async fn relay(per_ip: usize) -> Running {
+    let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
+    args.local_testnet = Some(3);
+    args.max_sessions_per_ip = per_ip;
+    args.drain_secs = 1;
+    start(args).await.unwrap()
+}
+
+async fn healthz(addr: SocketAddr) -> serde_json::Value {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = "GET /healthz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n";
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    timeout(LIMIT, s.read_to_end(&mut buf)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn wait_ready(addr: SocketAddr) {
+    for _ in 0..400 {
+        if healthz(addr).await["dhtReady"] == true {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the relay's DHT node never became ready");
+}
+
+async fn connect(addr: SocketAddr) -> Socket {
+    tokio_tungstenite::connect_async(format!("ws://{addr}/relay")).await.unwrap().0
+}
+
+fn open_frame(name: &str) -> Vec<u8> {
+    let mut f = vec![0, 1, 1, name.len() as u8];
+    f.extend_from_slice(name.as_bytes());
+    f.push(0);
+    f
+}
+
+fn frame(m: &Message) -> Vec<u8> {
+    let (t, p) = m.encode();
+    let mut f = vec![1, t as u8];
+    f.extend_from_slice(&p);
+    f
+}
+
+async fn send(ws: &mut Socket, m: &Message) {
+    ws.send(Ws::Binary(frame(m))).await.unwrap();
+}
+
+async fn recv(ws: &mut Socket) -> Message {
+    loop {
+        let msg = timeout(LIMIT, ws.next()).await.expect("a message in time").unwrap().unwrap();
+        let Ws::Binary(b) = msg else { panic!("unexpected {msg:?}") };
+        match b.first() {
+            Some(0) => continue,
+            Some(1) => return Message::decode(u64::from(b[1]), &b[2..]).unwrap(),
+            _ => panic!("frame on an unknown channel: {b:?}"),
+        }
+    }
+}
+
+/// The next message that is not a keepalive/ack, refusing every sign request on the way.
+async fn recv_refusing_signs(ws: &mut Socket) -> Message {
+    loop {
+        match recv(ws).await {
+            Message::Ack { .. } | Message::Ping | Message::Pong => {}
+            Message::Sign(req) => send(ws, &Message::Signature { sign: req.sign, signature: None }).await,
+            other => return other,
+        }
+    }
+}
+
+async fn hello(ws: &mut Socket) -> [u8; 32] {
+    ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+    send(ws, &Message::Hello { version: 1, resume: None }).await;
+    match recv(ws).await {
+        Message::Welcome { token, .. } => token,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Defect 1 (FAILS on main). `--max-sessions-per-ip` (and `--max-sessions`) count WebSockets,
+/// but a v1 session outlives its socket for the grace period (30 s) with everything it holds:
+/// one IP can keep any number of sessions alive by opening a socket, saying hello and closing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review6_per_ip_cap_counts_sessions_kept_for_resume() {
+    let running = relay(2).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+    for _ in 0..6 {
+        let mut ws = connect(addr).await;
+        hello(&mut ws).await;
+        ws.close(None).await.unwrap();
+        while let Some(Ok(_)) = ws.next().await {}
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sessions = running.sessions();
+    running.drain(Duration::from_secs(1)).await;
+    assert!(sessions <= 2, "one IP capped at 2 sessions holds {sessions} live sessions");
+}
+
+/// Defect 2 (FAILS on main). A `listen` whose task is aborted (unlisten, session end) before
+/// the first self-announce resolves never closes its server: `listen_delegated` drops the
+/// pending reply and `DelegatedServer` (whose Drop sends CloseServer) is never built. The
+/// node keeps the server registered (and re-announcing) forever, and nobody on this relay can
+/// listen on that key again (KEYPAIR_ALREADY_USED).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review6_unlisten_before_first_announce_closes_the_server() {
+    let running = relay(16).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+    let key = [77u8; 32];
+
+    let mut a = connect(addr).await;
+    hello(&mut a).await;
+    send(&mut a, &Message::Listen { server: 1, public_key: key }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(&mut a, &Message::Unlisten { server: 1 }).await;
+    match recv_refusing_signs(&mut a).await {
+        Message::Unlistened { server: 1 } => {}
+        other => panic!("{other:?}"),
+    }
+    // Past the node's 10 s listen wait: the dropped reply is answered into the void.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+
+    let mut b = connect(addr).await;
+    hello(&mut b).await;
+    send(&mut b, &Message::Listen { server: 1, public_key: key }).await;
+    let got = timeout(Duration::from_secs(20), recv_refusing_signs(&mut b)).await.unwrap();
+    running.drain(Duration::from_secs(1)).await;
+    match got {
+        Message::Listening { server: 1, .. } => {}
+        other => panic!("a key unlistened 12 s ago cannot be listened on again: {other:?}"),
+    }
+}
+
+/// Defect 3 (FAILS on main). The 96 DHT query permits are shared by every v1 session and a
+/// query holds its permit for its whole run. An announce whose `sign` requests are never
+/// answered runs until the relay's 10 s sign timeout, so three sessions of one IP (32 queries
+/// each) hold every permit and another session's lookup waits ~10 s (and again, as long as
+/// they repeat it). "A failing or malicious session never affects another."
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review6_unsigned_announces_of_one_client_do_not_stall_other_sessions() {
+    let running = relay(16).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+
+    let mut attackers = Vec::new();
+    for s in 0..3u8 {
+        let mut ws = connect(addr).await;
+        hello(&mut ws).await;
+        for id in 1..=32u32 {
+            let announce =
+                Message::Announce { id, topic: [s; 32], public_key: [9; 32], relay_addresses: vec![] };
+            send(&mut ws, &announce).await;
+        }
+        attackers.push(ws); // never reads, never signs
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut victim = connect(addr).await;
+    hello(&mut victim).await;
+    let started = Instant::now();
+    send(&mut victim, &Message::Lookup { id: 1, topic: [5; 32] }).await;
+    loop {
+        match recv(&mut victim).await {
+            Message::Done { id: 1, .. } | Message::Error { reference: 1, .. } => break,
+            _ => {}
+        }
+    }
+    let took = started.elapsed();
+    drop(attackers);
+    running.drain(Duration::from_secs(1)).await;
+    assert!(took < Duration::from_secs(3), "another client's lookup waited {took:?}");
+}
+
+/// Sends `frame` as fast as the relay takes it, never reading; true if a send blocked for 2 s
+/// (the relay stopped reading: backpressure) before `max` were sent.
+async fn flood_until_blocked(ws: &mut Socket, frame: Vec<u8>, max: usize) -> (bool, usize) {
+    for i in 0..max {
+        match timeout(Duration::from_secs(2), ws.send(Ws::Binary(frame.clone()))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return (false, i),
+            Err(_) => return (true, i),
+        }
+    }
+    (false, max)
+}
+
+/// Defect 4 (FAILS on main). The JS-compat driver reads the WebSocket regardless of how much
+/// it has queued for the client (the writer channel is unbounded; PauseReading only stops the
+/// UDX reads): a client that floods `ping` and never reads makes the relay queue a `pong` per
+/// ping without bound (measured: +15 MB RSS per second from one socket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review6_js_compat_client_that_never_reads_is_backpressured() {
+    let running = relay(16).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+    let mut ws = connect(addr).await;
+    ws.send(Ws::Binary(open_frame("@hyperswarm/dht-relay"))).await.unwrap();
+    let mut handshake = vec![1, 0, 0];
+    handshake.extend_from_slice(&[7; 32]);
+    ws.send(Ws::Binary(handshake)).await.unwrap();
+    let (blocked, sent) = flood_until_blocked(&mut ws, vec![1, 1], 3_000_000).await;
+    running.drain(Duration::from_secs(1)).await;
+    assert!(blocked, "the relay took {sent} pings from a client that reads nothing");
+}
+
+/// The same flood on a v1 session is backpressured (control: passes on main).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review6_v1_client_that_never_reads_is_backpressured() {
+    let running = relay(16).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+    let mut ws = connect(addr).await;
+    hello(&mut ws).await;
+    let (blocked, sent) = flood_until_blocked(&mut ws, frame(&Message::Ping), 3_000_000).await;
+    running.drain(Duration::from_secs(1)).await;
+    assert!(blocked, "the relay took {sent} pings from a client that reads nothing");
+}
