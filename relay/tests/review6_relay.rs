@@ -244,3 +244,31 @@ async fn review6_v1_client_that_never_reads_is_backpressured() {
     running.drain(Duration::from_secs(1)).await;
     assert!(blocked, "the relay took {sent} pings from a client that reads nothing");
 }
+
+/// Defect 5 (FAILS on main; spec mismatch). PROTOCOL.md §3: "Queries and servers share one id
+/// space (`sign.id` and `error.ref` name either), so a live query and a live server never have
+/// the same id. Reusing a live id is `ID_IN_USE`." The session checks queries against queries
+/// and servers against servers only, so a `sign{id}` or `error{ref}` can name either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review6_queries_and_servers_share_one_id_space() {
+    let running = relay(16).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+    let mut ws = connect(addr).await;
+    hello(&mut ws).await;
+    send(&mut ws, &Message::Listen { server: 5, public_key: [3; 32] }).await;
+    send(&mut ws, &Message::Lookup { id: 5, topic: [4; 32] }).await;
+    let got = timeout(Duration::from_secs(20), async {
+        loop {
+            match recv_refusing_signs(&mut ws).await {
+                Message::Error { reference: 5, code, .. } => break Some(code),
+                Message::Done { id: 5, .. } => break None,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    running.drain(Duration::from_secs(1)).await;
+    assert_eq!(got.as_deref(), Some("ID_IN_USE"), "a lookup reused a live server's id");
+}
