@@ -1,6 +1,5 @@
-//! Review 6 (adversarial review of the WebSocket relay): regression tests for the defects the
-//! review found. Each test names the defect; tests marked "FAILS on main" reproduce a defect
-//! that is not fixed yet (they are expected to fail until it is).
+//! Hostile and careless clients against the WebSocket relay: regression tests for the defects
+//! an adversarial review found (each test names the property it guards).
 //!
 //! Every test runs an in-process relay on an embedded loopback testnet and speaks to it with
 //! hand-built Protomux frames over a raw WebSocket (as `relay_server.rs` does).
@@ -109,7 +108,7 @@ async fn hello(ws: &mut Socket) -> [u8; 32] {
 /// but a v1 session outlives its socket for the grace period (30 s) with everything it holds:
 /// one IP can keep any number of sessions alive by opening a socket, saying hello and closing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review6_per_ip_cap_counts_sessions_kept_for_resume() {
+async fn per_ip_cap_counts_sessions_kept_for_resume() {
     let running = relay(2).await;
     let addr = running.addr;
     wait_ready(addr).await;
@@ -131,7 +130,7 @@ async fn review6_per_ip_cap_counts_sessions_kept_for_resume() {
 /// node keeps the server registered (and re-announcing) forever, and nobody on this relay can
 /// listen on that key again (KEYPAIR_ALREADY_USED).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review6_unlisten_before_first_announce_closes_the_server() {
+async fn unlisten_before_first_announce_closes_the_server() {
     let running = relay(16).await;
     let addr = running.addr;
     wait_ready(addr).await;
@@ -166,7 +165,7 @@ async fn review6_unlisten_before_first_announce_closes_the_server() {
 /// each) hold every permit and another session's lookup waits ~10 s (and again, as long as
 /// they repeat it). "A failing or malicious session never affects another."
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review6_unsigned_announces_of_one_client_do_not_stall_other_sessions() {
+async fn unsigned_announces_of_one_client_do_not_stall_other_sessions() {
     let running = relay(16).await;
     let addr = running.addr;
     wait_ready(addr).await;
@@ -218,7 +217,7 @@ async fn flood_until_blocked(ws: &mut Socket, frame: Vec<u8>, max: usize) -> (bo
 /// UDX reads): a client that floods `ping` and never reads makes the relay queue a `pong` per
 /// ping without bound (measured: +15 MB RSS per second from one socket).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review6_js_compat_client_that_never_reads_is_backpressured() {
+async fn js_compat_client_that_never_reads_is_backpressured() {
     let running = relay(16).await;
     let addr = running.addr;
     wait_ready(addr).await;
@@ -234,7 +233,7 @@ async fn review6_js_compat_client_that_never_reads_is_backpressured() {
 
 /// The same flood on a v1 session is backpressured (control: passes on main).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review6_v1_client_that_never_reads_is_backpressured() {
+async fn v1_client_that_never_reads_is_backpressured() {
     let running = relay(16).await;
     let addr = running.addr;
     wait_ready(addr).await;
@@ -250,7 +249,7 @@ async fn review6_v1_client_that_never_reads_is_backpressured() {
 /// the same id. Reusing a live id is `ID_IN_USE`." The session checks queries against queries
 /// and servers against servers only, so a `sign{id}` or `error{ref}` can name either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review6_queries_and_servers_share_one_id_space() {
+async fn queries_and_servers_share_one_id_space() {
     let running = relay(16).await;
     let addr = running.addr;
     wait_ready(addr).await;
