@@ -27,50 +27,15 @@ ATTEMPTS=${ATTEMPTS:-3}
 cargo build --release -q -p hyperwasm-relay >&2
 RELAY=$(realpath "${CARGO_TARGET_DIR:-target}/release/hyperwasm-relay")
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for fd in 3 4 5 6 7; do eval "exec $fd>&-" 2>/dev/null || true; done
-  sleep 1
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# start NAME FD CMD…: runs CMD with stdin on a fifo held open by fd FD, stdout to $WORK/NAME.out.
-start() {
-  local name=$1 fd=$2
-  shift 2
-  mkfifo "$WORK/$name.in"
-  "$@" <"$WORK/$name.in" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS+=($!)
-  eval "exec $fd>\"$WORK/$name.in\""
-}
-
-# first_line NAME: waits (up to 120 s) for NAME's first stdout line and prints it.
-first_line() {
-  local i
-  for i in $(seq 1 1200); do
-    if [ -s "$WORK/$1.out" ] && head -n1 "$WORK/$1.out" | grep -q '}$'; then
-      head -n1 "$WORK/$1.out"
-      return
-    fi
-    sleep 0.1
-  done
-  echo "relay bench: $1 did not start; stderr:" >&2
-  cat "$WORK/$1.err" >&2
-  exit 1
-}
-
-json() { python3 -c "import json,sys; v=json.loads(sys.argv[1]); print(eval(sys.argv[2], {'v': v}))" "$1" "$2"; }
+BENCH_TAG=relay
+. tests/bench/lib/peers.sh
 
 echo "relay: JS testnet" >&2
-start testnet 3 node tests/js/dht-peer.mjs testnet --size 5
+start testnet node tests/js/dht-peer.mjs testnet --size 5
 BOOT=$(json "$(first_line testnet)" "','.join(v['bootstrap'])")
 
 echo "relay: JS seeder ($BLOCKS x $BLOCK_SIZE B)" >&2
-start seed 4 node tests/js/dht-peer.mjs swarm-seed --bootstrap "$BOOT" --blocks "$BLOCKS" --block-size "$BLOCK_SIZE" --server-only
+start seed node tests/js/dht-peer.mjs swarm-seed --bootstrap "$BOOT" --blocks "$BLOCKS" --block-size "$BLOCK_SIZE" --server-only
 SEED=$(first_line seed)
 KEY=$(json "$SEED" "v['key']")
 DIGEST=$(json "$SEED" "v['digest']")
@@ -79,15 +44,15 @@ echo "relay: Rust seeder (hyperwasm-relay dht join, same blocks)" >&2
 "$RELAY" create "$WORK/rust-seed" >"$WORK/rust-create.json"
 RKEY=$(json "$(cat "$WORK/rust-create.json")" "v['key']")
 "$RELAY" gen-blocks --count "$BLOCKS" --size "$BLOCK_SIZE" | "$RELAY" append "$WORK/rust-seed" --chunk-size "$BLOCK_SIZE" >/dev/null
-start rseed 7 "$RELAY" dht join --dir "$WORK/rust-seed" --bootstrap "$BOOT"
+start rseed "$RELAY" dht join --dir "$WORK/rust-seed" --bootstrap "$BOOT"
 RDIGEST=$(json "$(first_line rseed)" "v['digest']")
 
 echo "relay: our relay (hyperwasm-relay serve)" >&2
-start ours 5 "$RELAY" serve --listen 127.0.0.1:0 --bootstrap "$BOOT" --web-root "$WORK"
+start ours "$RELAY" serve --listen 127.0.0.1:0 --bootstrap "$BOOT" --web-root "$WORK"
 OURS_URL="ws://$(json "$(first_line ours)" "v['listening']")/relay"
 
 echo "relay: JS relay (@hyperswarm/dht-relay)" >&2
-start jsrelay 6 node tests/js/dht-relay-server.mjs --bootstrap "$BOOT"
+start jsrelay node tests/js/dht-relay-server.mjs --bootstrap "$BOOT"
 JS_URL=$(json "$(first_line jsrelay)" "v['url']")
 sleep 2 # both relays' DHT nodes bootstrapped and the seeder's announce settled
 

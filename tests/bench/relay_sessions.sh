@@ -26,60 +26,22 @@ RELAY=$(realpath "$TARGET/release/hyperwasm-relay")
 LOAD=$(realpath "$TARGET/release/examples/relay_load")
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for fd in 3 4 5 6 7; do eval "exec $fd>&-" 2>/dev/null || true; done
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# start NAME FD CMD…: runs CMD with stdin on a fifo held open by fd FD, stdout to $WORK/NAME.out;
-# its pid is in $WORK/NAME.pid.
-start() {
-  local name=$1 fd=$2
-  shift 2
-  mkfifo "$WORK/$name.in"
-  "$@" <"$WORK/$name.in" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS+=($!)
-  echo $! >"$WORK/$name.pid"
-  eval "exec $fd>\"$WORK/$name.in\""
-}
-
-# first_line NAME: waits (up to 120 s) for NAME's first stdout line and prints it.
-first_line() {
-  local i
-  for i in $(seq 1 1200); do
-    if [ -s "$WORK/$1.out" ] && head -n1 "$WORK/$1.out" | grep -q '}$'; then
-      head -n1 "$WORK/$1.out"
-      return
-    fi
-    sleep 0.1
-  done
-  echo "relay_sessions: $1 did not start; stderr:" >&2
-  cat "$WORK/$1.err" >&2
-  exit 1
-}
-
-json() { python3 -c "import json,sys; v=json.loads(sys.argv[1]); print(eval(sys.argv[2], {'v': v}))" "$1" "$2"; }
+BENCH_TAG=relay_sessions
+. tests/bench/lib/peers.sh
 
 echo "relay_sessions: JS testnet (8 nodes)" >&2
-start testnet 3 node tests/js/dht-peer.mjs testnet --size 8
+start testnet node tests/js/dht-peer.mjs testnet --size 8
 BOOT=$(json "$(first_line testnet)" "','.join(v['bootstrap'])")
 # The JS-client runs look up a topic a JS peer announced on the testnet: the JS relay's
 # non-custodial announce stores nothing (its sign requests carry the whole peer object).
 TOPIC=$(openssl rand -hex 32)
-start announcer 7 node tests/js/dht-peer.mjs announce --bootstrap "$BOOT" --topic "$TOPIC"
+start announcer node tests/js/dht-peer.mjs announce --bootstrap "$BOOT" --topic "$TOPIC"
 KEY=$(json "$(first_line announcer)" "v['publicKey']")
 
 # Two instances of our relay, one per client, so neither run starts with the other's sessions.
 echo "relay_sessions: our relay (two instances)" >&2
 for name in ours oursjs; do
-  fd=4; [ "$name" = oursjs ] && fd=6
-  start "$name" "$fd" "$RELAY" serve --listen 127.0.0.1:0 --bootstrap "$BOOT" --web-root "$WORK" \
+  start "$name" "$RELAY" serve --listen 127.0.0.1:0 --bootstrap "$BOOT" --web-root "$WORK" \
     --max-sessions $((SESSIONS + 100)) --max-sessions-per-ip $((SESSIONS + 100))
 done
 OURS_HOST=$(json "$(first_line ours)" "v['listening']")
@@ -88,7 +50,7 @@ OURSJS_HOST=$(json "$(first_line oursjs)" "v['listening']")
 OURSJS_PID=$(cat "$WORK/oursjs.pid")
 
 echo "relay_sessions: JS relay" >&2
-start jsrelay 5 node tests/js/dht-relay-server.mjs --bootstrap "$BOOT"
+start jsrelay node tests/js/dht-relay-server.mjs --bootstrap "$BOOT"
 JS_URL=$(json "$(first_line jsrelay)" "v['url']")
 JS_PID=$(cat "$WORK/jsrelay.pid")
 for host in "$OURS_HOST" "$OURSJS_HOST"; do
