@@ -212,10 +212,11 @@ async fn flood_until_blocked(ws: &mut Socket, frame: Vec<u8>, max: usize) -> (bo
     (false, max)
 }
 
-/// Defect 4 (FAILS on main). The JS-compat driver reads the WebSocket regardless of how much
-/// it has queued for the client (the writer channel is unbounded; PauseReading only stops the
-/// UDX reads): a client that floods `ping` and never reads makes the relay queue a `pong` per
-/// ping without bound (measured: +15 MB RSS per second from one socket).
+/// Defect 4. The JS-compat driver read the WebSocket regardless of how much it had queued for
+/// the client (the writer channel was unbounded; PauseReading only stops the UDX reads): a
+/// client that floods `ping` and never reads made the relay queue a `pong` per ping without
+/// bound (measured: +15 MB RSS per second from one socket). Now the driver stops reading the
+/// socket above a high-water mark of queued bytes (2 MiB), which `/metrics` reports.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_compat_client_that_never_reads_is_backpressured() {
     let running = relay(16).await;
@@ -227,8 +228,24 @@ async fn js_compat_client_that_never_reads_is_backpressured() {
     handshake.extend_from_slice(&[7; 32]);
     ws.send(Ws::Binary(handshake)).await.unwrap();
     let (blocked, sent) = flood_until_blocked(&mut ws, vec![1, 1], 3_000_000).await;
+    let queued = metric(addr, "hyperwasm_relay_js_compat_queued_bytes").await;
     running.drain(Duration::from_secs(1)).await;
     assert!(blocked, "the relay took {sent} pings from a client that reads nothing");
+    // The high-water mark (2 MiB) plus what one read of the socket can add.
+    assert!(queued <= 3 << 20, "{queued} bytes queued for a client that reads nothing");
+}
+
+/// One sample of the relay's `/metrics`.
+async fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = "GET /metrics HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n";
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    timeout(LIMIT, s.read_to_end(&mut buf)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let line =
+        text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name}"));
+    line.rsplit_once(' ').unwrap().1.parse().unwrap()
 }
 
 /// The same flood on a v1 session is backpressured (control: passes on main).

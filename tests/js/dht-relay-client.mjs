@@ -18,6 +18,13 @@
 //   node.connect(key): a SecretStream run by this client over the relay; writes N random bytes
 //   and waits for them to come back (against `dht-peer.mjs echo-server`).
 //   → {"event":"open","remotePublicKey"}, {"event":"echoed","bytes","ok"}; exit 0 if ok.
+// sink --key HEX [--seed HEX] [--stall] [--timeout-ms N=120000]
+//   node.connect(key) and reads the stream to its end (against `dht-peer.mjs source-server`).
+//   With --stall the WebSocket's TCP socket is paused as soon as the stream opens (nothing more
+//   is read from the relay) until stdin reads `resume`, answered {"resumed":true}.
+//   → {"event":"open","remotePublicKey"} (with --stall: once paused),
+//     {"event":"received","bytes","hash"} (dht-peer.mjs's stream hash), then ends its half and
+//     waits for the stream to close; exit 0.
 // listen [--seed HEX]
 //   createServer().listen(keyPair), echoing every connection (`dht-peer.mjs connect` dials it).
 //   → {"event":"listening","publicKey","host","port"}, {"event":"connection","remotePublicKey"}
@@ -35,7 +42,7 @@ import os from 'os'
 import path from 'path'
 import {
   require, b4a, hex, out, log, fail, run, exit, onCleanup, parseArgs, intArg, hexArg, withTimeout,
-  reasonOf, coreDigest, nowMs, round3, mbps
+  reasonOf, coreDigest, nowMs, round3, mbps, receiveBytes, stdinLoop, closed
 } from './lib/dht.mjs'
 
 const DHT = require('@hyperswarm/dht-relay')
@@ -129,6 +136,36 @@ async function connect(opts) {
   await exit(ok ? 0 : 1)
 }
 
+async function sink(opts) {
+  const key = hexArg(opts.key, 'key', 32)
+  const timeoutMs = intArg(opts.timeoutMs, 'timeout-ms', 120000)
+  const { node, socket } = await relayNode(opts)
+  const conn = node.connect(key)
+  conn.on('error', (err) => log('connection error:', reasonOf(err)))
+  await withTimeout(new Promise((resolve, reject) => {
+    conn.once('open', resolve)
+    conn.once('close', () => reject(new Error('closed before open')))
+  }), timeoutMs, 'open')
+  if (opts.stall) socket.pause()
+  const received = receiveBytes(conn)
+  received.catch(() => {})
+  out({ event: 'open', remotePublicKey: hex(conn.remotePublicKey) })
+  if (opts.stall) {
+    await new Promise((resolve) => stdinLoop({
+      resume: () => {
+        socket.resume()
+        resolve()
+        return { resumed: true }
+      }
+    }))
+  }
+  const r = await withTimeout(received, timeoutMs, 'receive')
+  out({ event: 'received', bytes: r.bytes, hash: r.hash })
+  conn.end()
+  await withTimeout(closed(conn), 5000, 'close').catch((err) => log(reasonOf(err)))
+  await exit(0)
+}
+
 async function listen(opts) {
   const { node, keyPair } = await relayNode(opts)
   const server = node.createServer((conn) => {
@@ -195,10 +232,10 @@ async function custodial(opts) {
   await exit(0)
 }
 
-const COMMANDS = { lookup, announce, connect, listen, 'swarm-fetch': swarmFetch, custodial }
+const COMMANDS = { lookup, announce, connect, sink, listen, 'swarm-fetch': swarmFetch, custodial }
 
 run(async () => {
-  const { cmd, opts } = parseArgs(process.argv.slice(2), { flags: [] })
+  const { cmd, opts } = parseArgs(process.argv.slice(2), { flags: ['stall'] })
   const fn = COMMANDS[cmd]
   if (!fn) fail('usage: dht-relay-client.mjs <' + Object.keys(COMMANDS).join('|') + '> --relay ws://HOST:PORT/relay … (see the header)')
   await fn(opts)

@@ -10,6 +10,12 @@
 //! - client-bound: every stream's reader pump reads its UDX stream only while the session does
 //!   not ask to pause (`PauseReading` above the high-water mark of queued bytes,
 //!   `ResumeReading` at the low-water mark), 64 KiB at a time, through a bounded channel;
+//!   the writer task holds at most [`WRITER_BYTES`] of them (plus one message), the rest waits
+//!   in the session;
+//! - client input: while the session's queued bytes (in the session or with the writer, not yet
+//!   flushed to the socket) exceed [`WS_HIGH_WATER`], the driver stops reading the WebSocket
+//!   until they drain to [`WS_LOW_WATER`], so a client that sends and never reads (a `ping`
+//!   flood: a `pong` each) cannot make the relay queue without bound;
 //! - peer-bound: each `data` becomes one UDX write queued to the stream's writer pump; while the
 //!   writes the UDX side has not accepted yet (its send buffer is full) exceed
 //!   [`WRITE_BACKLOG`], the driver stops reading the WebSocket.
@@ -64,6 +70,14 @@ const READ_CHUNK: usize = 64 * 1024;
 const READS_IN_FLIGHT: usize = 16;
 /// Bytes of `data` the UDX side has not accepted yet above which the WebSocket is not read.
 pub const WRITE_BACKLOG: u64 = 256 * 1024;
+/// Session bytes handed to the writer task and not flushed yet above which no more are handed
+/// over (they wait in the session, counted the same).
+pub const WRITER_BYTES: usize = 256 * 1024;
+/// Bytes queued for the client above which the WebSocket is not read (above the session's
+/// default high-water mark for UDX reads, so a download alone seldom stops the client's input).
+pub const WS_HIGH_WATER: usize = 2 << 20;
+/// Queued bytes at or below which the WebSocket is read again.
+pub const WS_LOW_WATER: usize = 1 << 20;
 /// How long an accepted handshake may take to connect before the session forgets it.
 const ACCEPT_TIMEOUT_MS: u64 = 30_000;
 /// How often asks the node gave up on are looked for while some are pending.
@@ -188,6 +202,9 @@ pub(crate) async fn run(handoff: Handoff, ctx: Arc<Ctx>) {
         tasks: HashMap::new(),
         streams: HashMap::new(),
         ws_close: None,
+        in_writer: 0,
+        ws_paused: false,
+        gauged: 0,
         ctx: ctx.clone(),
     };
     driver.metrics.sessions.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +220,7 @@ pub(crate) async fn run(handoff: Handoff, ctx: Arc<Ctx>) {
     if code != 0 {
         let _ = driver.writer_tx.send(WriterIn::Close(code, reason));
     }
+    driver.gauge(0);
     drop(driver);
     let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
     ctx.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
@@ -234,6 +252,12 @@ struct Driver {
     streams: HashMap<StreamId, Pumps>,
     /// A close the socket itself decided (protocol errors below the session).
     ws_close: Option<(u16, String)>,
+    /// Session bytes handed to the writer and not reported flushed yet.
+    in_writer: usize,
+    /// Whether the WebSocket is not read because too much waits for the client.
+    ws_paused: bool,
+    /// This session's share of the `js_compat_queued_bytes` gauge.
+    gauged: u64,
     ctx: Arc<Ctx>,
 }
 
@@ -244,6 +268,34 @@ impl Driver {
 
     fn write_backlog(&self) -> u64 {
         self.streams.values().map(|s| s.pending.load(Ordering::Acquire)).sum()
+    }
+
+    /// Whether the WebSocket may be read: the client takes what is queued for it (hysteresis
+    /// between [`WS_HIGH_WATER`] and [`WS_LOW_WATER`]) and the UDX side takes its `data`.
+    fn may_read_ws(&mut self) -> bool {
+        let queued = self.session.queued_bytes();
+        if queued > WS_HIGH_WATER {
+            self.ws_paused = true;
+        } else if queued <= WS_LOW_WATER {
+            self.ws_paused = false;
+        }
+        !self.ws_paused && self.write_backlog() < WRITE_BACKLOG
+    }
+
+    /// Sets this session's share of the queued-bytes gauge.
+    fn gauge(&mut self, bytes: u64) {
+        let g = &self.metrics.js_compat_queued_bytes;
+        if bytes > self.gauged {
+            g.fetch_add(bytes - self.gauged, Ordering::Relaxed);
+        } else {
+            g.fetch_sub(self.gauged - bytes, Ordering::Relaxed);
+        }
+        self.gauged = bytes;
+    }
+
+    fn on_flushed(&mut self, n: usize) {
+        self.in_writer = self.in_writer.saturating_sub(n);
+        self.session.on_flushed(n);
     }
 
     fn next_deadline(&self) -> Option<u64> {
@@ -265,16 +317,17 @@ impl Driver {
         self.flush_mux(0);
         self.on_mux_events();
         loop {
-            self.pump();
+            self.pump(WRITER_BYTES);
             if self.session.is_closed() || self.ws_close.is_some() {
                 return;
             }
-            let read_ws = self.write_backlog() < WRITE_BACKLOG;
+            self.gauge(self.session.queued_bytes() as u64);
+            let read_ws = self.may_read_ws();
             let deadline = self.next_deadline().map(|t| origin + Duration::from_millis(t));
             let backlog = self.backlog.clone();
             tokio::select! {
                 msg = ws.next(), if read_ws => self.on_ws(msg, &mut bucket).await,
-                Some(n) = self.flushed.recv() => self.session.on_flushed(n),
+                Some(n) = self.flushed.recv() => self.on_flushed(n),
                 Some(r) = self.reads.recv() => self.on_read(r),
                 Some(i) = self.internal.recv() => self.on_internal(i),
                 Some(a) = self.asks.recv() => self.on_ask(a),
@@ -359,16 +412,22 @@ impl Driver {
         if frames.is_empty() && len == 0 {
             return;
         }
-        if self.writer_tx.send(WriterIn::Frames(frames, len)).is_err() && len > 0 {
-            self.session.on_flushed(len);
+        if self.writer_tx.send(WriterIn::Frames(frames, len)).is_err() {
+            if len > 0 {
+                self.session.on_flushed(len);
+            }
+        } else {
+            self.in_writer += len;
         }
     }
 
-    /// Moves what the session queued: messages to the socket, commands to the DHT side.
-    fn pump(&mut self) {
+    /// Moves what the session queued: messages to the socket while the writer holds less than
+    /// `writer_limit` session bytes, commands to the DHT side.
+    fn pump(&mut self, writer_limit: usize) {
         loop {
             let mut moved = false;
-            while let Some(t) = self.session.poll_transmit() {
+            while self.in_writer < writer_limit {
+                let Some(t) = self.session.poll_transmit() else { break };
                 moved = true;
                 let len = t.queued_len();
                 self.metrics.bytes_out.fetch_add(t.payload.len() as u64, Ordering::Relaxed);
@@ -649,7 +708,9 @@ impl Driver {
         if !self.session.is_closed() {
             self.session.close(GONE, "the session ended");
         }
-        self.pump();
+        // Everything left goes to the writer for its last flush (bounded: the session's queue
+        // is, and the writer gets [`CLOSE_FLUSH`] to write it).
+        self.pump(usize::MAX);
         for (_, t) in self.tasks.drain() {
             t.abort();
         }

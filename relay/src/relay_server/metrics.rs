@@ -25,6 +25,9 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     /// Payload bytes sent to clients.
     pub bytes_out: AtomicU64,
+    /// Bytes `@hyperswarm/dht-relay` sessions queued for their clients and not yet written to
+    /// their sockets (each session keeps its share bounded).
+    pub js_compat_queued_bytes: AtomicU64,
     /// WebSocket upgrades refused, by reason (`origin`, `per_ip`, `sessions`, `draining`).
     refused: Mutex<BTreeMap<&'static str, u64>>,
     /// `error` messages sent, by code.
@@ -74,6 +77,12 @@ impl Metrics {
             "hyperwasm_relay_dht_ready",
             "Whether the DHT node is bootstrapped.",
             u64::from(dht_ready),
+        );
+        gauge(
+            &mut out,
+            "hyperwasm_relay_js_compat_queued_bytes",
+            "Bytes queued for dht-relay clients, not yet written to their sockets.",
+            get(&self.js_compat_queued_bytes),
         );
         counter(&mut out, "hyperwasm_relay_queries_total", "Queries started.", get(&self.queries));
         counter(
