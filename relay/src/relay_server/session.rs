@@ -26,7 +26,7 @@ use hyperwasm::relay_protocol::{RelayError, CLIENT_ID_LIMIT, MAX_DATA_LEN};
 use crate::hyperdht::{SignKind, SignParts};
 
 pub use super::session_events::{
-    AskAnswer, AskId, DhtEvent, QueryKind, SessionCommand, SessionConfig, SocketClose,
+    AskAnswer, AskId, DhtEvent, QueryKind, SessionCommand, SessionConfig, SocketClose, REPLAY_HIGH_WATER,
 };
 
 #[derive(Debug, PartialEq, Eq)]
@@ -123,6 +123,12 @@ impl Session {
     /// Whether the session is over (its socket must close after the queued frames).
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// Bytes of sequenced messages the client has not acknowledged (the replay buffer). The
+    /// DHT side reads no stream data while this is above [`REPLAY_HIGH_WATER`].
+    pub fn replay_bytes(&self) -> usize {
+        self.reliable.replay_bytes()
     }
 
     /// Live streams, servers and queries.
@@ -434,8 +440,13 @@ impl Session {
             Message::Data { stream, bytes } => self.client_data(stream, bytes, now),
             Message::Credit { stream, bytes } => match self.streams.get_mut(&stream) {
                 Some(StreamState::Open { credit, .. }) => {
+                    // The allowance grows by what the credit grew (it stays below 2^53).
+                    let before = credit.send_allowance();
                     credit.on_credit(bytes);
-                    self.cmds.push_back(SessionCommand::ReadMore { stream, bytes });
+                    let bytes = credit.send_allowance().saturating_sub(before);
+                    if bytes > 0 {
+                        self.cmds.push_back(SessionCommand::ReadMore { stream, bytes });
+                    }
                 }
                 _ => self.error(u64::from(stream), "UNKNOWN_ID", "no such open stream", now),
             },

@@ -18,17 +18,19 @@ use std::time::Duration;
 
 use hyperwasm::hyperdht::messages::NoisePayload;
 use hyperwasm::relay_protocol::MAX_DATA_LEN;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::dht::delegate::{Ask, Asked, Delegate, DelegatedConnection};
 use crate::dht::handles::{OpDone, OpRequest};
-use crate::dht::{Dht, DhtError, ReadHalf, WriteHalf};
+use crate::dht::{Dht, DhtError};
 
 use super::metrics::Metrics;
-use super::session::{AskAnswer, AskId, DhtEvent, QueryKind, Session, SessionCommand, SocketClose};
+use super::session::{
+    AskAnswer, AskId, DhtEvent, QueryKind, Session, SessionCommand, SocketClose, REPLAY_HIGH_WATER,
+};
 
 /// Asks a session may have queued before more are refused.
 const ASK_QUEUE: usize = 256;
@@ -102,12 +104,58 @@ struct Allowance {
     more: Notify,
 }
 
+/// Largest total credit a stream's allowance holds (as `StreamCredit`: below 2^53).
+const MAX_ALLOWANCE: u64 = (1 << 53) - 1;
+/// Released writers (both sides ended, still flushing to a peer) a session keeps at once; the
+/// oldest is aborted beyond this.
+const MAX_RELEASED: usize = 64;
+
+/// The session-wide read gate (PROTOCOL.md §4): the stream pumps read only while the client's
+/// unacknowledged bytes (the replay buffer) plus the bytes read and not yet handed to the
+/// session stay below [`REPLAY_HIGH_WATER`].
+#[derive(Default)]
+struct ReadGate {
+    /// The session's replay bytes, as of its last pump.
+    replay: AtomicU64,
+    /// Bytes read from streams and not yet taken by the session.
+    in_flight: AtomicU64,
+    below: Notify,
+}
+
+impl ReadGate {
+    fn open(&self) -> bool {
+        let level =
+            self.replay.load(Ordering::Acquire).saturating_add(self.in_flight.load(Ordering::Acquire));
+        level < REPLAY_HIGH_WATER as u64
+    }
+
+    /// Waits until the level is below the high-water mark.
+    async fn wait_open(&self) {
+        loop {
+            let below = self.below.notified();
+            tokio::pin!(below);
+            below.as_mut().enable();
+            if self.open() {
+                return;
+            }
+            below.await;
+        }
+    }
+}
+
 struct StreamPumps {
     gen: u64,
     allowance: Arc<Allowance>,
     writes: Option<mpsc::UnboundedSender<Option<Vec<u8>>>>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
+}
+
+impl StreamPumps {
+    fn abort(&self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
 }
 
 /// The running session (see the module docs).
@@ -129,6 +177,9 @@ pub struct SessionTask {
     tasks: HashMap<u64, (u64, JoinHandle<()>)>,
     next_gen: u64,
     streams: HashMap<u32, StreamPumps>,
+    gate: Arc<ReadGate>,
+    /// Writers of released streams, flushing; aborted when the session ends.
+    released: Vec<JoinHandle<()>>,
     incoming: HashMap<u64, DelegatedConnection>,
     next_conn: u64,
 }
@@ -176,6 +227,8 @@ impl SessionTask {
             tasks: HashMap::new(),
             next_gen: 1,
             streams: HashMap::new(),
+            gate: Arc::default(),
+            released: Vec::new(),
             incoming: HashMap::new(),
             next_conn: 0,
         }
@@ -225,9 +278,12 @@ impl SessionTask {
             t.abort();
         }
         for (_, s) in self.streams.drain() {
-            s.reader.abort();
-            s.writer.abort();
+            s.abort();
             self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
+        }
+        // A peer that never reads must not hold a released writer open after the session.
+        for w in self.released.drain(..) {
+            w.abort();
         }
         self.incoming.clear();
         if let Some((_, out)) = self.socket.take() {
@@ -303,6 +359,10 @@ impl SessionTask {
             if !moved {
                 break;
             }
+        }
+        self.gate.replay.store(self.session.replay_bytes() as u64, Ordering::Release);
+        if self.gate.open() {
+            self.gate.below.notify_waiters();
         }
     }
 
@@ -437,7 +497,8 @@ impl SessionTask {
             }
             SessionCommand::ReadMore { stream, bytes } => {
                 if let Some(s) = self.streams.get(&stream) {
-                    s.allowance.bytes.fetch_add(bytes, Ordering::AcqRel);
+                    let add = |a: u64| Some(a.saturating_add(bytes).min(MAX_ALLOWANCE));
+                    let _ = s.allowance.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, add);
                     s.allowance.more.notify_one();
                 }
             }
@@ -456,8 +517,7 @@ impl SessionTask {
             SessionCommand::Destroy { stream } => {
                 self.abort_task(TAG_DIAL | u64::from(stream));
                 if let Some(s) = self.streams.remove(&stream) {
-                    s.reader.abort();
-                    s.writer.abort();
+                    s.abort();
                     self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
                 }
             }
@@ -466,6 +526,11 @@ impl SessionTask {
                 if let Some(s) = self.streams.remove(&stream) {
                     s.reader.abort();
                     self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
+                    self.released.retain(|w| !w.is_finished());
+                    if self.released.len() >= MAX_RELEASED {
+                        self.released.remove(0).abort();
+                    }
+                    self.released.push(s.writer);
                 }
             }
         }
@@ -492,7 +557,7 @@ impl SessionTask {
 
     fn on_ask(&mut self, Asked { tag, ask }: Asked) {
         let key = tag & KEY_MASK;
-        let stale = !self.tasks.get(&key).is_some_and(|(g, _)| delegate_tag(key, *g) == tag);
+        let stale = self.tasks.get(&key).is_none_or(|(g, _)| delegate_tag(key, *g) != tag);
         if stale {
             // An ask of a task that is gone (its id may be reused): refused (the reply drops).
             return;
@@ -533,6 +598,9 @@ impl SessionTask {
         let now = self.now();
         match i {
             Internal::Dht(gen, ev) => {
+                if let DhtEvent::StreamData { bytes, .. } = &ev {
+                    self.gate.in_flight.fetch_sub(bytes.len() as u64, Ordering::AcqRel);
+                }
                 if !self.is_current_event(&ev, gen) {
                     return; // from a task that was cancelled, closed or replaced
                 }
@@ -595,28 +663,38 @@ impl SessionTask {
     }
 
     fn start_stream(&mut self, stream: u32, conn: DelegatedConnection) {
-        let gen = self.next_gen();
         let (read, write) = conn.into_split();
+        self.start_pumps(stream, read, write);
+    }
+
+    fn start_pumps<R, W>(&mut self, stream: u32, read: R, write: W)
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let gen = self.next_gen();
         let allowance = Arc::new(Allowance { bytes: AtomicU64::new(0), more: Notify::new() });
         let (wtx, wrx) = mpsc::unbounded_channel();
         let tx = self.internal_tx.clone();
-        let reader = tokio::spawn(read_pump((gen, stream), read, allowance.clone(), tx.clone()));
+        let reader =
+            tokio::spawn(read_pump((gen, stream), read, (allowance.clone(), self.gate.clone()), tx.clone()));
         let writer = tokio::spawn(write_pump((gen, stream), write, wrx, tx));
         self.metrics.streams.fetch_add(1, Ordering::Relaxed);
         let pumps = StreamPumps { gen, allowance, writes: Some(wtx), reader, writer };
         let old = self.streams.insert(stream, pumps);
         if let Some(old) = old {
-            old.reader.abort();
-            old.writer.abort();
+            old.abort();
             self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
+/// Reads the stream within the client's credit (`allowance`) and while the session's read
+/// gate is open.
 async fn read_pump(
     (gen, stream): (u64, u32),
-    mut read: ReadHalf,
-    allowance: Arc<Allowance>,
+    mut read: impl AsyncRead + Unpin,
+    (allowance, gate): (Arc<Allowance>, Arc<ReadGate>),
     tx: mpsc::UnboundedSender<Internal>,
 ) {
     let report = |ev| tx.send(Internal::Dht(gen, ev)).is_ok();
@@ -627,6 +705,7 @@ async fn read_pump(
             allowance.more.notified().await;
             continue;
         }
+        gate.wait_open().await;
         let want = usize::try_from(allowed).unwrap_or(usize::MAX).min(MAX_DATA_LEN);
         match read.read(&mut buf[..want]).await {
             Ok(0) => {
@@ -635,6 +714,7 @@ async fn read_pump(
             }
             Ok(n) => {
                 allowance.bytes.fetch_sub(n as u64, Ordering::AcqRel);
+                gate.in_flight.fetch_add(n as u64, Ordering::AcqRel);
                 if !report(DhtEvent::StreamData { stream, bytes: buf[..n].to_vec() }) {
                     return;
                 }
@@ -649,7 +729,7 @@ async fn read_pump(
 
 async fn write_pump(
     (gen, stream): (u64, u32),
-    mut write: WriteHalf,
+    mut write: impl AsyncWrite + Unpin,
     mut writes: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
     tx: mpsc::UnboundedSender<Internal>,
 ) {

@@ -455,6 +455,25 @@ fn credit_bounds_both_directions() {
     assert!(!s.is_ended(), "a stream's error closes the stream, not the session");
 }
 
+/// The client's credit grants add up to at most 2^53 - 1 of read allowance (no wrap).
+#[test]
+fn huge_credit_grants_are_clamped() {
+    let mut s = session();
+    dial(&mut s, 1);
+    cmds(&mut s);
+    out(&mut s);
+    let mut total = 1000u64; // the credit given at open
+    for n in 0..3 {
+        send(&mut s, Message::Credit { stream: 1, bytes: (1 << 53) - 1 - n }, 5);
+        for c in cmds(&mut s) {
+            let SessionCommand::ReadMore { stream: 1, bytes } = c else { panic!("{c:?}") };
+            total = total.checked_add(bytes).unwrap();
+        }
+    }
+    assert_eq!(total, (1 << 53) - 1);
+    assert!(!s.is_ended());
+}
+
 #[test]
 fn both_ends_close_the_stream_cleanly_and_a_reset_reports_its_code() {
     let mut s = session();
