@@ -5,10 +5,14 @@
 //! query tasks, dial tasks, server tasks, and two pump tasks per stream. They report back on
 //! one channel ([`Internal`]); the node's asks of the session's delegated operations arrive
 //! tagged on another and are answered through the session ([`SessionCommand::Answer`]).
+//! Events and ask tags carry the generation of the task that made them: ids are reused after
+//! a cancel or close, and what an old task queued is dropped, never credited to the new one.
 //!
 //! Streams: the reader pump reads the UDX side only within the allowance the session grants
-//! (`ReadMore`, the client's credit) and at most 64 KiB at a time; the writer pump reports each
-//! write the UDX side accepted (`Written`), from which the session grants the client credit.
+//! (`ReadMore`, the client's credit), at most 64 KiB at a time, and only while the session's
+//! unacked replay bytes are below [`REPLAY_HIGH_WATER`] (PROTOCOL.md §4); the writer pump
+//! reports each write the UDX side accepted (`Written`), from which the session grants the
+//! client credit.
 
 use std::collections::HashMap;
 use std::io;
