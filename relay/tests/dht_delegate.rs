@@ -213,3 +213,45 @@ async fn delegated_announce_is_found_and_a_refusal_stores_nothing() {
     let found = timeout(LIMIT, a.lookup(topic).unwrap().collect()).await.unwrap().unwrap();
     assert!(found.iter().all(|r| r.peers.iter().all(|p| p.public_key != kp(5).public_key())));
 }
+
+/// A `listen_delegated` dropped before its first self-announce resolved (a relay client that
+/// unlistened early) must not leave its server registered in the node: once that announce
+/// ends, nobody waits for the answer and the key holder closes the server, so the key can be
+/// listened on again. (Before the fix the server stayed forever: KEYPAIR_ALREADY_USED.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_listen_before_its_first_announce_closes_the_server() {
+    let tn = Testnet::start(3, Ipv4Addr::LOCALHOST, 0, Vec::new()).await.unwrap();
+    let b = client(&tn).await;
+    let server_kp = kp(8);
+    // A delegate that holds the first sign ask until the listen was dropped.
+    let (tx, mut rx) = mpsc::channel::<Asked>(64);
+    let listening = {
+        let b = b.clone();
+        let pk = server_kp.public_key();
+        tokio::spawn(async move { b.listen_delegated(pk, Delegate { tag: 7, asks: tx }).await })
+    };
+    let first = timeout(LIMIT, rx.recv()).await.unwrap().expect("the self-announce asks to sign");
+    assert!(matches!(first.ask, Ask::Sign { .. }));
+    listening.abort();
+    assert!(listening.await.unwrap_err().is_cancelled(), "the listen had not resolved yet");
+    // Now refuse every sign: the self-announce ends without anyone waiting for the listen.
+    drop(first);
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+
+    let target = hash(&server_kp.public_key());
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let (delegate, _seen) = key_holder(server_kp.clone(), None, target, false);
+        match b.listen_delegated(server_kp.public_key(), delegate).await {
+            Ok(server) => {
+                assert_eq!(server.public_key(), server_kp.public_key());
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), "KEYPAIR_ALREADY_USED", "{e}");
+                assert!(tokio::time::Instant::now() < deadline, "the abandoned server was never closed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

@@ -124,7 +124,7 @@ async fn per_ip_cap_counts_sessions_kept_for_resume() {
     assert!(sessions <= 2, "one IP capped at 2 sessions holds {sessions} live sessions");
 }
 
-/// Defect 2 (FAILS on main). A `listen` whose task is aborted (unlisten, session end) before
+/// Defect 2. A `listen` whose task is aborted (unlisten, session end) before
 /// the first self-announce resolves never closes its server: `listen_delegated` drops the
 /// pending reply and `DelegatedServer` (whose Drop sends CloseServer) is never built. The
 /// node keeps the server registered (and re-announcing) forever, and nobody on this relay can
@@ -261,7 +261,7 @@ async fn v1_client_that_never_reads_is_backpressured() {
     assert!(blocked, "the relay took {sent} pings from a client that reads nothing");
 }
 
-/// Defect 5 (FAILS on main; spec mismatch). PROTOCOL.md §3: "Queries and servers share one id
+/// Defect 5 (spec mismatch). PROTOCOL.md §3: "Queries and servers share one id
 /// space (`sign.id` and `error.ref` name either), so a live query and a live server never have
 /// the same id. Reusing a live id is `ID_IN_USE`." The session checks queries against queries
 /// and servers against servers only, so a `sign{id}` or `error{ref}` can name either.

@@ -153,13 +153,25 @@ impl KeyHolder {
     }
 
     /// Answers `listen`s whose server never announced in time.
-    pub(crate) fn handle_timeout(&mut self, _node: &mut Node, now: u64) {
+    pub(crate) fn handle_timeout(&mut self, node: &mut Node, now: u64) {
+        let mut due = Vec::new();
         for (id, s) in self.servers.iter_mut() {
             if s.listen_reply.as_ref().is_some_and(|(_, t)| *t <= now) {
                 if let Some((reply, _)) = s.listen_reply.take() {
-                    let _ = reply.send(Ok(id.0));
+                    due.push((*id, reply));
                 }
             }
+        }
+        for (id, reply) in due {
+            Self::answer_listen(node, id, reply, now);
+        }
+    }
+
+    /// Answers a waiting `listen`. Nobody waiting any more (the `listen` future was dropped, so
+    /// no server handle exists whose drop would close it): the server is closed here.
+    fn answer_listen(node: &mut Node, id: ServerId, reply: oneshot::Sender<Result<u64, DhtError>>, now: u64) {
+        if reply.send(Ok(id.0)).is_err() {
+            node.unlisten(id, now);
         }
     }
 
@@ -458,7 +470,7 @@ impl KeyHolder {
                 if let Some(s) = self.servers.get_mut(&server) {
                     s.relays = relays.iter().map(|r| r.relay_address).collect();
                     if let Some((reply, _)) = s.listen_reply.take() {
-                        let _ = reply.send(Ok(server.0));
+                        Self::answer_listen(node, server, reply, now);
                     }
                 }
             }

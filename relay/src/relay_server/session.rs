@@ -26,7 +26,7 @@ use hyperwasm::relay_protocol::{RelayError, CLIENT_ID_LIMIT, MAX_DATA_LEN};
 use crate::hyperdht::{SignKind, SignParts};
 
 pub use super::session_events::{
-    AskAnswer, AskId, DhtEvent, QueryKind, SessionCommand, SessionConfig, SocketClose,
+    AskAnswer, AskId, DhtEvent, QueryKind, SessionCommand, SessionConfig, SocketClose, REPLAY_HIGH_WATER,
 };
 
 #[derive(Debug, PartialEq, Eq)]
@@ -66,12 +66,20 @@ pub struct Session {
     servers: HashMap<u32, ()>,
     streams: HashMap<u32, StreamState>,
     asks: HashMap<AskKey, (AskId, u64)>,
-    /// The node's handshake id → (server, wire hs).
-    handshakes: HashMap<u64, (u32, u32)>,
+    /// The node's handshake id → (server, wire hs, forgotten after): handshakes shown to the
+    /// client and not yet refused, rejected or connected. At most [`MAX_HANDSHAKES`].
+    handshakes: HashMap<u64, (u32, u32, u64)>,
     next_relay_id: u32,
 }
 
 type Res = Result<(), RelayError>;
+
+/// Handshakes a session tracks at once (shown to the client, not yet connected or refused);
+/// more are refused until some finish.
+pub const MAX_HANDSHAKES: usize = 256;
+/// How long an accepted handshake may take to connect (holepunching included) before the
+/// session forgets it (its late connection is then dropped).
+pub const HANDSHAKE_TTL_MS: u64 = 60_000;
 
 fn client_id(id: u32) -> Res {
     if id == 0 || id >= CLIENT_ID_LIMIT {
@@ -115,6 +123,12 @@ impl Session {
     /// Whether the session is over (its socket must close after the queued frames).
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// Bytes of sequenced messages the client has not acknowledged (the replay buffer). The
+    /// DHT side reads no stream data while this is above [`REPLAY_HIGH_WATER`].
+    pub fn replay_bytes(&self) -> usize {
+        self.reliable.replay_bytes()
     }
 
     /// Live streams, servers and queries.
@@ -268,7 +282,12 @@ impl Session {
             self.asks.iter().filter(|(_, (_, t))| *t <= now_ms).map(|(k, _)| *k).collect();
         for k in expired {
             self.asks.remove(&k);
+            if let AskKey::Hs(wire) = k {
+                // Not answered in time: the node rejects it; nothing will connect.
+                self.forget_handshake(wire);
+            }
         }
+        self.handshakes.retain(|_, (_, _, until)| *until > now_ms);
         if !self.attached || self.ended {
             return;
         }
@@ -386,8 +405,8 @@ impl Session {
             }
             Message::Listen { server, public_key } => {
                 client_id(server)?;
-                if self.servers.contains_key(&server) {
-                    self.error(u64::from(server), "ID_IN_USE", "server id in use", now);
+                if self.id_in_use(server) {
+                    self.error(u64::from(server), "ID_IN_USE", "id in use by a query or server", now);
                 } else if self.servers.len() as u64 >= self.config.max_servers {
                     self.error(u64::from(server), "LIMIT_SERVERS", "too many servers", now);
                 } else {
@@ -398,7 +417,7 @@ impl Session {
             Message::Unlisten { server } => {
                 client_id(server)?;
                 if self.servers.remove(&server).is_some() {
-                    self.handshakes.retain(|_, (s, _)| *s != server);
+                    self.handshakes.retain(|_, (s, _, _)| *s != server);
                     self.cmds.push_back(SessionCommand::Unlisten { server });
                     self.send(Message::Unlistened { server }, now);
                 } else {
@@ -412,15 +431,22 @@ impl Session {
                 }
             }
             Message::Reject { hs } => {
-                if !self.answer(AskKey::Hs(hs), AskAnswer::Handshake(None)) {
+                if self.answer(AskKey::Hs(hs), AskAnswer::Handshake(None)) {
+                    self.forget_handshake(hs);
+                } else {
                     self.error(u64::from(hs), "UNKNOWN_ID", "no such handshake", now);
                 }
             }
             Message::Data { stream, bytes } => self.client_data(stream, bytes, now),
             Message::Credit { stream, bytes } => match self.streams.get_mut(&stream) {
                 Some(StreamState::Open { credit, .. }) => {
+                    // The allowance grows by what the credit grew (it stays below 2^53).
+                    let before = credit.send_allowance();
                     credit.on_credit(bytes);
-                    self.cmds.push_back(SessionCommand::ReadMore { stream, bytes });
+                    let bytes = credit.send_allowance().saturating_sub(before);
+                    if bytes > 0 {
+                        self.cmds.push_back(SessionCommand::ReadMore { stream, bytes });
+                    }
                 }
                 _ => self.error(u64::from(stream), "UNKNOWN_ID", "no such open stream", now),
             },
@@ -458,10 +484,15 @@ impl Session {
         Ok(())
     }
 
+    /// Queries and servers share one id space (PROTOCOL.md §3).
+    fn id_in_use(&self, id: u32) -> bool {
+        self.queries.contains_key(&id) || self.servers.contains_key(&id)
+    }
+
     fn query(&mut self, id: u32, kind: QueryKind, now: u64) -> Res {
         client_id(id)?;
-        if self.queries.contains_key(&id) {
-            self.error(u64::from(id), "ID_IN_USE", "query id in use", now);
+        if self.id_in_use(id) {
+            self.error(u64::from(id), "ID_IN_USE", "id in use by a query or server", now);
         } else if self.queries.len() as u64 >= self.config.max_queries {
             self.error(u64::from(id), "LIMIT_QUERIES", "too many queries", now);
         } else {
@@ -577,17 +608,23 @@ impl Session {
                 if self.streams.len() as u64 >= self.config.max_streams {
                     return self.refuse(ask, AskAnswer::Handshake(None));
                 }
+                if self.handshakes.len() >= MAX_HANDSHAKES {
+                    self.handshakes.retain(|_, (_, _, until)| *until > now);
+                    if self.handshakes.len() >= MAX_HANDSHAKES {
+                        return self.refuse(ask, AskAnswer::Handshake(None));
+                    }
+                }
                 let wire = self.relay_id();
                 self.ask(AskKey::Hs(wire), ask, now);
-                self.handshakes.insert(hs, (server, wire));
+                self.handshakes.insert(hs, (server, wire, now.saturating_add(HANDSHAKE_TTL_MS)));
                 let local_payload = local_payload.to_bytes();
                 self.send(Message::Handshake { server, hs: wire, peer_address, msg1, local_payload }, now);
             }
             DhtEvent::Handshake { ask, .. } => self.refuse(ask, AskAnswer::Handshake(None)),
             DhtEvent::Incoming { server, hs, conn, remote_address } => {
-                let known = self.handshakes.remove(&hs).filter(|(s, _)| *s == server);
+                let known = self.handshakes.remove(&hs).filter(|(s, _, _)| *s == server);
                 match known {
-                    Some((_, wire)) if (self.streams.len() as u64) < self.config.max_streams => {
+                    Some((_, wire, _)) if (self.streams.len() as u64) < self.config.max_streams => {
                         let stream = self.relay_id();
                         self.cmds.push_back(SessionCommand::AdoptIncoming { conn, stream });
                         self.open_stream(stream);
@@ -650,6 +687,11 @@ impl Session {
             | DhtEvent::Listening { .. }
             | DhtEvent::ListenFailed { .. } => {}
         }
+    }
+
+    /// Forgets the handshake the client knows as `wire` (refused, rejected, timed out).
+    fn forget_handshake(&mut self, wire: u32) {
+        self.handshakes.retain(|_, (_, w, _)| *w != wire);
     }
 
     fn is_dialing(&self, stream: u32) -> bool {

@@ -5,6 +5,7 @@ use std::net::SocketAddrV4;
 
 use hyperwasm::hyperdht::messages::{NoisePayload, Peer};
 use hyperwasm::relay_protocol::messages::Limits;
+use hyperwasm::relay_protocol::MAX_DATA_LEN;
 
 use crate::hyperdht::SignParts;
 
@@ -47,11 +48,20 @@ impl Default for SessionConfig {
     }
 }
 
+/// Unacknowledged bytes in a session's replay buffer above which the relay stops reading its
+/// streams' UDX sides (PROTOCOL.md §4): a client that grants credit but never acks costs at
+/// most this much stream data (plus one read of each stream that was under way).
+pub const REPLAY_HIGH_WATER: usize = 4 << 20;
+
 impl SessionConfig {
-    /// The replay buffer bound: every stream's credit plus 1 MiB of control messages.
+    /// The replay buffer bound: the high-water mark, one 64 KiB read per stream that was
+    /// under way when the mark was crossed, and 1 MiB of control messages. Beyond it the
+    /// session ends (`RATE_LIMITED`): only a client that stops acking while its queries keep
+    /// producing results gets there.
     pub fn max_replay_bytes(&self) -> usize {
-        let data = self.max_streams.saturating_mul(self.stream_credit);
-        usize::try_from(data.saturating_add(1 << 20)).unwrap_or(usize::MAX)
+        let reads = self.max_streams.saturating_mul(MAX_DATA_LEN as u64 + 64);
+        let total = reads.saturating_add(REPLAY_HIGH_WATER as u64).saturating_add(1 << 20);
+        usize::try_from(total).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn limits(&self) -> Limits {

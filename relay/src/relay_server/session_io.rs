@@ -5,10 +5,14 @@
 //! query tasks, dial tasks, server tasks, and two pump tasks per stream. They report back on
 //! one channel ([`Internal`]); the node's asks of the session's delegated operations arrive
 //! tagged on another and are answered through the session ([`SessionCommand::Answer`]).
+//! Events and ask tags carry the generation of the task that made them: ids are reused after
+//! a cancel or close, and what an old task queued is dropped, never credited to the new one.
 //!
 //! Streams: the reader pump reads the UDX side only within the allowance the session grants
-//! (`ReadMore`, the client's credit) and at most 64 KiB at a time; the writer pump reports each
-//! write the UDX side accepted (`Written`), from which the session grants the client credit.
+//! (`ReadMore`, the client's credit), at most 64 KiB at a time, and only while the session's
+//! unacked replay bytes are below [`REPLAY_HIGH_WATER`] (PROTOCOL.md §4); the writer pump
+//! reports each write the UDX side accepted (`Written`), from which the session grants the
+//! client credit.
 
 use std::collections::HashMap;
 use std::io;
@@ -18,17 +22,19 @@ use std::time::Duration;
 
 use hyperwasm::hyperdht::messages::NoisePayload;
 use hyperwasm::relay_protocol::MAX_DATA_LEN;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::dht::delegate::{Ask, Asked, Delegate, DelegatedConnection};
 use crate::dht::handles::{OpDone, OpRequest};
-use crate::dht::{Dht, DhtError, ReadHalf, WriteHalf};
+use crate::dht::{Dht, DhtError};
 
 use super::metrics::Metrics;
-use super::session::{AskAnswer, AskId, DhtEvent, QueryKind, Session, SessionCommand, SocketClose};
+use super::session::{
+    AskAnswer, AskId, DhtEvent, QueryKind, Session, SessionCommand, SocketClose, REPLAY_HIGH_WATER,
+};
 
 /// Asks a session may have queued before more are refused.
 const ASK_QUEUE: usize = 256;
@@ -37,9 +43,18 @@ const ASK_QUEUE: usize = 256;
 /// servers' self-announces); above this many a session's query waits for a permit instead of
 /// failing.
 pub const DHT_QUERY_PERMITS: usize = 96;
-/// Delegate tags: queries use their id; servers and dials are offset into their own ranges.
+/// Task keys: queries use their id; servers and dials are offset into their own ranges.
 const TAG_SERVER: u64 = 1 << 32;
 const TAG_DIAL: u64 = 2 << 32;
+/// Bits of a delegate tag that hold the task key; the generation of the task fills the rest
+/// (an ask of a cancelled task whose id was reused must not reach the new one).
+const KEY_BITS: u32 = 34;
+const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
+
+/// The delegate tag of the task `key` of generation `gen` (truncated to the bits left).
+fn delegate_tag(key: u64, gen: u64) -> u64 {
+    (gen << KEY_BITS) | (key & KEY_MASK)
+}
 
 /// What the session task sends its socket.
 #[derive(Debug)]
@@ -72,11 +87,13 @@ pub enum SessionIn {
     Drain,
 }
 
-/// What the pumps and operation tasks report.
+/// What the pumps and operation tasks report, each tagged with the generation of the task
+/// that sent it: an id is reused after a cancel/close, and what the old task queued before it
+/// was aborted must not be credited to the new one.
 enum Internal {
-    Dht(DhtEvent),
-    Connected(u32, DelegatedConnection),
-    Incoming(u32, DelegatedConnection),
+    Dht(u64, DhtEvent),
+    Connected(u64, u32, DelegatedConnection),
+    Incoming(u64, u32, DelegatedConnection),
 }
 
 enum Reply {
@@ -91,11 +108,58 @@ struct Allowance {
     more: Notify,
 }
 
+/// Largest total credit a stream's allowance holds (as `StreamCredit`: below 2^53).
+const MAX_ALLOWANCE: u64 = (1 << 53) - 1;
+/// Released writers (both sides ended, still flushing to a peer) a session keeps at once; the
+/// oldest is aborted beyond this.
+const MAX_RELEASED: usize = 64;
+
+/// The session-wide read gate (PROTOCOL.md §4): the stream pumps read only while the client's
+/// unacknowledged bytes (the replay buffer) plus the bytes read and not yet handed to the
+/// session stay below [`REPLAY_HIGH_WATER`].
+#[derive(Default)]
+struct ReadGate {
+    /// The session's replay bytes, as of its last pump.
+    replay: AtomicU64,
+    /// Bytes read from streams and not yet taken by the session.
+    in_flight: AtomicU64,
+    below: Notify,
+}
+
+impl ReadGate {
+    fn open(&self) -> bool {
+        let level =
+            self.replay.load(Ordering::Acquire).saturating_add(self.in_flight.load(Ordering::Acquire));
+        level < REPLAY_HIGH_WATER as u64
+    }
+
+    /// Waits until the level is below the high-water mark.
+    async fn wait_open(&self) {
+        loop {
+            let below = self.below.notified();
+            tokio::pin!(below);
+            below.as_mut().enable();
+            if self.open() {
+                return;
+            }
+            below.await;
+        }
+    }
+}
+
 struct StreamPumps {
+    gen: u64,
     allowance: Arc<Allowance>,
     writes: Option<mpsc::UnboundedSender<Option<Vec<u8>>>>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
+}
+
+impl StreamPumps {
+    fn abort(&self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
 }
 
 /// The running session (see the module docs).
@@ -113,8 +177,13 @@ pub struct SessionTask {
     asks: mpsc::Receiver<Asked>,
     replies: HashMap<AskId, Reply>,
     next_ask: u64,
-    tasks: HashMap<u64, JoinHandle<()>>,
+    /// Query, dial and server tasks by key, with their generation.
+    tasks: HashMap<u64, (u64, JoinHandle<()>)>,
+    next_gen: u64,
     streams: HashMap<u32, StreamPumps>,
+    gate: Arc<ReadGate>,
+    /// Writers of released streams, flushing; aborted when the session ends.
+    released: Vec<JoinHandle<()>>,
     incoming: HashMap<u64, DelegatedConnection>,
     next_conn: u64,
 }
@@ -160,7 +229,10 @@ impl SessionTask {
             replies: HashMap::new(),
             next_ask: 0,
             tasks: HashMap::new(),
+            next_gen: 1,
             streams: HashMap::new(),
+            gate: Arc::default(),
+            released: Vec::new(),
             incoming: HashMap::new(),
             next_conn: 0,
         }
@@ -206,13 +278,16 @@ impl SessionTask {
     }
 
     fn shutdown(&mut self) {
-        for (_, t) in self.tasks.drain() {
+        for (_, (_, t)) in self.tasks.drain() {
             t.abort();
         }
         for (_, s) in self.streams.drain() {
-            s.reader.abort();
-            s.writer.abort();
+            s.abort();
             self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
+        }
+        // A peer that never reads must not hold a released writer open after the session.
+        for w in self.released.drain(..) {
+            w.abort();
         }
         self.incoming.clear();
         if let Some((_, out)) = self.socket.take() {
@@ -289,22 +364,59 @@ impl SessionTask {
                 break;
             }
         }
+        self.gate.replay.store(self.session.replay_bytes() as u64, Ordering::Release);
+        if self.gate.open() {
+            self.gate.below.notify_waiters();
+        }
     }
 
-    fn delegate(&self, tag: u64) -> Delegate {
-        Delegate { tag, asks: self.asks_tx.clone() }
+    fn delegate(&self, key: u64, gen: u64) -> Delegate {
+        Delegate { tag: delegate_tag(key, gen), asks: self.asks_tx.clone() }
     }
 
-    fn spawn_task(&mut self, key: u64, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        if let Some(old) = self.tasks.insert(key, tokio::spawn(fut)) {
+    fn next_gen(&mut self) -> u64 {
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        gen
+    }
+
+    /// Spawns the task `key` of generation `gen` (the current `next_gen`, which moves on).
+    fn spawn_task(
+        &mut self,
+        key: u64,
+        gen: u64,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.next_gen = self.next_gen.max(gen + 1);
+        if let Some((_, old)) = self.tasks.insert(key, (gen, tokio::spawn(fut))) {
             old.abort();
         }
     }
 
+    /// Whether `gen` is the generation of the live task `key`.
+    fn is_current(&self, key: u64, gen: u64) -> bool {
+        self.tasks.get(&key).is_some_and(|(g, _)| *g == gen)
+    }
+
+    /// Removes the task `key` if it is of generation `gen` (it finished).
+    fn task_done(&mut self, key: u64, gen: u64) {
+        if self.is_current(key, gen) {
+            self.tasks.remove(&key);
+        }
+    }
+
+    fn abort_task(&mut self, key: u64) {
+        if let Some((_, t)) = self.tasks.remove(&key) {
+            t.abort();
+        }
+    }
+
     fn command(&mut self, c: SessionCommand) {
+        // The generation of the task this command may spawn.
+        let gen = self.next_gen;
         let tx = self.internal_tx.clone();
         let report = move |ev: DhtEvent| {
-            let _ = tx.send(Internal::Dht(ev));
+            let _ = tx.send(Internal::Dht(gen, ev));
         };
         match c {
             SessionCommand::Query { id, kind } => {
@@ -313,16 +425,16 @@ impl SessionTask {
                     QueryKind::Lookup { topic } => OpRequest::Lookup { topic },
                     QueryKind::FindPeer { public_key } => OpRequest::FindPeer { public_key },
                     QueryKind::Announce { topic, public_key, relay_addresses } => {
-                        let delegate = self.delegate(u64::from(id));
+                        let delegate = self.delegate(u64::from(id), gen);
                         OpRequest::AnnounceDelegated { topic, public_key, relay_addresses, delegate }
                     }
                     QueryKind::Unannounce { topic, public_key } => {
-                        let delegate = self.delegate(u64::from(id));
+                        let delegate = self.delegate(u64::from(id), gen);
                         OpRequest::UnannounceDelegated { topic, public_key, delegate }
                     }
                 };
                 let (dht, permits) = (self.dht.clone(), self.query_permits.clone());
-                self.spawn_task(u64::from(id), async move {
+                self.spawn_task(u64::from(id), gen, async move {
                     // Closed only if the relay is gone; then the query runs unthrottled.
                     let _permit = permits.acquire_owned().await.ok();
                     let mut op = match dht.op(req) {
@@ -342,22 +454,18 @@ impl SessionTask {
                     }
                 });
             }
-            SessionCommand::CancelQuery { id } => {
-                if let Some(t) = self.tasks.remove(&u64::from(id)) {
-                    t.abort();
-                }
-            }
+            SessionCommand::CancelQuery { id } => self.abort_task(u64::from(id)),
             SessionCommand::Connect { stream, remote_public_key, public_key, relay_addresses } => {
                 let dht = self.dht.clone();
-                let delegate = self.delegate(TAG_DIAL | u64::from(stream));
+                let delegate = self.delegate(TAG_DIAL | u64::from(stream), gen);
                 let tx = self.internal_tx.clone();
-                self.spawn_task(TAG_DIAL | u64::from(stream), async move {
+                self.spawn_task(TAG_DIAL | u64::from(stream), gen, async move {
                     match dht
                         .connect_delegated(remote_public_key, public_key, relay_addresses, delegate)
                         .await
                     {
                         Ok(conn) => {
-                            let _ = tx.send(Internal::Connected(stream, conn));
+                            let _ = tx.send(Internal::Connected(gen, stream, conn));
                         }
                         Err(e) => report(DhtEvent::ConnectFailed { stream, code: code_of(&e) }),
                     }
@@ -365,9 +473,9 @@ impl SessionTask {
             }
             SessionCommand::Listen { server, public_key } => {
                 let dht = self.dht.clone();
-                let delegate = self.delegate(TAG_SERVER | u64::from(server));
+                let delegate = self.delegate(TAG_SERVER | u64::from(server), gen);
                 let tx = self.internal_tx.clone();
-                self.spawn_task(TAG_SERVER | u64::from(server), async move {
+                self.spawn_task(TAG_SERVER | u64::from(server), gen, async move {
                     let mut srv = match dht.listen_delegated(public_key, delegate).await {
                         Ok(s) => s,
                         Err(e) => return report(DhtEvent::ListenFailed { server, code: code_of(&e) }),
@@ -375,17 +483,13 @@ impl SessionTask {
                     let relay_addresses = srv.relay_addresses().await;
                     report(DhtEvent::Listening { server, relay_addresses });
                     while let Some(conn) = srv.accept().await {
-                        if tx.send(Internal::Incoming(server, conn)).is_err() {
+                        if tx.send(Internal::Incoming(gen, server, conn)).is_err() {
                             break;
                         }
                     }
                 });
             }
-            SessionCommand::Unlisten { server } => {
-                if let Some(t) = self.tasks.remove(&(TAG_SERVER | u64::from(server))) {
-                    t.abort();
-                }
-            }
+            SessionCommand::Unlisten { server } => self.abort_task(TAG_SERVER | u64::from(server)),
             SessionCommand::Answer { ask, answer } => self.answer(ask, answer),
             SessionCommand::AdoptIncoming { conn, stream } => {
                 if let Some(c) = self.incoming.remove(&conn) {
@@ -397,7 +501,8 @@ impl SessionTask {
             }
             SessionCommand::ReadMore { stream, bytes } => {
                 if let Some(s) = self.streams.get(&stream) {
-                    s.allowance.bytes.fetch_add(bytes, Ordering::AcqRel);
+                    let add = |a: u64| Some(a.saturating_add(bytes).min(MAX_ALLOWANCE));
+                    let _ = s.allowance.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, add);
                     s.allowance.more.notify_one();
                 }
             }
@@ -414,12 +519,9 @@ impl SessionTask {
                 }
             }
             SessionCommand::Destroy { stream } => {
-                if let Some(t) = self.tasks.remove(&(TAG_DIAL | u64::from(stream))) {
-                    t.abort();
-                }
+                self.abort_task(TAG_DIAL | u64::from(stream));
                 if let Some(s) = self.streams.remove(&stream) {
-                    s.reader.abort();
-                    s.writer.abort();
+                    s.abort();
                     self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
                 }
             }
@@ -428,6 +530,11 @@ impl SessionTask {
                 if let Some(s) = self.streams.remove(&stream) {
                     s.reader.abort();
                     self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
+                    self.released.retain(|w| !w.is_finished());
+                    if self.released.len() >= MAX_RELEASED {
+                        self.released.remove(0).abort();
+                    }
+                    self.released.push(s.writer);
                 }
             }
         }
@@ -453,10 +560,16 @@ impl SessionTask {
     }
 
     fn on_ask(&mut self, Asked { tag, ask }: Asked) {
+        let key = tag & KEY_MASK;
+        let stale = self.tasks.get(&key).is_none_or(|(g, _)| delegate_tag(key, *g) != tag);
+        if stale {
+            // An ask of a task that is gone (its id may be reused): refused (the reply drops).
+            return;
+        }
         let id = AskId(self.next_ask);
         self.next_ask += 1;
         let now = self.now();
-        let low = u32::try_from(tag & 0xffff_ffff).unwrap_or(0);
+        let low = u32::try_from(key & 0xffff_ffff).unwrap_or(0);
         let ev = match ask {
             Ask::Sign { parts, reply, .. } => {
                 self.replies.insert(id, Reply::Sign(reply));
@@ -488,19 +601,32 @@ impl SessionTask {
     fn on_internal(&mut self, i: Internal) {
         let now = self.now();
         match i {
-            Internal::Dht(ev) => {
+            Internal::Dht(gen, ev) => {
+                if let DhtEvent::StreamData { bytes, .. } = &ev {
+                    self.gate.in_flight.fetch_sub(bytes.len() as u64, Ordering::AcqRel);
+                }
+                if !self.is_current_event(&ev, gen) {
+                    return; // from a task that was cancelled, closed or replaced
+                }
                 if let DhtEvent::QueryDone { id, .. } | DhtEvent::QueryFailed { id, .. } = &ev {
-                    self.tasks.remove(&u64::from(*id));
+                    self.task_done(u64::from(*id), gen);
                 }
                 self.session.handle_dht(ev, now);
             }
-            Internal::Connected(stream, conn) => {
-                self.tasks.remove(&(TAG_DIAL | u64::from(stream)));
+            Internal::Connected(gen, stream, conn) => {
+                let key = TAG_DIAL | u64::from(stream);
+                if !self.is_current(key, gen) {
+                    return; // an abandoned dial: the connection drops (destroyed)
+                }
+                self.tasks.remove(&key);
                 let remote_address = conn.info().remote_address;
                 self.start_stream(stream, conn);
                 self.session.handle_dht(DhtEvent::Opened { stream, remote_address }, now);
             }
-            Internal::Incoming(server, conn) => {
+            Internal::Incoming(gen, server, conn) => {
+                if !self.is_current(TAG_SERVER | u64::from(server), gen) {
+                    return; // from a server that was closed: dropped
+                }
                 let key = self.next_conn;
                 self.next_conn += 1;
                 let info = conn.info().clone();
@@ -516,29 +642,66 @@ impl SessionTask {
         }
     }
 
+    /// Whether `ev` comes from the live task (or stream pumps) it names.
+    fn is_current_event(&self, ev: &DhtEvent, gen: u64) -> bool {
+        match ev {
+            DhtEvent::QueryReply { id, .. }
+            | DhtEvent::QueryDone { id, .. }
+            | DhtEvent::QueryFailed { id, .. } => self.is_current(u64::from(*id), gen),
+            DhtEvent::ConnectFailed { stream, .. } => self.is_current(TAG_DIAL | u64::from(*stream), gen),
+            DhtEvent::Listening { server, .. } | DhtEvent::ListenFailed { server, .. } => {
+                self.is_current(TAG_SERVER | u64::from(*server), gen)
+            }
+            DhtEvent::StreamData { stream, .. }
+            | DhtEvent::Written { stream, .. }
+            | DhtEvent::StreamEnded { stream }
+            | DhtEvent::StreamClosed { stream, .. } => self.streams.get(stream).is_some_and(|s| s.gen == gen),
+            // Made here, never sent by a task.
+            DhtEvent::Sign { .. }
+            | DhtEvent::NoiseInit { .. }
+            | DhtEvent::NoiseMsg2 { .. }
+            | DhtEvent::Opened { .. }
+            | DhtEvent::Handshake { .. }
+            | DhtEvent::Incoming { .. } => false,
+        }
+    }
+
     fn start_stream(&mut self, stream: u32, conn: DelegatedConnection) {
         let (read, write) = conn.into_split();
+        self.start_pumps(stream, read, write);
+    }
+
+    fn start_pumps<R, W>(&mut self, stream: u32, read: R, write: W)
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let gen = self.next_gen();
         let allowance = Arc::new(Allowance { bytes: AtomicU64::new(0), more: Notify::new() });
         let (wtx, wrx) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_pump(stream, read, allowance.clone(), self.internal_tx.clone()));
-        let writer = tokio::spawn(write_pump(stream, write, wrx, self.internal_tx.clone()));
+        let tx = self.internal_tx.clone();
+        let reader =
+            tokio::spawn(read_pump((gen, stream), read, (allowance.clone(), self.gate.clone()), tx.clone()));
+        let writer = tokio::spawn(write_pump((gen, stream), write, wrx, tx));
         self.metrics.streams.fetch_add(1, Ordering::Relaxed);
-        let old = self.streams.insert(stream, StreamPumps { allowance, writes: Some(wtx), reader, writer });
+        let pumps = StreamPumps { gen, allowance, writes: Some(wtx), reader, writer };
+        let old = self.streams.insert(stream, pumps);
         if let Some(old) = old {
-            old.reader.abort();
-            old.writer.abort();
+            old.abort();
             self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
+/// Reads the stream within the client's credit (`allowance`) and while the session's read
+/// gate is open.
 async fn read_pump(
-    stream: u32,
-    mut read: ReadHalf,
-    allowance: Arc<Allowance>,
+    (gen, stream): (u64, u32),
+    mut read: impl AsyncRead + Unpin,
+    (allowance, gate): (Arc<Allowance>, Arc<ReadGate>),
     tx: mpsc::UnboundedSender<Internal>,
 ) {
-    let report = |ev| tx.send(Internal::Dht(ev)).is_ok();
+    let report = |ev| tx.send(Internal::Dht(gen, ev)).is_ok();
     let mut buf = vec![0u8; MAX_DATA_LEN];
     loop {
         let allowed = allowance.bytes.load(Ordering::Acquire);
@@ -546,6 +709,7 @@ async fn read_pump(
             allowance.more.notified().await;
             continue;
         }
+        gate.wait_open().await;
         let want = usize::try_from(allowed).unwrap_or(usize::MAX).min(MAX_DATA_LEN);
         match read.read(&mut buf[..want]).await {
             Ok(0) => {
@@ -554,6 +718,7 @@ async fn read_pump(
             }
             Ok(n) => {
                 allowance.bytes.fetch_sub(n as u64, Ordering::AcqRel);
+                gate.in_flight.fetch_add(n as u64, Ordering::AcqRel);
                 if !report(DhtEvent::StreamData { stream, bytes: buf[..n].to_vec() }) {
                     return;
                 }
@@ -567,8 +732,8 @@ async fn read_pump(
 }
 
 async fn write_pump(
-    stream: u32,
-    mut write: WriteHalf,
+    (gen, stream): (u64, u32),
+    mut write: impl AsyncWrite + Unpin,
     mut writes: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
     tx: mpsc::UnboundedSender<Internal>,
 ) {
@@ -582,12 +747,16 @@ async fn write_pump(
         };
         match result {
             Ok(n) => {
-                let _ = tx.send(Internal::Dht(DhtEvent::Written { stream, bytes: n as u64 }));
+                let _ = tx.send(Internal::Dht(gen, DhtEvent::Written { stream, bytes: n as u64 }));
             }
             Err(e) => {
-                let _ = tx.send(Internal::Dht(DhtEvent::StreamClosed { stream, code: io_code(&e) }));
+                let _ = tx.send(Internal::Dht(gen, DhtEvent::StreamClosed { stream, code: io_code(&e) }));
                 return;
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "session_io_tests.rs"]
+mod tests;

@@ -151,6 +151,44 @@ fn live_ids_are_in_use_and_unknown_ids_are_reported() {
     assert!(out(&mut s).is_empty());
 }
 
+/// PROTOCOL.md §3: queries and servers share one id space, both ways.
+#[test]
+fn queries_and_servers_share_one_id_space() {
+    let mut s = session();
+    send(&mut s, Message::Listen { server: 5, public_key: [2; 32] }, 1);
+    send(&mut s, Message::Lookup { id: 5, topic: [1; 32] }, 2);
+    send(
+        &mut s,
+        Message::Announce { id: 5, topic: [1; 32], public_key: [2; 32], relay_addresses: vec![] },
+        3,
+    );
+    assert_eq!(cmds(&mut s), vec![SessionCommand::Listen { server: 5, public_key: [2; 32] }]);
+    let o = out(&mut s);
+    assert_eq!(o.len(), 2, "{o:?}");
+    assert!(o.iter().all(|m| matches!(m, Message::Error { reference: 5, code, .. } if code == "ID_IN_USE")));
+
+    send(&mut s, Message::Lookup { id: 6, topic: [1; 32] }, 4);
+    send(&mut s, Message::Listen { server: 6, public_key: [3; 32] }, 5);
+    assert_eq!(
+        cmds(&mut s),
+        vec![SessionCommand::Query { id: 6, kind: QueryKind::Lookup { topic: [1; 32] } }]
+    );
+    let o = out(&mut s);
+    assert!(matches!(&o[..], [Message::Error { reference: 6, code, .. }] if code == "ID_IN_USE"), "{o:?}");
+    assert_eq!(s.counts(), (0, 1, 1));
+
+    // Once the server is gone its id is free for a query (and the query's for a server).
+    send(&mut s, Message::Unlisten { server: 5 }, 6);
+    send(&mut s, Message::Lookup { id: 5, topic: [1; 32] }, 7);
+    s.handle_dht(DhtEvent::QueryDone { id: 6, commits: 0 }, 8);
+    send(&mut s, Message::Listen { server: 6, public_key: [3; 32] }, 9);
+    let c = cmds(&mut s);
+    assert_eq!(c.len(), 3, "{c:?}");
+    assert!(matches!(c[1], SessionCommand::Query { id: 5, .. }));
+    assert!(matches!(c[2], SessionCommand::Listen { server: 6, .. }));
+    assert!(!s.is_ended());
+}
+
 #[test]
 fn query_limit_and_a_query_through_to_done() {
     let mut s = session();
@@ -417,6 +455,25 @@ fn credit_bounds_both_directions() {
     assert!(!s.is_ended(), "a stream's error closes the stream, not the session");
 }
 
+/// The client's credit grants add up to at most 2^53 - 1 of read allowance (no wrap).
+#[test]
+fn huge_credit_grants_are_clamped() {
+    let mut s = session();
+    dial(&mut s, 1);
+    cmds(&mut s);
+    out(&mut s);
+    let mut total = 1000u64; // the credit given at open
+    for n in 0..3 {
+        send(&mut s, Message::Credit { stream: 1, bytes: (1 << 53) - 1 - n }, 5);
+        for c in cmds(&mut s) {
+            let SessionCommand::ReadMore { stream: 1, bytes } = c else { panic!("{c:?}") };
+            total = total.checked_add(bytes).unwrap();
+        }
+    }
+    assert_eq!(total, (1 << 53) - 1);
+    assert!(!s.is_ended());
+}
+
 #[test]
 fn both_ends_close_the_stream_cleanly_and_a_reset_reports_its_code() {
     let mut s = session();
@@ -495,6 +552,86 @@ fn a_server_gets_handshakes_and_incoming_streams() {
     assert_eq!(out(&mut s), vec![Message::Unlistened { server: 3 }]);
 }
 
+fn handshake_event(server: u32, ask: u64, hs: u64) -> DhtEvent {
+    DhtEvent::Handshake {
+        server,
+        ask: AskId(ask),
+        hs,
+        peer_address: addr(5),
+        msg1: vec![9],
+        local_payload: payload(2),
+    }
+}
+
+fn wire_hs(s: &mut Session) -> u32 {
+    let o: Vec<_> =
+        out(s).into_iter().filter(|m| !matches!(m, Message::Ack { .. } | Message::Pong)).collect();
+    let [Message::Handshake { hs, .. }] = &o[..] else { panic!("{o:?}") };
+    *hs
+}
+
+/// Handshakes the client rejected, left unanswered, or accepted but never connected are
+/// forgotten; no more than `MAX_HANDSHAKES` are tracked at once.
+#[test]
+fn handshakes_are_forgotten_on_reject_timeout_and_expiry_and_capped() {
+    let mut s = session();
+    send(&mut s, Message::Listen { server: 3, public_key: [2; 32] }, 1);
+    cmds(&mut s);
+    // Rejected.
+    s.handle_dht(handshake_event(3, 1, 901), 2);
+    let wire = wire_hs(&mut s);
+    send(&mut s, Message::Reject { hs: wire }, 3);
+    assert_eq!(s.handshakes.len(), 0);
+    assert_eq!(
+        cmds(&mut s),
+        vec![SessionCommand::Answer { ask: AskId(1), answer: AskAnswer::Handshake(None) }]
+    );
+    // Not answered before the ask timeout.
+    s.handle_dht(handshake_event(3, 2, 902), 4);
+    wire_hs(&mut s);
+    assert_eq!(s.handshakes.len(), 1);
+    let t = 4 + s.config.ask_timeout_ms;
+    send(&mut s, Message::Ping, t - 1);
+    s.handle_timeout(t);
+    assert_eq!(s.handshakes.len(), 0);
+    out(&mut s);
+    // Accepted but never connected (the node's handshake failed): gone after the TTL.
+    s.handle_dht(handshake_event(3, 3, 903), t);
+    let wire = wire_hs(&mut s);
+    send(&mut s, Message::Accept { hs: wire, msg2: vec![8], remote_payload: payload(3).to_bytes() }, t);
+    assert_eq!(s.handshakes.len(), 1);
+    let mut now = t;
+    while now < t + HANDSHAKE_TTL_MS {
+        now += 5_000;
+        send(&mut s, Message::Ping, now);
+        s.handle_timeout(now);
+    }
+    assert_eq!(s.handshakes.len(), 0);
+    s.handle_dht(DhtEvent::Incoming { server: 3, hs: 903, conn: 1, remote_address: addr(6) }, now);
+    assert!(cmds(&mut s).contains(&SessionCommand::DropIncoming { conn: 1 }));
+    out(&mut s);
+
+    // The cap: accepted handshakes waiting for their connection; one more is refused.
+    for i in 0..MAX_HANDSHAKES as u64 {
+        s.handle_dht(handshake_event(3, 100 + i, 1000 + i), now);
+        let wire = wire_hs(&mut s);
+        send(&mut s, Message::Accept { hs: wire, msg2: vec![8], remote_payload: payload(3).to_bytes() }, now);
+    }
+    cmds(&mut s);
+    out(&mut s);
+    assert_eq!(s.handshakes.len(), MAX_HANDSHAKES);
+    s.handle_dht(handshake_event(3, 99, 99), now);
+    assert!(out(&mut s).is_empty(), "a handshake beyond the cap reached the client");
+    assert_eq!(
+        cmds(&mut s),
+        vec![SessionCommand::Answer { ask: AskId(99), answer: AskAnswer::Handshake(None) }]
+    );
+    // Unlisten forgets them all.
+    send(&mut s, Message::Unlisten { server: 3 }, now);
+    assert_eq!(s.handshakes.len(), 0);
+    assert!(!s.is_ended());
+}
+
 #[test]
 fn resume_replays_what_the_client_missed() {
     let mut s = session();
@@ -564,7 +701,7 @@ fn acks_after_64_messages_or_200_ms() {
 fn drain_ends_the_session_and_drops_everything() {
     let mut s = session();
     send(&mut s, Message::Lookup { id: 1, topic: [1; 32] }, 1);
-    send(&mut s, Message::Listen { server: 1, public_key: [1; 32] }, 1);
+    send(&mut s, Message::Listen { server: 3, public_key: [1; 32] }, 1);
     cmds(&mut s);
     dial(&mut s, 2);
     cmds(&mut s);
@@ -580,7 +717,7 @@ fn drain_ends_the_session_and_drops_everything() {
         vec![
             SessionCommand::CancelQuery { id: 1 },
             SessionCommand::Destroy { stream: 2 },
-            SessionCommand::Unlisten { server: 1 },
+            SessionCommand::Unlisten { server: 3 },
         ]
     );
 }
