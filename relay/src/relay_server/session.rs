@@ -25,6 +25,9 @@ use hyperwasm::relay_protocol::{RelayError, CLIENT_ID_LIMIT, MAX_DATA_LEN};
 
 use crate::hyperdht::{SignKind, SignParts};
 
+mod signs;
+use signs::SignCheck;
+
 pub use super::session_events::{
     AskAnswer, AskId, DhtEvent, QueryKind, SessionCommand, SessionConfig, SocketClose, REPLAY_HIGH_WATER,
 };
@@ -63,7 +66,10 @@ pub struct Session {
     last_sent: u64,
     last_received: u64,
     queries: HashMap<u32, ()>,
-    servers: HashMap<u32, ()>,
+    /// Live servers; true once a valid signature of its self-announce proved the key.
+    servers: HashMap<u32, bool>,
+    /// Pending `sign` requests: what their answer must verify against.
+    sign_checks: HashMap<u32, SignCheck>,
     streams: HashMap<u32, StreamState>,
     asks: HashMap<AskKey, (AskId, u64)>,
     /// The node's handshake id → (server, wire hs, forgotten after): handshakes shown to the
@@ -106,6 +112,7 @@ impl Session {
             last_received: now_ms,
             queries: HashMap::new(),
             servers: HashMap::new(),
+            sign_checks: HashMap::new(),
             streams: HashMap::new(),
             asks: HashMap::new(),
             handshakes: HashMap::new(),
@@ -197,6 +204,7 @@ impl Session {
         for stream in std::mem::take(&mut self.streams).into_keys() {
             self.cmds.push_back(SessionCommand::Destroy { stream });
         }
+        self.sign_checks.clear();
         for (key, (ask, _)) in std::mem::take(&mut self.asks) {
             self.cmds.push_back(SessionCommand::Answer { ask, answer: refusal(key) });
         }
@@ -282,6 +290,9 @@ impl Session {
             self.asks.iter().filter(|(_, (_, t))| *t <= now_ms).map(|(k, _)| *k).collect();
         for k in expired {
             self.asks.remove(&k);
+            if let AskKey::Sign(sign) = k {
+                self.on_sign_timeout(sign, now_ms);
+            }
             if let AskKey::Hs(wire) = k {
                 // Not answered in time: the node rejects it; nothing will connect.
                 self.forget_handshake(wire);
@@ -375,7 +386,7 @@ impl Session {
                 }
             }
             Message::Signature { sign, signature } => {
-                if !self.answer(AskKey::Sign(sign), AskAnswer::Signature(signature)) {
+                if !self.on_signature(sign, signature, now) {
                     self.error(u64::from(sign), "UNKNOWN_ID", "no such sign request", now);
                 }
             }
@@ -410,7 +421,7 @@ impl Session {
                 } else if self.servers.len() as u64 >= self.config.max_servers {
                     self.error(u64::from(server), "LIMIT_SERVERS", "too many servers", now);
                 } else {
-                    self.servers.insert(server, ());
+                    self.servers.insert(server, false);
                     self.cmds.push_back(SessionCommand::Listen { server, public_key });
                 }
             }
@@ -566,6 +577,9 @@ impl Session {
             {
                 let sign = self.relay_id();
                 self.ask(AskKey::Sign(sign), ask, now);
+                let check =
+                    SignCheck { owner: id, signable: parts.signable(), public_key: parts.peer.public_key };
+                self.sign_checks.insert(sign, check);
                 let kind = match parts.kind {
                     SignKind::Announce => WireSignKind::Announce,
                     SignKind::Unannounce => WireSignKind::Unannounce,

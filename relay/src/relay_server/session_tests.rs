@@ -276,6 +276,107 @@ fn announce_signatures_go_to_the_client_and_back() {
     assert!(out(&mut s).is_empty());
 }
 
+fn sign_parts(kp: &KeyPair, target: [u8; 32]) -> SignParts {
+    let peer = Peer { public_key: kp.public_key(), relay_addresses: vec![addr(1)] };
+    SignParts { kind: SignKind::Announce, target, node_id: [6; 32], token: [8; 32], peer, refresh: None }
+}
+
+/// Raises a sign request for `id` and returns its wire id.
+fn sign_request(s: &mut Session, id: u32, ask: u64, parts: SignParts, now: u64) -> u32 {
+    s.handle_dht(DhtEvent::Sign { id, ask: AskId(ask), parts }, now);
+    let o = out(s);
+    let [Message::Sign(req)] = &o[..] else { panic!("{o:?}") };
+    req.sign
+}
+
+#[test]
+fn a_signature_that_does_not_verify_never_reaches_the_dht() {
+    let kp = KeyPair::from_seed(&[3; 32]);
+    let mut s = session();
+    let announce =
+        Message::Announce { id: 4, topic: [5; 32], public_key: kp.public_key(), relay_addresses: vec![] };
+    send(&mut s, announce, 1);
+    cmds(&mut s);
+    let parts = sign_parts(&kp, [5; 32]);
+    // Signed by another key, then a right key over other bytes: both refused to the node.
+    for (n, sig) in [(0, KeyPair::from_seed(&[4; 32]).sign(&parts.signable())), (1, kp.sign(b"other"))] {
+        let sign = sign_request(&mut s, 4, 70 + n, parts.clone(), 2);
+        send(&mut s, Message::Signature { sign, signature: Some(sig) }, 3);
+        assert_eq!(
+            cmds(&mut s),
+            vec![SessionCommand::Answer { ask: AskId(70 + n), answer: AskAnswer::Signature(None) }]
+        );
+    }
+    // The query itself goes on (a storing node is skipped, as for a refusal).
+    assert!(out(&mut s).is_empty());
+    let sign = sign_request(&mut s, 4, 72, parts.clone(), 4);
+    let sig = kp.sign(&parts.signable());
+    send(&mut s, Message::Signature { sign, signature: Some(sig) }, 5);
+    assert_eq!(
+        cmds(&mut s),
+        vec![SessionCommand::Answer { ask: AskId(72), answer: AskAnswer::Signature(Some(sig)) }]
+    );
+}
+
+#[test]
+fn a_server_whose_key_is_not_proven_is_closed() {
+    let kp = KeyPair::from_seed(&[3; 32]);
+    let parts = sign_parts(&kp, [9; 32]);
+    let listen = |s: &mut Session, server: u32| {
+        send(s, Message::Listen { server, public_key: kp.public_key() }, 1);
+        assert!(matches!(&cmds(s)[..], [SessionCommand::Listen { .. }]));
+    };
+    let closed = |s: &mut Session, server: u32| {
+        let o = out(s);
+        assert!(
+            matches!(&o[..], [Message::Error { reference, code, .. }] if *reference == u64::from(server) && code == "SIGNATURE_REFUSED"),
+            "{o:?}"
+        );
+        assert!(cmds(s).contains(&SessionCommand::Unlisten { server }));
+    };
+    // Refused, a bad signature, no answer in time: the server is closed, the id free again.
+    let mut s = session();
+    listen(&mut s, 2);
+    let sign = sign_request(&mut s, 2, 80, parts.clone(), 2);
+    send(&mut s, Message::Signature { sign, signature: None }, 3);
+    closed(&mut s, 2);
+
+    listen(&mut s, 2);
+    let sign = sign_request(&mut s, 2, 81, parts.clone(), 4);
+    send(&mut s, Message::Signature { sign, signature: Some(kp.sign(b"not the signable")) }, 5);
+    closed(&mut s, 2);
+
+    listen(&mut s, 2);
+    sign_request(&mut s, 2, 82, parts.clone(), 6);
+    let timeout = 6 + config().ask_timeout_ms;
+    s.handle_timeout(timeout);
+    let o: Vec<Message> =
+        out(&mut s).into_iter().filter(|m| !matches!(m, Message::Ping | Message::Ack { .. })).collect();
+    assert!(
+        matches!(&o[..], [Message::Error { reference: 2, code, .. }] if code == "SIGNATURE_REFUSED"),
+        "{o:?}"
+    );
+    assert!(cmds(&mut s).contains(&SessionCommand::Unlisten { server: 2 }));
+    send(&mut s, Message::Unlisten { server: 2 }, timeout + 1);
+    assert!(matches!(&out(&mut s)[..], [Message::Error { code, .. }] if code == "UNKNOWN_ID"));
+
+    // Proven once: a later refusal (a client declining one record) keeps the server.
+    let mut s = session();
+    listen(&mut s, 2);
+    let sign = sign_request(&mut s, 2, 83, parts.clone(), 2);
+    send(&mut s, Message::Signature { sign, signature: Some(kp.sign(&parts.signable())) }, 3);
+    cmds(&mut s);
+    let sign = sign_request(&mut s, 2, 84, parts, 4);
+    send(&mut s, Message::Signature { sign, signature: None }, 5);
+    assert!(out(&mut s).is_empty());
+    assert_eq!(
+        cmds(&mut s),
+        vec![SessionCommand::Answer { ask: AskId(84), answer: AskAnswer::Signature(None) }]
+    );
+    send(&mut s, Message::Unlisten { server: 2 }, 6);
+    assert!(matches!(&out(&mut s)[..], [Message::Unlistened { server: 2 }]));
+}
+
 /// Dials stream `id` to `open` and returns the session with nothing queued.
 fn dial(s: &mut Session, id: u32) {
     send(
