@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use hyperwasm::relay_protocol::messages::Message;
+use hyperwasm::relay_protocol::messages::{Message, Resume};
 use hyperwasm_relay::relay_server::{start, RelayArgs, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -52,6 +52,16 @@ async fn wait_ready(addr: SocketAddr) {
 
 async fn connect(addr: SocketAddr) -> Socket {
     tokio_tungstenite::connect_async(format!("ws://{addr}/relay")).await.unwrap().0
+}
+
+/// A WebSocket from the loopback address `from` (127.0.0.0/8: each one a distinct client IP
+/// to the relay).
+async fn connect_from(addr: SocketAddr, from: [u8; 4]) -> Socket {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(SocketAddr::from((from, 0))).unwrap();
+    let tcp = sock.connect(addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    tokio_tungstenite::client_async(format!("ws://{addr}/relay"), stream).await.unwrap().0
 }
 
 fn open_frame(name: &str) -> Vec<u8> {
@@ -104,24 +114,55 @@ async fn hello(ws: &mut Socket) -> [u8; 32] {
     }
 }
 
-/// Defect 1 (FAILS on main). `--max-sessions-per-ip` (and `--max-sessions`) count WebSockets,
-/// but a v1 session outlives its socket for the grace period (30 s) with everything it holds:
-/// one IP can keep any number of sessions alive by opening a socket, saying hello and closing it.
+/// Defect 1. `--max-sessions-per-ip` (and `--max-sessions`) used to count WebSockets, but a
+/// v1 session outlives its socket for the grace period (30 s) with everything it holds: one IP
+/// could keep any number of sessions alive by opening a socket, saying hello and closing it.
+/// Now sessions hold the slots until they end: a new session beyond the cap is refused
+/// (`error{0, LIMIT_SESSIONS}` after `hello`, or 429 at the upgrade), and a resume of one of
+/// the IP's own sessions still gets in (it reuses its session's slot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_ip_cap_counts_sessions_kept_for_resume() {
     let running = relay(2).await;
     let addr = running.addr;
     wait_ready(addr).await;
+    let (mut tokens, mut refused) = (Vec::new(), Vec::new());
     for _ in 0..6 {
-        let mut ws = connect(addr).await;
-        hello(&mut ws).await;
-        ws.close(None).await.unwrap();
+        let mut ws = match tokio_tungstenite::connect_async(format!("ws://{addr}/relay")).await {
+            Ok((ws, _)) => ws,
+            Err(e) => {
+                refused.push(format!("upgrade: {e}"));
+                continue;
+            }
+        };
+        ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+        send(&mut ws, &Message::Hello { version: 1, resume: None }).await;
+        match recv(&mut ws).await {
+            Message::Welcome { token, .. } => tokens.push(token),
+            Message::Error { reference: 0, code, .. } => refused.push(code),
+            other => panic!("{other:?}"),
+        }
+        let _ = ws.close(None).await;
         while let Some(Ok(_)) = ws.next().await {}
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sessions = running.sessions();
+    // Both sessions are detached (in their grace period) and the IP is at its cap: resuming
+    // one of them is not refused.
+    let mut ws = connect(addr).await;
+    ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+    let resume = Resume { token: tokens[0], received: 0 };
+    send(&mut ws, &Message::Hello { version: 1, resume: Some(resume) }).await;
+    let resumed = recv(&mut ws).await;
+    let after = running.sessions();
     running.drain(Duration::from_secs(1)).await;
     assert!(sessions <= 2, "one IP capped at 2 sessions holds {sessions} live sessions");
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(refused, vec!["LIMIT_SESSIONS"; 4]);
+    match resumed {
+        Message::Welcome { resumed: true, token, .. } => assert_eq!(token, tokens[0]),
+        other => panic!("a resume at the cap was refused: {other:?}"),
+    }
+    assert_eq!(after, 2);
 }
 
 /// Defect 2 (FAILS on main). A `listen` whose task is aborted (unlisten, session end) before
@@ -159,11 +200,13 @@ async fn unlisten_before_first_announce_closes_the_server() {
     }
 }
 
-/// Defect 3 (FAILS on main). The 96 DHT query permits are shared by every v1 session and a
-/// query holds its permit for its whole run. An announce whose `sign` requests are never
-/// answered runs until the relay's 10 s sign timeout, so three sessions of one IP (32 queries
-/// each) hold every permit and another session's lookup waits ~10 s (and again, as long as
-/// they repeat it). "A failing or malicious session never affects another."
+/// Defect 3. The 96 DHT query permits are shared by every v1 session and a query holds its
+/// permit for its whole run. An announce whose `sign` requests are never answered runs until
+/// the relay's 10 s sign timeout, so three sessions of one IP (32 queries each) held every
+/// permit and another client's lookup waited ~10 s (and again, as long as they repeated it).
+/// "A failing or malicious session never affects another." Now one IP holds at most its share
+/// (`--max-queries-per-ip`, 16); the attacker (127.0.0.2) and the victim (127.0.0.3) are
+/// distinct client IPs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_announces_of_one_client_do_not_stall_other_sessions() {
     let running = relay(16).await;
@@ -172,7 +215,7 @@ async fn unsigned_announces_of_one_client_do_not_stall_other_sessions() {
 
     let mut attackers = Vec::new();
     for s in 0..3u8 {
-        let mut ws = connect(addr).await;
+        let mut ws = connect_from(addr, [127, 0, 0, 2]).await;
         hello(&mut ws).await;
         for id in 1..=32u32 {
             let announce =
@@ -183,7 +226,7 @@ async fn unsigned_announces_of_one_client_do_not_stall_other_sessions() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut victim = connect(addr).await;
+    let mut victim = connect_from(addr, [127, 0, 0, 3]).await;
     hello(&mut victim).await;
     let started = Instant::now();
     send(&mut victim, &Message::Lookup { id: 1, topic: [5; 32] }).await;

@@ -45,6 +45,7 @@ use super::js_compat::session::{
 };
 use super::limits::TokenBucket;
 use super::metrics::Metrics;
+use super::query_permits::QueryPermits;
 use super::Ctx;
 
 mod asks;
@@ -87,6 +88,8 @@ pub(crate) struct Handoff {
     pub stream: SplitStream<WebSocket>,
     /// The socket's read rate limit.
     pub bucket: TokenBucket,
+    /// The DHT query permits this session's queries take (the relay's and its IP's share).
+    pub permits: QueryPermits,
 }
 
 /// The WebSocket close code for a session's close reason.
@@ -156,7 +159,7 @@ fn code_of(e: &DhtError) -> String {
 
 /// Runs the session on the handed-over socket until it ends.
 pub(crate) async fn run(handoff: Handoff, ctx: Arc<Ctx>) {
-    let Handoff { mux, channel, sink, stream, bucket } = handoff;
+    let Handoff { mux, channel, sink, stream, bucket, permits } = handoff;
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (flushed_tx, flushed) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_socket(sink, writer_rx, flushed_tx));
@@ -189,6 +192,7 @@ pub(crate) async fn run(handoff: Handoff, ctx: Arc<Ctx>) {
         streams: HashMap::new(),
         ws_close: None,
         ctx: ctx.clone(),
+        permits,
     };
     driver.metrics.sessions.fetch_add(1, Ordering::Relaxed);
     driver.run(stream, bucket).await;
@@ -235,6 +239,8 @@ struct Driver {
     /// A close the socket itself decided (protocol errors below the session).
     ws_close: Option<(u16, String)>,
     ctx: Arc<Ctx>,
+    /// Taken by each query while it runs (as v1 sessions' queries do).
+    permits: QueryPermits,
 }
 
 impl Driver {
@@ -407,10 +413,12 @@ impl Driver {
     fn query(&mut self, query: u32, req: OpRequest) {
         self.metrics.queries.fetch_add(1, Ordering::Relaxed);
         let report = self.report();
-        let op = self.dht.op(req);
+        let (dht, permits) = (self.dht.clone(), self.permits.clone());
         let local = self.dht.loopback_addr();
         self.spawn_task(TAG_QUERY | u64::from(query), async move {
-            if let Ok(mut op) = op {
+            // Waits its turn instead of running into the node's own cap (Overloaded).
+            let _permit = permits.acquire().await;
+            if let Ok(mut op) = dht.op(req) {
                 while let Some(r) = op.next().await {
                     report(Internal::Dht(DhtEvent::QueryReply { query, reply: announcers(r, local) }));
                 }

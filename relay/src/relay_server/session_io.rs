@@ -19,7 +19,7 @@ use std::time::Duration;
 use hyperwasm::hyperdht::messages::NoisePayload;
 use hyperwasm::relay_protocol::MAX_DATA_LEN;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -28,15 +28,11 @@ use crate::dht::handles::{OpDone, OpRequest};
 use crate::dht::{Dht, DhtError, ReadHalf, WriteHalf};
 
 use super::metrics::Metrics;
+use super::query_permits::QueryPermits;
 use super::session::{AskAnswer, AskId, DhtEvent, QueryKind, Session, SessionCommand, SocketClose};
 
 /// Asks a session may have queued before more are refused.
 const ASK_QUEUE: usize = 256;
-/// DHT queries the relay's sessions run at once, together. The node refuses queries beyond its
-/// own cap (`dht_rpc::Limits::max_queries`, 128, shared with its background queries and the
-/// servers' self-announces); above this many a session's query waits for a permit instead of
-/// failing.
-pub const DHT_QUERY_PERMITS: usize = 96;
 /// Delegate tags: queries use their id; servers and dials are offset into their own ranges.
 const TAG_SERVER: u64 = 1 << 32;
 const TAG_DIAL: u64 = 2 << 32;
@@ -53,8 +49,10 @@ pub enum SocketOut {
 /// What a socket tells the session task.
 #[derive(Debug)]
 pub enum SessionIn {
-    /// A channel message (after `hello`).
-    Frame(u64, Vec<u8>),
+    /// A channel message (after `hello`) read by socket `.0`: `(socket, type, payload)`. The
+    /// session drops it unless that socket is the one attached now (after a resume, frames the
+    /// replaced socket had read are not processed: the client resends them by `received`).
+    Frame(u64, u64, Vec<u8>),
     /// A socket resumes the session (`hello{resume}`): `ok` answers whether it worked.
     Attach {
         /// The socket's id.
@@ -102,7 +100,7 @@ struct StreamPumps {
 pub struct SessionTask {
     session: Session,
     dht: Dht,
-    query_permits: Arc<Semaphore>,
+    query_permits: QueryPermits,
     metrics: Arc<Metrics>,
     origin: Instant,
     socket: Option<(u64, mpsc::UnboundedSender<SocketOut>)>,
@@ -134,10 +132,11 @@ fn io_code(e: &io::Error) -> String {
 
 impl SessionTask {
     /// A task for `session`, attached to socket `socket_id` whose frames go to `out`. Its DHT
-    /// queries each hold one of `query_permits` (shared by every session) while they run.
+    /// queries each hold a permit of `query_permits` (the relay's and its client IP's) while
+    /// they run.
     pub fn new(
         session: Session,
-        (dht, query_permits): (Dht, Arc<Semaphore>),
+        (dht, query_permits): (Dht, QueryPermits),
         metrics: Arc<Metrics>,
         origin: Instant,
         socket: (u64, mpsc::UnboundedSender<SocketOut>),
@@ -223,7 +222,10 @@ impl SessionTask {
     fn on_socket(&mut self, m: SessionIn) {
         let now = self.now();
         match m {
-            SessionIn::Frame(t, p) => {
+            SessionIn::Frame(from, t, p) => {
+                if !self.is_current(from) {
+                    return;
+                }
                 self.metrics.bytes_in.fetch_add(p.len() as u64, Ordering::Relaxed);
                 self.session.handle_frame(t, &p, now);
             }
@@ -255,6 +257,11 @@ impl SessionTask {
             }
             SessionIn::Drain => self.session.drain(now),
         }
+    }
+
+    /// Whether `socket` is the socket attached now (frames of any other are stale).
+    fn is_current(&self, socket: u64) -> bool {
+        self.socket.as_ref().is_some_and(|(s, _)| *s == socket)
     }
 
     /// Moves everything the session queued: frames to the socket, commands to the DHT side.
@@ -324,7 +331,7 @@ impl SessionTask {
                 let (dht, permits) = (self.dht.clone(), self.query_permits.clone());
                 self.spawn_task(u64::from(id), async move {
                     // Closed only if the relay is gone; then the query runs unthrottled.
-                    let _permit = permits.acquire_owned().await.ok();
+                    let _permit = permits.acquire().await;
                     let mut op = match dht.op(req) {
                         Ok(op) => op,
                         Err(e) => return report(DhtEvent::QueryFailed { id, code: code_of(&e) }),
