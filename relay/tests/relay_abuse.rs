@@ -314,3 +314,138 @@ async fn queries_and_servers_share_one_id_space() {
     running.drain(Duration::from_secs(1)).await;
     assert_eq!(got.as_deref(), Some("ID_IN_USE"), "a lookup reused a live server's id");
 }
+
+/// Suspicion S2 (confirmed by reading; fixed). Frames a replaced socket had already read used
+/// to reach the session after a resume, after `welcome{received}` was computed: processed
+/// twice once the client resent them (duplicated stream data corrupts secret-stream). Frames
+/// are now tagged with the socket that read them and the session task drops those not from
+/// its current socket. The race is hard to provoke end to end (the old socket must read a
+/// frame between the new socket's `hello` and its own close), so this drives the session task
+/// directly: a `lookup` read by the replaced socket is not processed, the same from the new
+/// socket is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_from_a_replaced_socket_are_not_processed() {
+    use hyperwasm::relay_protocol::types;
+    use hyperwasm_relay::dht::{Dht, DhtConfig};
+    use hyperwasm_relay::relay_server::metrics::Metrics;
+    use hyperwasm_relay::relay_server::query_permits::QueryPermits;
+    use hyperwasm_relay::relay_server::session::{Session, SessionConfig};
+    use hyperwasm_relay::relay_server::session_io::{SessionIn, SessionTask, SocketOut};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use tokio::sync::{mpsc, oneshot, Semaphore};
+
+    let mut cfg = DhtConfig::client(Vec::new());
+    cfg.bind = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0);
+    let dht = Dht::bind(cfg).await.unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let permits = QueryPermits::new(QueryPermits::global(4), Arc::new(Semaphore::new(4)));
+    let (out1, mut rx1) = mpsc::unbounded_channel();
+    let (inbox_tx, inbox) = mpsc::unbounded_channel();
+    let session = Session::new(SessionConfig::default(), [1; 32], 0);
+    let task = SessionTask::new(
+        session,
+        (dht.clone(), permits),
+        metrics.clone(),
+        tokio::time::Instant::now(),
+        (1, out1),
+        inbox,
+    );
+    let run = tokio::spawn(task.run());
+    match timeout(LIMIT, rx1.recv()).await.unwrap() {
+        Some(SocketOut::Frame(t, _)) => assert_eq!(t, types::WELCOME),
+        other => panic!("{other:?}"),
+    }
+    // Socket 2 resumes the session; socket 1 is replaced.
+    let (out2, mut rx2) = mpsc::unbounded_channel();
+    let (ok_tx, ok_rx) = oneshot::channel();
+    inbox_tx.send(SessionIn::Attach { socket: 2, out: out2, received: 0, ok: ok_tx }).unwrap();
+    assert!(ok_rx.await.unwrap());
+    // A lookup socket 1 read before it closed, then a ping and a lookup from socket 2.
+    let (t, p) = Message::Lookup { id: 7, topic: [7; 32] }.encode();
+    inbox_tx.send(SessionIn::Frame(1, t, p)).unwrap();
+    let (t, p) = Message::Ping.encode();
+    inbox_tx.send(SessionIn::Frame(2, t, p)).unwrap();
+    let mut to_socket2 = Vec::new();
+    loop {
+        match timeout(LIMIT, rx2.recv()).await.unwrap() {
+            Some(SocketOut::Frame(t, p)) => {
+                let m = Message::decode(t, &p).unwrap();
+                let pong = matches!(m, Message::Pong);
+                to_socket2.push(m);
+                if pong {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let stale_queries = metrics.queries.load(Ordering::Relaxed);
+    let (t, p) = Message::Lookup { id: 8, topic: [8; 32] }.encode();
+    inbox_tx.send(SessionIn::Frame(2, t, p)).unwrap();
+    let (t, p) = Message::Ping.encode();
+    inbox_tx.send(SessionIn::Frame(2, t, p)).unwrap();
+    loop {
+        match timeout(LIMIT, rx2.recv()).await.unwrap() {
+            Some(SocketOut::Frame(t, p)) if matches!(Message::decode(t, &p), Ok(Message::Pong)) => break,
+            Some(_) => {}
+            None => panic!("socket 2 closed"),
+        }
+    }
+    let fresh_queries = metrics.queries.load(Ordering::Relaxed);
+    run.abort();
+    dht.destroy().await;
+    assert_eq!(stale_queries, 0, "a lookup read by the replaced socket was processed: {to_socket2:?}");
+    assert!(!to_socket2.iter().any(|m| matches!(m, Message::Error { reference: 7, .. })));
+    assert_eq!(fresh_queries, 1, "the same lookup from the current socket runs");
+}
+
+/// `hello` on a fresh socket from loopback with `X-Forwarded-For: xff`: the welcome's token,
+/// or the code of the `error{0}` that refused it.
+async fn hello_forwarded_for(addr: SocketAddr, xff: &str) -> Result<[u8; 32], String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/relay").into_client_request().unwrap();
+    req.headers_mut().insert("x-forwarded-for", xff.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+    send(&mut ws, &Message::Hello { version: 1, resume: None }).await;
+    let got = match recv(&mut ws).await {
+        Message::Welcome { token, .. } => Ok(token),
+        Message::Error { reference: 0, code, .. } => Err(code),
+        other => panic!("{other:?}"),
+    };
+    std::mem::forget(ws); // stays open (and its session attached) until the relay drains
+    got
+}
+
+/// S7 (proxy part): behind a reverse proxy every client had the proxy's IP. With
+/// `--trusted-proxy`, a connection from that proxy is counted under the right-most
+/// `X-Forwarded-For` entry; from any other peer the header changes nothing (a client cannot
+/// dodge its per-IP cap by spoofing it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    // Not trusted: two "different" forwarded clients are one IP (127.0.0.1), capped at 1.
+    let running = relay(1).await;
+    wait_ready(running.addr).await;
+    let a = hello_forwarded_for(running.addr, "203.0.113.1").await;
+    let b = hello_forwarded_for(running.addr, "203.0.113.2").await;
+    running.drain(Duration::from_secs(1)).await;
+    assert!(a.is_ok());
+    assert_eq!(b, Err("LIMIT_SESSIONS".to_string()), "a spoofed X-Forwarded-For dodged the per-IP cap");
+
+    // 127.0.0.1 is a trusted proxy: each forwarded client has its own cap.
+    let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
+    args.local_testnet = Some(3);
+    args.max_sessions_per_ip = 1;
+    args.drain_secs = 1;
+    args.trusted_proxy = vec!["127.0.0.1".parse().unwrap()];
+    let running = start(args).await.unwrap();
+    wait_ready(running.addr).await;
+    let a = hello_forwarded_for(running.addr, "198.51.100.1, 203.0.113.1").await;
+    let b = hello_forwarded_for(running.addr, "203.0.113.2").await;
+    // The right-most entry counts: a client's own claim further left does not.
+    let c = hello_forwarded_for(running.addr, "203.0.113.2, 203.0.113.1").await;
+    running.drain(Duration::from_secs(1)).await;
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    assert_eq!(c, Err("LIMIT_SESSIONS".to_string()));
+}
