@@ -223,6 +223,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_new_flags_parse() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            relay: RelayArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "serve",
+            "--trusted-proxy",
+            "10.0.0.1,::1",
+            "--max-queries-per-ip",
+            "4",
+        ]);
+        let relay = cli.map(|c| c.relay).ok();
+        assert_eq!(relay.as_ref().map(|r| r.max_queries_per_ip), Some(4));
+        let proxies: Vec<IpAddr> = vec![IpAddr::from([10, 0, 0, 1]), IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1])];
+        assert_eq!(relay.map(|r| r.trusted_proxy), Some(proxies));
+        let default = <Cli as clap::Parser>::try_parse_from(["serve"]).map(|c| c.relay).ok();
+        assert_eq!(default.map(|r| (r.max_queries_per_ip, r.trusted_proxy.len())), Some((16, 0)));
+    }
+
     #[tokio::test]
     async fn bootstrap_defaults_to_the_public_nodes() {
         let a = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
