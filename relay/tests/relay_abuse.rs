@@ -507,3 +507,26 @@ async fn js_compat_lookups_wait_for_query_permits() {
     assert_eq!(finished, N);
     assert_eq!(found.len(), N as usize, "lookups that found the announced record");
 }
+
+/// Defect 1, JS-compat side: a JS-compat socket is one session under the same caps (it has no
+/// resume); opening the channel beyond them closes the socket (1008 `LIMIT_SESSIONS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_compat_sessions_count_under_the_same_caps() {
+    let running = relay(1).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+    let mut v1 = connect(addr).await;
+    hello(&mut v1).await;
+    let mut js = connect(addr).await;
+    js.send(Ws::Binary(open_frame("@hyperswarm/dht-relay"))).await.unwrap();
+    let close = loop {
+        match timeout(LIMIT, js.next()).await.unwrap() {
+            Some(Ok(Ws::Close(frame))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    let close = close.map(|f| (u16::from(f.code), f.reason.to_string()));
+    running.drain(Duration::from_secs(1)).await;
+    assert_eq!(close, Some((1008, "LIMIT_SESSIONS".to_string())));
+}
