@@ -42,7 +42,8 @@ KEY=$(json "$(first_line announcer)" "v['publicKey']")
 echo "relay_sessions: our relay (two instances)" >&2
 for name in ours oursjs; do
   start "$name" "$RELAY" serve --listen 127.0.0.1:0 --bootstrap "$BOOT" --web-root "$WORK" \
-    --max-sessions $((SESSIONS + 100)) --max-sessions-per-ip $((SESSIONS + 100))
+    --max-sessions $((SESSIONS + 100)) --max-sessions-per-ip $((SESSIONS + 100)) \
+    --max-queries-per-ip 96  # every bench client is 127.0.0.1: let it use all the query permits
 done
 OURS_HOST=$(json "$(first_line ours)" "v['listening']")
 OURS_PID=$(cat "$WORK/ours.pid")

@@ -1,11 +1,12 @@
 //! `hyperwasm-relay serve` flags; every flag can also come from a `HYPERWASM_RELAY_*`
 //! environment variable (flags win).
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use clap::Args;
 
+use super::query_permits::DEFAULT_QUERIES_PER_IP;
 use super::session::SessionConfig;
 use crate::error::RelayError;
 
@@ -13,7 +14,7 @@ use crate::error::RelayError;
 pub const PUBLIC_BOOTSTRAP: [&str; 3] = ["88.99.3.86:49737", "142.93.90.113:49737", "138.68.147.8:49737"];
 
 /// The relay node's default request window: about the requests the shared query permits
-/// allow in flight ([`super::session_io::DHT_QUERY_PERMITS`] queries × up to 10 each), so a
+/// allow in flight ([`super::query_permits::DHT_QUERY_PERMITS`] queries × up to 10 each), so a
 /// burst of session queries is not held back for whole 750 ms drains (JS: 80).
 pub const DEFAULT_DHT_MAX_WINDOW: u32 = 1024;
 
@@ -42,12 +43,21 @@ pub struct RelayArgs {
     /// default, 80, throttles a node that queries for hundreds of sessions at once).
     #[arg(long, env = "HYPERWASM_RELAY_DHT_MAX_WINDOW", default_value_t = DEFAULT_DHT_MAX_WINDOW)]
     pub dht_max_window: u32,
-    /// Most sessions (WebSockets) at once.
+    /// Most sessions at once (a v1 session counts until it ends, its grace period included).
     #[arg(long, env = "HYPERWASM_RELAY_MAX_SESSIONS", default_value_t = 1024)]
     pub max_sessions: u64,
-    /// Most WebSockets per client IP.
+    /// Most sessions per client IP (counted like `--max-sessions`).
     #[arg(long, env = "HYPERWASM_RELAY_MAX_SESSIONS_PER_IP", default_value_t = 16)]
     pub max_sessions_per_ip: usize,
+    /// Most DHT queries one client IP's sessions run at once, together (the rest wait in
+    /// order); the relay runs at most 96 in all.
+    #[arg(long, env = "HYPERWASM_RELAY_MAX_QUERIES_PER_IP", default_value_t = DEFAULT_QUERIES_PER_IP)]
+    pub max_queries_per_ip: usize,
+    /// Reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names the
+    /// client: for a connection from one of them, the client IP (per-IP limits, logs) is the
+    /// header's right-most entry. Any other peer's header is ignored.
+    #[arg(long, env = "HYPERWASM_RELAY_TRUSTED_PROXY", value_delimiter = ',', value_name = "ADDR")]
+    pub trusted_proxy: Vec<IpAddr>,
     /// Most live streams per session.
     #[arg(long, env = "HYPERWASM_RELAY_MAX_STREAMS", default_value_t = 64)]
     pub max_streams: u64,
@@ -99,6 +109,8 @@ impl RelayArgs {
             dht_max_window: DEFAULT_DHT_MAX_WINDOW,
             max_sessions: 1024,
             max_sessions_per_ip: 16,
+            max_queries_per_ip: DEFAULT_QUERIES_PER_IP,
+            trusted_proxy: Vec::new(),
             max_streams: 64,
             max_servers: 8,
             max_queries: 32,
@@ -130,6 +142,25 @@ impl RelayArgs {
     /// Whether `origin` may open a WebSocket (no list: all may).
     pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
         self.origin.is_empty() || origin.is_some_and(|o| self.origin.iter().any(|a| a == o))
+    }
+
+    /// The client's IP: the TCP peer's, or, when the peer is a `--trusted-proxy`, the
+    /// right-most `X-Forwarded-For` entry (the address that proxy saw; entries further left
+    /// are the client's own claims). A missing or unparsable header leaves the peer's.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        if !self.trusted_proxy.contains(&peer) {
+            return peer;
+        }
+        forwarded_for
+            .and_then(|h| h.rsplit(',').next())
+            .map(str::trim)
+            .and_then(|e| {
+                // `1.2.3.4`, `::1`, or a bracketed / port-suffixed form some proxies write.
+                e.parse::<IpAddr>().ok().or_else(|| e.parse::<SocketAddr>().ok().map(|a| a.ip())).or_else(
+                    || e.strip_prefix('[').and_then(|r| r.strip_suffix(']')).and_then(|r| r.parse().ok()),
+                )
+            })
+            .map_or(peer, |ip: IpAddr| ip.to_canonical())
     }
 
     /// The bootstrap nodes, resolved to IPv4 (the public ones when none were given).
@@ -165,6 +196,53 @@ mod tests {
         assert!(a.origin_allowed(Some("https://a.example")));
         assert!(!a.origin_allowed(Some("https://b.example")));
         assert!(!a.origin_allowed(None));
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        let mut a = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let peer = IpAddr::from([10, 0, 0, 1]);
+        let client = IpAddr::from([203, 0, 113, 7]);
+        // Not trusted: the header is ignored.
+        assert_eq!(a.client_ip(peer, Some("203.0.113.7")), peer);
+        a.trusted_proxy = vec![peer];
+        assert_eq!(a.client_ip(peer, Some("203.0.113.7")), client);
+        // The right-most entry: the ones before it are the client's own claims.
+        assert_eq!(a.client_ip(peer, Some("1.1.1.1, 203.0.113.7")), client);
+        assert_eq!(a.client_ip(peer, Some("1.1.1.1,203.0.113.7:4711")), client);
+        assert_eq!(a.client_ip(peer, Some("[2001:db8::1]")), "2001:db8::1".parse().unwrap_or(peer));
+        assert_eq!(a.client_ip(peer, Some("::ffff:203.0.113.7")), client);
+        // Missing or garbage: the peer.
+        assert_eq!(a.client_ip(peer, None), peer);
+        assert_eq!(a.client_ip(peer, Some("203.0.113.7, nonsense")), peer);
+        assert_eq!(a.client_ip(peer, Some("")), peer);
+        // Another peer's header still counts for nothing.
+        assert_eq!(
+            a.client_ip(IpAddr::from([10, 0, 0, 2]), Some("203.0.113.7")),
+            IpAddr::from([10, 0, 0, 2])
+        );
+    }
+
+    #[test]
+    fn the_new_flags_parse() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            relay: RelayArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "serve",
+            "--trusted-proxy",
+            "10.0.0.1,::1",
+            "--max-queries-per-ip",
+            "4",
+        ]);
+        let relay = cli.map(|c| c.relay).ok();
+        assert_eq!(relay.as_ref().map(|r| r.max_queries_per_ip), Some(4));
+        let proxies: Vec<IpAddr> = vec![IpAddr::from([10, 0, 0, 1]), IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1])];
+        assert_eq!(relay.map(|r| r.trusted_proxy), Some(proxies));
+        let default = <Cli as clap::Parser>::try_parse_from(["serve"]).map(|c| c.relay).ok();
+        assert_eq!(default.map(|r| (r.max_queries_per_ip, r.trusted_proxy.len())), Some((16, 0)));
     }
 
     #[tokio::test]

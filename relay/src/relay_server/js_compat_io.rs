@@ -51,6 +51,7 @@ use super::js_compat::session::{
 };
 use super::limits::TokenBucket;
 use super::metrics::Metrics;
+use super::query_permits::QueryPermits;
 use super::Ctx;
 
 mod asks;
@@ -101,6 +102,8 @@ pub(crate) struct Handoff {
     pub stream: SplitStream<WebSocket>,
     /// The socket's read rate limit.
     pub bucket: TokenBucket,
+    /// The DHT query permits this session's queries take (the relay's and its IP's share).
+    pub permits: QueryPermits,
 }
 
 /// The WebSocket close code for a session's close reason.
@@ -170,7 +173,7 @@ fn code_of(e: &DhtError) -> String {
 
 /// Runs the session on the handed-over socket until it ends.
 pub(crate) async fn run(handoff: Handoff, ctx: Arc<Ctx>) {
-    let Handoff { mux, channel, sink, stream, bucket } = handoff;
+    let Handoff { mux, channel, sink, stream, bucket, permits } = handoff;
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let (flushed_tx, flushed) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_socket(sink, writer_rx, flushed_tx));
@@ -206,6 +209,7 @@ pub(crate) async fn run(handoff: Handoff, ctx: Arc<Ctx>) {
         ws_paused: false,
         gauged: 0,
         ctx: ctx.clone(),
+        permits,
     };
     driver.metrics.sessions.fetch_add(1, Ordering::Relaxed);
     driver.run(stream, bucket).await;
@@ -259,6 +263,8 @@ struct Driver {
     /// This session's share of the `js_compat_queued_bytes` gauge.
     gauged: u64,
     ctx: Arc<Ctx>,
+    /// Taken by each query while it runs (as v1 sessions' queries do).
+    permits: QueryPermits,
 }
 
 impl Driver {
@@ -466,10 +472,12 @@ impl Driver {
     fn query(&mut self, query: u32, req: OpRequest) {
         self.metrics.queries.fetch_add(1, Ordering::Relaxed);
         let report = self.report();
-        let op = self.dht.op(req);
+        let (dht, permits) = (self.dht.clone(), self.permits.clone());
         let local = self.dht.loopback_addr();
         self.spawn_task(TAG_QUERY | u64::from(query), async move {
-            if let Ok(mut op) = op {
+            // Waits its turn instead of running into the node's own cap (Overloaded).
+            let _permit = permits.acquire().await;
+            if let Ok(mut op) = dht.op(req) {
                 while let Some(r) = op.next().await {
                     report(Internal::Dht(DhtEvent::QueryReply { query, reply: announcers(r, local) }));
                 }

@@ -13,7 +13,7 @@ const MAX_CODES: usize = 64;
 /// Counters and gauges shared by every session.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Live sessions (attached or in their grace period).
+    /// Live sessions (attached or in their grace period; the caps count the same sessions).
     pub sessions: AtomicU64,
     /// Open WebSockets.
     pub sockets: AtomicU64,
@@ -28,7 +28,9 @@ pub struct Metrics {
     /// Bytes `@hyperswarm/dht-relay` sessions queued for their clients and not yet written to
     /// their sockets (each session keeps its share bounded).
     pub js_compat_queued_bytes: AtomicU64,
-    /// WebSocket upgrades refused, by reason (`origin`, `per_ip`, `sessions`, `draining`).
+    /// WebSocket upgrades refused, by reason (`origin`, `per_ip`, `sessions`, `draining`); also
+    /// new sessions refused at `hello` / the JS channel's open (`per_ip`, `sessions`: the
+    /// socket got in as a possible resume).
     refused: Mutex<BTreeMap<&'static str, u64>>,
     /// `error` messages sent, by code.
     errors: Mutex<BTreeMap<String, u64>>,

@@ -11,6 +11,7 @@ pub mod js_compat_hook;
 pub mod js_compat_io;
 pub mod limits;
 pub mod metrics;
+pub mod query_permits;
 pub mod routes;
 pub mod session;
 pub mod session_events;
@@ -41,7 +42,8 @@ pub struct Ctx {
     args: RelayArgs,
     session_config: SessionConfig,
     dht: Dht,
-    /// Shared by every session's DHT queries ([`session_io::DHT_QUERY_PERMITS`]).
+    /// Shared by every session's DHT queries ([`query_permits::DHT_QUERY_PERMITS`]); each
+    /// client IP's share lives with its record in `per_ip`.
     query_permits: Arc<tokio::sync::Semaphore>,
     dht_ready: AtomicBool,
     metrics: Arc<Metrics>,
@@ -93,10 +95,14 @@ pub async fn start(args: RelayArgs) -> Result<Running, RelayError> {
         args: args.clone(),
         session_config,
         dht: dht.clone(),
-        query_permits: Arc::new(tokio::sync::Semaphore::new(session_io::DHT_QUERY_PERMITS)),
+        query_permits: query_permits::QueryPermits::global(query_permits::DHT_QUERY_PERMITS),
         dht_ready: AtomicBool::new(false),
         metrics: Arc::new(Metrics::default()),
-        per_ip: Arc::new(PerIp::default()),
+        per_ip: Arc::new(PerIp::new(
+            usize::try_from(args.max_sessions).unwrap_or(usize::MAX),
+            args.max_sessions_per_ip,
+            args.max_queries_per_ip,
+        )),
         registry: Mutex::new(HashMap::new()),
         next_socket: AtomicU64::new(1),
         origin: Instant::now(),

@@ -1,49 +1,47 @@
 //! The HTTP routes: `GET /relay` (WebSocket), `/healthz`, `/metrics`, static files.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use super::limits::Refused;
 use super::{socket, Ctx};
 
 /// Largest WebSocket message: one Protomux frame of a 64 KiB `data` plus headers.
 const MAX_WS_MESSAGE: usize = 128 * 1024;
 
-fn refused(
-    ctx: &Ctx,
-    reason: &'static str,
-    status: StatusCode,
-    remote: Option<SocketAddr>,
-) -> Box<dyn Reply> {
+fn refused(ctx: &Ctx, reason: &'static str, status: StatusCode, ip: IpAddr) -> Box<dyn Reply> {
     ctx.metrics.refuse(reason);
-    tracing::info!(reason, status = status.as_u16(), ip = ?remote.map(|a| a.ip()), "upgrade refused");
+    tracing::info!(reason, status = status.as_u16(), %ip, "upgrade refused");
     Box::new(warp::reply::with_status(reason, status))
 }
 
 fn upgrade(
     ws: warp::ws::Ws,
-    origin: Option<String>,
+    (origin, forwarded_for): (Option<String>, Option<String>),
     remote: Option<SocketAddr>,
     ctx: Arc<Ctx>,
 ) -> Box<dyn Reply> {
+    let peer = remote.map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip().to_canonical());
+    let ip = ctx.args.client_ip(peer, forwarded_for.as_deref());
     if *ctx.draining.borrow() {
-        return refused(&ctx, "draining", StatusCode::SERVICE_UNAVAILABLE, remote);
+        return refused(&ctx, "draining", StatusCode::SERVICE_UNAVAILABLE, ip);
     }
     if !ctx.args.origin_allowed(origin.as_deref()) {
-        return refused(&ctx, "origin", StatusCode::FORBIDDEN, remote);
+        return refused(&ctx, "origin", StatusCode::FORBIDDEN, ip);
     }
-    if ctx.metrics.sockets.load(Ordering::Relaxed) >= ctx.args.max_sessions {
-        return refused(&ctx, "sessions", StatusCode::SERVICE_UNAVAILABLE, remote);
-    }
-    let ip = remote.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    let Some(slot) = ctx.per_ip.acquire(ip, ctx.args.max_sessions_per_ip) else {
-        return refused(&ctx, "per_ip", StatusCode::TOO_MANY_REQUESTS, remote);
+    // Sessions are counted until they end (grace period included); the socket is pending
+    // until `hello` makes it a session (or resumes one, which takes no new slot).
+    let pending = match ctx.per_ip.admit(ip) {
+        Ok(p) => p,
+        Err(r @ Refused::Sessions) => return refused(&ctx, r.reason(), StatusCode::SERVICE_UNAVAILABLE, ip),
+        Err(r @ Refused::PerIp) => return refused(&ctx, r.reason(), StatusCode::TOO_MANY_REQUESTS, ip),
     };
     let ws = ws.max_message_size(MAX_WS_MESSAGE).max_frame_size(MAX_WS_MESSAGE);
-    Box::new(ws.on_upgrade(move |socket| socket::run(socket, ctx, slot, ip)))
+    Box::new(ws.on_upgrade(move |socket| socket::run(socket, ctx, pending)))
 }
 
 /// Every route of the relay.
@@ -55,7 +53,11 @@ pub fn routes(ctx: Arc<Ctx>) -> impl Filter<Extract = (Box<dyn Reply>,), Error =
     let relay = warp::path("relay")
         .and(warp::path::end())
         .and(warp::ws())
-        .and(warp::header::optional::<String>("origin"))
+        .and(
+            warp::header::optional::<String>("origin")
+                .and(warp::header::optional::<String>("x-forwarded-for"))
+                .map(|origin, forwarded_for| (origin, forwarded_for)),
+        )
         .and(warp::addr::remote())
         .and(with_ctx.clone())
         .map(upgrade);

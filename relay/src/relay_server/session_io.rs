@@ -23,7 +23,7 @@ use std::time::Duration;
 use hyperwasm::hyperdht::messages::NoisePayload;
 use hyperwasm::relay_protocol::MAX_DATA_LEN;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -32,17 +32,13 @@ use crate::dht::handles::{OpDone, OpRequest};
 use crate::dht::{Dht, DhtError};
 
 use super::metrics::Metrics;
+use super::query_permits::QueryPermits;
 use super::session::{
     AskAnswer, AskId, DhtEvent, QueryKind, Session, SessionCommand, SocketClose, REPLAY_HIGH_WATER,
 };
 
 /// Asks a session may have queued before more are refused.
 const ASK_QUEUE: usize = 256;
-/// DHT queries the relay's sessions run at once, together. The node refuses queries beyond its
-/// own cap (`dht_rpc::Limits::max_queries`, 128, shared with its background queries and the
-/// servers' self-announces); above this many a session's query waits for a permit instead of
-/// failing.
-pub const DHT_QUERY_PERMITS: usize = 96;
 /// Task keys: queries use their id; servers and dials are offset into their own ranges.
 const TAG_SERVER: u64 = 1 << 32;
 const TAG_DIAL: u64 = 2 << 32;
@@ -68,8 +64,10 @@ pub enum SocketOut {
 /// What a socket tells the session task.
 #[derive(Debug)]
 pub enum SessionIn {
-    /// A channel message (after `hello`).
-    Frame(u64, Vec<u8>),
+    /// A channel message (after `hello`) read by socket `.0`: `(socket, type, payload)`. The
+    /// session drops it unless that socket is the one attached now (after a resume, frames the
+    /// replaced socket had read are not processed: the client resends them by `received`).
+    Frame(u64, u64, Vec<u8>),
     /// A socket resumes the session (`hello{resume}`): `ok` answers whether it worked.
     Attach {
         /// The socket's id.
@@ -166,7 +164,7 @@ impl StreamPumps {
 pub struct SessionTask {
     session: Session,
     dht: Dht,
-    query_permits: Arc<Semaphore>,
+    query_permits: QueryPermits,
     metrics: Arc<Metrics>,
     origin: Instant,
     socket: Option<(u64, mpsc::UnboundedSender<SocketOut>)>,
@@ -203,10 +201,11 @@ fn io_code(e: &io::Error) -> String {
 
 impl SessionTask {
     /// A task for `session`, attached to socket `socket_id` whose frames go to `out`. Its DHT
-    /// queries each hold one of `query_permits` (shared by every session) while they run.
+    /// queries each hold a permit of `query_permits` (the relay's and its client IP's) while
+    /// they run.
     pub fn new(
         session: Session,
-        (dht, query_permits): (Dht, Arc<Semaphore>),
+        (dht, query_permits): (Dht, QueryPermits),
         metrics: Arc<Metrics>,
         origin: Instant,
         socket: (u64, mpsc::UnboundedSender<SocketOut>),
@@ -298,7 +297,10 @@ impl SessionTask {
     fn on_socket(&mut self, m: SessionIn) {
         let now = self.now();
         match m {
-            SessionIn::Frame(t, p) => {
+            SessionIn::Frame(from, t, p) => {
+                if !self.is_current_socket(from) {
+                    return;
+                }
                 self.metrics.bytes_in.fetch_add(p.len() as u64, Ordering::Relaxed);
                 self.session.handle_frame(t, &p, now);
             }
@@ -330,6 +332,11 @@ impl SessionTask {
             }
             SessionIn::Drain => self.session.drain(now),
         }
+    }
+
+    /// Whether `socket` is the socket attached now (frames of any other are stale).
+    fn is_current_socket(&self, socket: u64) -> bool {
+        self.socket.as_ref().is_some_and(|(s, _)| *s == socket)
     }
 
     /// Moves everything the session queued: frames to the socket, commands to the DHT side.
@@ -436,7 +443,7 @@ impl SessionTask {
                 let (dht, permits) = (self.dht.clone(), self.query_permits.clone());
                 self.spawn_task(u64::from(id), gen, async move {
                     // Closed only if the relay is gone; then the query runs unthrottled.
-                    let _permit = permits.acquire_owned().await.ok();
+                    let _permit = permits.acquire().await;
                     let mut op = match dht.op(req) {
                         Ok(op) => op,
                         Err(e) => return report(DhtEvent::QueryFailed { id, code: code_of(&e) }),

@@ -12,7 +12,9 @@ use hyperwasm::relay_protocol::messages::Message;
 
 use super::*;
 use crate::dht::DhtConfig;
+use crate::relay_server::query_permits::QueryPermits;
 use crate::relay_server::session::SessionConfig;
+use tokio::sync::Semaphore;
 
 async fn task() -> (SessionTask, mpsc::UnboundedReceiver<SocketOut>) {
     let (t, rx, _) = task_with_inbox().await;
@@ -28,7 +30,7 @@ async fn task_with_inbox(
     while session.poll_transmit().is_some() {} // welcome
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (in_tx, inbox) = mpsc::unbounded_channel();
-    let permits = Arc::new(Semaphore::new(4));
+    let permits = QueryPermits::new(QueryPermits::global(4), Arc::new(Semaphore::new(4)));
     let t = SessionTask::new(
         session,
         (dht, permits),
@@ -162,7 +164,7 @@ async fn take(
 ) {
     let frame = |m: Message| {
         let (ty, p) = m.encode();
-        SessionIn::Frame(ty, p)
+        SessionIn::Frame(1, ty, p)
     };
     while let Ok(Some(out)) = tokio::time::timeout(quiet, rx.recv()).await {
         let SocketOut::Frame(ty, p) = out else { panic!("the socket was closed: {out:?}") };
@@ -233,7 +235,7 @@ async fn a_client_that_never_acks_gets_at_most_the_high_water_mark_then_the_rest
     // Acking resumes the stream: everything arrives, in order, and the stream ends.
     tx.send({
         let (ty, p) = Message::Ack { received: got.sequenced }.encode();
-        SessionIn::Frame(ty, p)
+        SessionIn::Frame(1, ty, p)
     })
     .unwrap();
     take(&mut rx, &tx, &mut got, true, Duration::from_secs(10)).await;

@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use warp::ws::{Message as WsMessage, WebSocket};
 
-use super::limits::{IpSlot, TokenBucket};
+use super::limits::{Pending, Refused, SessionSlot, TokenBucket};
+use super::query_permits::QueryPermits;
 use super::session::Session;
 use super::session_io::{SessionIn, SessionTask, SocketOut};
 use super::{js_compat_hook, js_compat_io, Ctx};
@@ -27,8 +28,9 @@ enum Serving {
     Hello(ChannelId),
     /// A v1 session.
     Session(ChannelId, mpsc::UnboundedSender<SessionIn>),
-    /// The `@hyperswarm/dht-relay` channel is open: hand the socket to its session.
-    JsCompat(ChannelId),
+    /// The `@hyperswarm/dht-relay` channel is open: hand the socket to its session (which
+    /// holds this slot for as long as the socket lives).
+    JsCompat(ChannelId, SessionSlot),
 }
 
 /// Frames taken from the session's queue for one WebSocket flush.
@@ -37,14 +39,16 @@ const MAX_FRAMES_PER_FLUSH: usize = 256;
 /// Why the socket stops.
 struct Stop(u16, &'static str);
 
-/// Runs one WebSocket until it closes. `_slot` holds the client IP's slot meanwhile.
-pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, slot: IpSlot, ip: std::net::IpAddr) {
+/// Runs one WebSocket until it closes. `pending` holds its place under the session caps until
+/// it becomes a session (which then holds a slot until it ends) or resumes one.
+pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, pending: Pending) {
     let id = ctx.next_socket.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("socket", id, %ip);
-    serve_socket(ws, ctx, slot, id).instrument(span).await;
+    let span = tracing::info_span!("socket", id, ip = %pending.ip());
+    serve_socket(ws, ctx, pending, id).instrument(span).await;
 }
 
-async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot, id: u64) {
+async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, pending: Pending, id: u64) {
+    let mut pending = Some(pending);
     ctx.metrics.sockets.fetch_add(1, Ordering::Relaxed);
     let opened = std::time::Instant::now();
     tracing::info!("socket opened");
@@ -82,14 +86,17 @@ async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot, id: u64) {
                 if mux.on_message(&bytes).is_err() {
                     break Some(Stop(1002, "bad protomux frame"));
                 }
-                if let Err(s) = handle_events(&mut mux, &mut serving, &ctx, id, &out_tx).await {
+                let to = Target { socket: id, out: &out_tx, pending: &mut pending };
+                if let Err(s) = handle_events(&mut mux, &mut serving, &ctx, to).await {
                     let _ = flush(&mut mux, &mut sink).await;
                     break Some(s);
                 }
-                if let Some(Serving::JsCompat(channel)) = serving {
-                    let handoff = js_compat_io::Handoff { mux, channel, sink, stream, bucket };
+                if let Some(Serving::JsCompat(channel, slot)) = serving {
+                    let permits = QueryPermits::new(ctx.query_permits.clone(), slot.ip_queries());
+                    let handoff = js_compat_io::Handoff { mux, channel, sink, stream, bucket, permits };
                     tracing::info!(protocol = "@hyperswarm/dht-relay", "session started");
                     js_compat_io::run(handoff, ctx.clone()).await;
+                    drop(slot);
                     ctx.metrics.sockets.fetch_sub(1, Ordering::Relaxed);
                     tracing::info!(ms = opened.elapsed().as_millis() as u64, "socket closed");
                     return;
@@ -99,7 +106,7 @@ async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, _slot: IpSlot, id: u64) {
                 Some(SocketOut::Frame(t, p)) => {
                     let channel = match &serving {
                         Some(Serving::Session(c, _)) | Some(Serving::Hello(c)) => *c,
-                        Some(Serving::JsCompat(_)) | None => continue,
+                        Some(Serving::JsCompat(..)) | None => continue,
                     };
                     if mux.send(channel, t, &p).is_err() {
                         break Some(Stop(1011, "send failed"));
@@ -164,13 +171,23 @@ async fn flush(
     sink.flush().await
 }
 
+/// The socket as `hello` sees it.
+struct Target<'a> {
+    /// Its id.
+    socket: u64,
+    /// Where its session's frames go.
+    out: &'a mpsc::UnboundedSender<SocketOut>,
+    /// Its place under the caps until it becomes (or resumes) a session.
+    pending: &'a mut Option<Pending>,
+}
+
 async fn handle_events(
     mux: &mut Mux,
     serving: &mut Option<Serving>,
     ctx: &Arc<Ctx>,
-    socket: u64,
-    out: &mpsc::UnboundedSender<SocketOut>,
+    to: Target<'_>,
 ) -> Result<(), Stop> {
+    let Target { socket, out, pending } = to;
     while let Some(ev) = mux.poll_event() {
         match ev {
             MuxEvent::RemoteOpen { protocol, id } => {
@@ -179,13 +196,23 @@ async fn handle_events(
                     return Err(Stop(1002, "one channel per session"));
                 }
                 if protocol == js_compat_hook::PROTOCOL_NAME {
+                    // A JS-compat session has no resume: it is a new session for its socket's life.
+                    let slot = match pending.take().map(Pending::into_session) {
+                        Some(Ok(slot)) => slot,
+                        Some(Err((_, r))) => {
+                            refused_session(ctx, r);
+                            mux.reject(&protocol, id.as_deref());
+                            return Err(Stop(1008, LIMIT_SESSIONS));
+                        }
+                        None => return Err(Stop(1011, "no session slot")),
+                    };
                     let spec = ChannelSpec {
                         protocol: js_compat_hook::PROTOCOL_NAME,
                         id: id.as_deref(),
                         ..ChannelSpec::default()
                     };
                     let channel = mux.open(spec).map_err(|_| Stop(1002, "channel open failed"))?;
-                    *serving = Some(Serving::JsCompat(channel));
+                    *serving = Some(Serving::JsCompat(channel, slot));
                     // The rest of the mux's events are the JS-compat session's.
                     return Ok(());
                 }
@@ -201,16 +228,17 @@ async fn handle_events(
             MuxEvent::Closed { .. } => return Err(Stop(1000, "channel closed")),
             MuxEvent::Message { message_type, payload, .. } => match serving {
                 Some(Serving::Session(_, tx)) => {
-                    if tx.send(SessionIn::Frame(message_type, payload)).is_err() {
+                    if tx.send(SessionIn::Frame(socket, message_type, payload)).is_err() {
                         return Err(Stop(1011, "session gone"));
                     }
                 }
                 Some(Serving::Hello(channel)) => {
                     let channel = *channel;
-                    let tx = hello(mux, channel, ctx, socket, out, message_type, &payload).await?;
+                    let to = Target { socket, out, pending: &mut *pending };
+                    let tx = hello(mux, channel, ctx, to, message_type, &payload).await?;
                     *serving = Some(Serving::Session(channel, tx));
                 }
-                Some(Serving::JsCompat(_)) => return Ok(()),
+                Some(Serving::JsCompat(..)) => return Ok(()),
                 None => return Err(Stop(1002, "message before open")),
             },
         }
@@ -223,11 +251,11 @@ async fn hello(
     mux: &mut Mux,
     channel: ChannelId,
     ctx: &Arc<Ctx>,
-    socket: u64,
-    out: &mpsc::UnboundedSender<SocketOut>,
+    to: Target<'_>,
     message_type: u64,
     payload: &[u8],
 ) -> Result<mpsc::UnboundedSender<SessionIn>, Stop> {
+    let Target { socket, out, pending } = to;
     let mut refuse = |code: &'static str, message: &str| {
         let (t, p) = Message::Error { reference: 0, code: code.into(), message: message.into() }.encode();
         let _ = mux.send(channel, t, &p);
@@ -247,6 +275,8 @@ async fn hello(
             let (ok_tx, ok_rx) = oneshot::channel();
             let attach = SessionIn::Attach { socket, out: out.clone(), received: r.received, ok: ok_tx };
             if tx.send(attach).is_ok() && ok_rx.await.unwrap_or(false) {
+                // The session keeps the slot it holds: this socket takes none.
+                drop(pending.take());
                 tracing::info!(received = r.received, "session resumed");
                 return Ok(tx);
             }
@@ -254,6 +284,23 @@ async fn hello(
         tracing::info!("resume refused (unknown or expired session): a new session");
     }
     // A new session (also for an unknown or expired token: the client sees `resumed` = 0).
+    let slot = match pending.take().map(Pending::into_session) {
+        Some(Ok(slot)) => slot,
+        Some(Err((_, r))) => {
+            refused_session(ctx, r);
+            let message = match r {
+                Refused::Sessions => "the relay is at --max-sessions",
+                Refused::PerIp => "this IP is at --max-sessions-per-ip",
+            };
+            let (t, p) =
+                Message::Error { reference: 0, code: LIMIT_SESSIONS.into(), message: message.into() }
+                    .encode();
+            let _ = mux.send(channel, t, &p);
+            ctx.metrics.count_code(LIMIT_SESSIONS);
+            return Err(Stop(1008, LIMIT_SESSIONS));
+        }
+        None => return Err(Stop(1011, "no session slot")),
+    };
     let mut token = [0u8; 32];
     getrandom::getrandom(&mut token).map_err(|_| Stop(1011, "no randomness"))?;
     let session = Session::new(ctx.session_config.clone(), token, ctx.now());
@@ -261,7 +308,7 @@ async fn hello(
     ctx.registry.lock().unwrap_or_else(|e| e.into_inner()).insert(token, tx.clone());
     let task = SessionTask::new(
         session,
-        (ctx.dht.clone(), ctx.query_permits.clone()),
+        (ctx.dht.clone(), QueryPermits::new(ctx.query_permits.clone(), slot.ip_queries())),
         ctx.metrics.clone(),
         ctx.origin,
         (socket, out.clone()),
@@ -277,9 +324,20 @@ async fn hello(
         async move {
             task.run().await;
             ctx2.registry.lock().unwrap_or_else(|e| e.into_inner()).remove(&token);
+            // The session's slot is free only now: it counted through its grace period.
+            drop(slot);
             tracing::info!("session ended");
         }
         .instrument(span),
     );
     Ok(tx)
+}
+
+/// The error code (and close reason) of a new session refused by `--max-sessions` or
+/// `--max-sessions-per-ip` after its socket got in (an upgrade at the cap may be a resume).
+pub const LIMIT_SESSIONS: &str = "LIMIT_SESSIONS";
+
+fn refused_session(ctx: &Ctx, r: Refused) {
+    ctx.metrics.refuse(r.reason());
+    tracing::info!(reason = r.reason(), "new session refused");
 }
