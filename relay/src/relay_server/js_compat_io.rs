@@ -40,7 +40,7 @@ use warp::ws::{Message as WsMessage, WebSocket};
 
 use crate::dht::delegate::{Asked, Delegate, DelegatedConnection};
 use crate::dht::handles::OpRequest;
-use crate::dht::{Dht, DhtError};
+use crate::dht::{Dht, DhtError, ReadHalf, WriteHalf};
 
 use super::js_compat::codecs::{Announcers, DhtNode};
 use super::js_compat::dht_side::{
@@ -85,6 +85,9 @@ const ACCEPT_TIMEOUT_MS: u64 = 30_000;
 const SWEEP_MS: u64 = 1_000;
 /// How long the writer may take to flush the last frames and the close.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+/// How long a released stream's writer may take to hand its last writes and END to the UDX
+/// side (the session ended after the client's `end`) before the stream is destroyed.
+const LINGER: Duration = Duration::from_secs(30);
 /// Close code when the relay drains.
 const DRAINING: &str = "RELAY_DRAINING";
 /// Close code when the client's socket went away.
@@ -161,9 +164,45 @@ struct Pumps {
 }
 
 impl Pumps {
+    /// Starts the reader and writer pumps of a stream's halves.
+    fn start(
+        stream: StreamId,
+        (read, write): (ReadHalf, WriteHalf),
+        paused: watch::Receiver<bool>,
+        reads: mpsc::Sender<ReadEv>,
+        backlog: Arc<Notify>,
+        internal: mpsc::UnboundedSender<Internal>,
+    ) -> Pumps {
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        let pending = Arc::new(AtomicU64::new(0));
+        let reader = tokio::spawn(read_pump(stream, read, paused, reads));
+        let writer = tokio::spawn(write_pump(stream, write, wrx, pending.clone(), backlog, internal));
+        Pumps { writes: Some(wtx), pending, reader, writer, read_ended: false, write_ended: false }
+    }
+
+    /// Destroys the stream: both halves dropped without an END (UDX DESTROY).
     fn abort(&self) {
         self.reader.abort();
         self.writer.abort();
+    }
+
+    /// Lets go of a stream whose write side was ended (`end` queued to the writer pump, maybe
+    /// not written yet): reads stop, the writes before the END and the END itself still go
+    /// out (the writer pump shuts its half down and drops it; the dht driver then lets the
+    /// stream finish, dropping what the peer still sends). A writer that cannot get them out
+    /// within [`LINGER`] (the peer does not take them) is aborted: the stream is destroyed.
+    /// A stream whose side was not ended is destroyed at once.
+    fn release(self) {
+        if self.writes.is_some() {
+            return self.abort();
+        }
+        self.reader.abort();
+        let mut writer = self.writer;
+        tokio::spawn(async move {
+            if tokio::time::timeout(LINGER, &mut writer).await.is_err() {
+                writer.abort();
+            }
+        });
     }
 }
 
@@ -548,6 +587,13 @@ impl Driver {
                 self.accepted.retain(|_, (s, _, _)| *s != stream);
                 self.drop_stream(stream);
             }
+            DhtCommand::Release { stream } => {
+                if let Some(p) = self.streams.remove(&stream) {
+                    p.release();
+                    self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
+                    self.backlog.notify_one();
+                }
+            }
             DhtCommand::PauseReading => {
                 self.paused.send_replace(true);
             }
@@ -690,21 +736,15 @@ impl Driver {
     }
 
     fn start_stream(&mut self, stream: StreamId, conn: DelegatedConnection) {
-        let (read, write) = conn.into_split();
-        let (wtx, wrx) = mpsc::unbounded_channel();
-        let pending = Arc::new(AtomicU64::new(0));
-        let reader = tokio::spawn(read_pump(stream, read, self.paused.subscribe(), self.reads_tx.clone()));
-        let writer = tokio::spawn(write_pump(
+        let pumps = Pumps::start(
             stream,
-            write,
-            wrx,
-            pending.clone(),
+            conn.into_split(),
+            self.paused.subscribe(),
+            self.reads_tx.clone(),
             self.backlog.clone(),
             self.internal_tx.clone(),
-        ));
+        );
         self.metrics.streams.fetch_add(1, Ordering::Relaxed);
-        let pumps =
-            Pumps { writes: Some(wtx), pending, reader, writer, read_ended: false, write_ended: false };
         if let Some(old) = self.streams.insert(stream, pumps) {
             old.abort();
             self.metrics.streams.fetch_sub(1, Ordering::Relaxed);
@@ -754,6 +794,64 @@ mod tests {
         assert_eq!(ws_close_code(TIMED_OUT), 1001);
         assert_eq!(ws_close_code(DRAINING), 1001);
         assert_eq!(ws_close_code(GONE), 1000);
+    }
+
+    /// Starts pumps on a fresh stream's halves (nothing runs until the test yields).
+    fn pumps_on(shared: &Arc<crate::dht::conn::Shared>) -> Pumps {
+        let (_, paused) = watch::channel(false);
+        let (reads, _) = mpsc::channel(4);
+        let (internal, _) = mpsc::unbounded_channel();
+        let halves = crate::dht::conn::halves(shared, None);
+        Pumps::start(StreamId(1), halves, paused, reads, Arc::new(Notify::new()), internal)
+    }
+
+    /// Runs the pumps until the stream's halves are both gone; what the UDX side was given.
+    async fn until_released(shared: &crate::dht::conn::Shared) -> (Vec<u8>, crate::dht::conn::Outbound) {
+        let mut written = Vec::new();
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+            let mut buf = Vec::new();
+            let out = shared.take_send(&mut buf);
+            written.extend_from_slice(&buf);
+            if out.released {
+                return (written, out);
+            }
+        }
+        panic!("the stream was never released");
+    }
+
+    /// The session ended right after the client's `end` (the JS client closes its socket as soon
+    /// as both sides of its stream ended): the END queued to the writer pump, which has not run
+    /// yet, still reaches the UDX side, after the last data; destroying would reset the peer.
+    #[tokio::test]
+    async fn a_stream_released_before_its_writer_ran_still_ends_cleanly() {
+        let shared = crate::dht::conn::Shared::new(7, Arc::new(|_| {}));
+        let mut p = pumps_on(&shared);
+        let writes = p.writes.take().unwrap();
+        writes.send(Some(b"last".to_vec())).unwrap();
+        writes.send(None).unwrap();
+        p.release();
+        let (written, out) = until_released(&shared).await;
+        assert_eq!(written, b"last");
+        assert_eq!(out, crate::dht::conn::Outbound { end: true, released: true });
+    }
+
+    /// A stream the client did not end is destroyed on release (and on `destroy`): no END.
+    #[tokio::test]
+    async fn a_stream_not_ended_is_destroyed() {
+        for release in [true, false] {
+            let shared = crate::dht::conn::Shared::new(7, Arc::new(|_| {}));
+            let p = pumps_on(&shared);
+            p.writes.as_ref().unwrap().send(Some(b"lost".to_vec())).unwrap();
+            if release {
+                p.release();
+            } else {
+                p.abort();
+            }
+            let (written, out) = until_released(&shared).await;
+            assert!(written.is_empty());
+            assert_eq!(out, crate::dht::conn::Outbound { end: false, released: true });
+        }
     }
 
     #[test]

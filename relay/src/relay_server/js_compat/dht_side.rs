@@ -127,6 +127,13 @@ pub enum DhtCommand {
         /// The stream.
         stream: StreamId,
     },
+    /// The session ended after the client ended its side of this stream (`end`): let the
+    /// stream finish cleanly instead of destroying it (the writes already queued and the UDX
+    /// END go out; what the peer still sends is dropped); no event follows.
+    Release {
+        /// The stream.
+        stream: StreamId,
+    },
     /// The socket's send queue went above the high-water mark: stop reading this session's
     /// UDX streams.
     PauseReading,

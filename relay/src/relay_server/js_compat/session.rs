@@ -169,6 +169,9 @@ struct Stream {
     phase: StreamPhase,
     handshake: Option<u32>,
     remote_public_key: Key,
+    /// The client sent `end`: when the session ends, the stream is released (its END still
+    /// reaches the peer), not destroyed.
+    client_ended: bool,
 }
 
 #[derive(Debug)]
@@ -346,7 +349,14 @@ impl Session {
         let mut streams: Vec<StreamId> = self.streams.keys().copied().collect();
         streams.sort();
         for stream in streams {
-            self.commands.push_back(DhtCommand::Destroy { stream });
+            // A client that ended its side and then went away (the JS client closes its socket
+            // as soon as both sides ended) still ends the stream cleanly for the peer.
+            let ended = self.streams.get(&stream).is_some_and(|s| s.client_ended);
+            self.commands.push_back(if ended {
+                DhtCommand::Release { stream }
+            } else {
+                DhtCommand::Destroy { stream }
+            });
         }
         let mut servers: Vec<ServerId> = self.servers.keys().copied().collect();
         servers.sort();
@@ -406,6 +416,9 @@ impl Session {
             (_, Message::Close { alias }) => self.on_close(alias),
             (_, Message::End { alias }) => {
                 if let Some(stream) = self.client_stream(alias) {
+                    if let Some(s) = self.streams.get_mut(&stream) {
+                        s.client_ended = true;
+                    }
                     self.commands.push_back(DhtCommand::End { stream });
                 }
             }
@@ -499,6 +512,7 @@ impl Session {
                 phase: StreamPhase::Pending,
                 handshake: None,
                 remote_public_key: c.remote_public_key,
+                client_ended: false,
             },
         );
         self.client_streams.insert(c.alias, stream);
@@ -697,6 +711,7 @@ impl Session {
                         phase: StreamPhase::Pending,
                         handshake: Some(r.id),
                         remote_public_key,
+                        client_ended: false,
                     },
                 );
                 let accepted = Accepted { msg2: r.payload, remote_payload: *remote_payload, stream };

@@ -474,6 +474,22 @@ fn client_destroy_and_peer_reset() {
     );
 }
 
+/// The JS client closes its socket as soon as both sides of its stream ended, right after its
+/// `end`: a stream the client ended is released (its END still reaches the peer), the others
+/// are destroyed.
+#[test]
+fn a_session_that_ends_after_the_clients_end_releases_that_stream() {
+    let mut h = Harness::new();
+    let (ended, _) = connect(&mut h, 1);
+    let (open, _) = connect(&mut h, 2);
+    assert!(ended < open);
+    h.client(Message::End { alias: 1 });
+    assert_eq!(h.one_cmd(), DhtCommand::End { stream: ended });
+    h.s.close("DESTROYED", "the socket closed");
+    assert_eq!(h.cmds(), vec![DhtCommand::Release { stream: ended }, DhtCommand::Destroy { stream: open }]);
+    assert!(h.out().is_empty());
+}
+
 #[test]
 fn a_failed_connect_is_destroyed_unpaired_with_the_client_alias() {
     let mut h = Harness::new();
