@@ -94,6 +94,29 @@ async fn recv(ws: &mut Socket) -> Message {
     }
 }
 
+/// The next message that is not a keepalive/ack, signing every announce request with `kp`.
+async fn recv_signing(ws: &mut Socket, kp: &hyperwasm::crypto::KeyPair) -> Message {
+    use hyperwasm::relay_protocol::messages::SignKind;
+    loop {
+        match recv(ws).await {
+            Message::Sign(r) if r.kind == SignKind::Announce => {
+                let signable = hyperwasm::hyperdht::crypto::announce_signable(
+                    &r.target,
+                    &r.node_id,
+                    &r.token,
+                    &r.peer,
+                    r.refresh.as_ref(),
+                );
+                let signature = Some(kp.sign(&signable));
+                send(ws, &Message::Signature { sign: r.sign, signature }).await;
+            }
+            Message::Sign(r) => send(ws, &Message::Signature { sign: r.sign, signature: None }).await,
+            Message::Ack { .. } | Message::Ping | Message::Pong => {}
+            m => return m,
+        }
+    }
+}
+
 /// The next message that is not a keepalive/ack, refusing every sign request on the way.
 async fn recv_refusing_signs(ws: &mut Socket) -> Message {
     loop {
@@ -175,7 +198,8 @@ async fn unlisten_before_first_announce_closes_the_server() {
     let running = relay(16).await;
     let addr = running.addr;
     wait_ready(addr).await;
-    let key = [77u8; 32];
+    let kp = hyperwasm::crypto::KeyPair::from_seed(&[77; 32]);
+    let key = kp.public_key();
 
     let mut a = connect(addr).await;
     hello(&mut a).await;
@@ -192,7 +216,7 @@ async fn unlisten_before_first_announce_closes_the_server() {
     let mut b = connect(addr).await;
     hello(&mut b).await;
     send(&mut b, &Message::Listen { server: 1, public_key: key }).await;
-    let got = timeout(Duration::from_secs(20), recv_refusing_signs(&mut b)).await.unwrap();
+    let got = timeout(Duration::from_secs(20), recv_signing(&mut b, &kp)).await.unwrap();
     running.drain(Duration::from_secs(1)).await;
     match got {
         Message::Listening { server: 1, .. } => {}
@@ -546,4 +570,34 @@ async fn js_compat_sessions_count_under_the_same_caps() {
     let close = close.map(|f| (u16::from(f.code), f.reason.to_string()));
     running.drain(Duration::from_secs(1)).await;
     assert_eq!(close, Some((1008, "LIMIT_SESSIONS".to_string())));
+}
+
+/// A session may `listen` on any public key, but it holds the key only while it proves it owns
+/// it: a refused (or bad, or missing) signature of the server's self-announce closes the
+/// server with `SIGNATURE_REFUSED`, and the key's owner can then listen on this relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_without_the_secret_key_cannot_hold_a_server_key() {
+    let running = relay(16).await;
+    let addr = running.addr;
+    wait_ready(addr).await;
+    let kp = hyperwasm::crypto::KeyPair::from_seed(&[78; 32]);
+
+    let mut squatter = connect(addr).await;
+    hello(&mut squatter).await;
+    send(&mut squatter, &Message::Listen { server: 1, public_key: kp.public_key() }).await;
+    let got = timeout(Duration::from_secs(20), recv_refusing_signs(&mut squatter)).await.unwrap();
+    match got {
+        Message::Error { reference: 1, code, .. } if code == "SIGNATURE_REFUSED" => {}
+        other => panic!("an unproven server was kept: {other:?}"),
+    }
+
+    let mut owner = connect(addr).await;
+    hello(&mut owner).await;
+    send(&mut owner, &Message::Listen { server: 1, public_key: kp.public_key() }).await;
+    let got = timeout(Duration::from_secs(20), recv_signing(&mut owner, &kp)).await.unwrap();
+    running.drain(Duration::from_secs(1)).await;
+    match got {
+        Message::Listening { server: 1, .. } => {}
+        other => panic!("the key's owner could not listen: {other:?}"),
+    }
 }
