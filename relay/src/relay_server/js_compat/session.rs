@@ -145,6 +145,8 @@ struct Server {
     public_key: Key,
     listening: bool,
     closing: bool,
+    /// A valid signature of a self-announce proved the client holds the key.
+    proven: bool,
     relay_addresses: Vec<SocketAddrV4>,
 }
 
@@ -198,6 +200,8 @@ struct Hs {
 #[derive(Debug)]
 struct PendingSign {
     ask: AskId,
+    /// The server whose self-announce this is (none: a query's record).
+    server: Option<ServerId>,
     deadline: u64,
     signable: [u8; 64],
     public_key: Key,
@@ -333,6 +337,9 @@ impl Session {
         for id in expired {
             if let Some(s) = self.signs.remove(&id) {
                 self.answer(Answer::Sign { ask: s.ask, signature: None });
+                if let Some(server) = s.server {
+                    self.settle_proof(server, false);
+                }
             }
         }
     }
@@ -586,6 +593,7 @@ impl Session {
                 public_key: l.public_key,
                 listening: false,
                 closing: false,
+                proven: false,
                 relay_addresses: Vec::new(),
             },
         );
@@ -653,6 +661,26 @@ impl Session {
             s
         });
         self.answer(Answer::Sign { ask: p.ask, signature });
+        if let Some(server) = p.server {
+            self.settle_proof(server, ok);
+        }
+    }
+
+    /// A server is its key's owner's once a valid signature of its self-announce arrived; one
+    /// whose first sign request is refused, answered badly or left to time out is closed (the
+    /// client gets `closed`), so a client without the key's secret cannot keep that key
+    /// listening on this relay beyond one sign timeout.
+    fn settle_proof(&mut self, server: ServerId, valid: bool) {
+        let Some(s) = self.servers.get_mut(&server) else { return };
+        if s.proven || s.closing {
+            return;
+        }
+        if valid {
+            s.proven = true;
+        } else {
+            s.closing = true;
+            self.commands.push_back(DhtCommand::Unlisten { server });
+        }
     }
 
     fn on_noise_reply(&mut self, r: NoiseReply) {

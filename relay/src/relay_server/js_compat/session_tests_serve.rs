@@ -29,6 +29,45 @@ fn listen(h: &mut Harness, alias: u32, kp: &KeyPair) -> ServerId {
     server
 }
 
+#[test]
+fn a_server_whose_key_is_not_proven_is_closed() {
+    let kp = KeyPair::from_seed(&[9; 32]);
+    let other = KeyPair::from_seed(&[10; 32]);
+    let peer = Peer { public_key: kp.public_key(), relay_addresses: vec![] };
+    let target = hash(&kp.public_key());
+    // Signed by another key, refused (empty), or never answered: the server is closed.
+    for answer in [Some(other), None] {
+        let mut h = Harness::new();
+        h.client(Message::Listen(Listen { alias: 1, public_key: kp.public_key(), secret_key: None }));
+        let DhtCommand::Listen { server, .. } = h.one_cmd() else { panic!() };
+        h.dht(sign_event(50, SignOwner::Server(server), SignKind::Announce, target, peer.clone()));
+        let Message::SignAnnounce(req) = h.one_out() else { panic!() };
+        let signature = answer.map(|k| js_signee_signature(&k, &target, &req, true)).unwrap_or_default();
+        h.client(Message::Signature { id: req.id, signature });
+        let cmds = h.cmds();
+        assert!(matches!(cmds[0], DhtCommand::Answer(Answer::Sign { signature: None, .. })), "{cmds:?}");
+        assert_eq!(cmds[1..], [DhtCommand::Unlisten { server }]);
+    }
+    let mut h = Harness::new();
+    h.client(Message::Listen(Listen { alias: 1, public_key: kp.public_key(), secret_key: None }));
+    let DhtCommand::Listen { server, .. } = h.one_cmd() else { panic!() };
+    h.dht(sign_event(50, SignOwner::Server(server), SignKind::Announce, target, peer.clone()));
+    let Message::SignAnnounce(_) = h.one_out() else { panic!() };
+    h.s.handle_timeout(h.now + SessionConfig::default().sign_timeout_ms);
+    let cmds = h.cmds();
+    assert!(matches!(cmds[0], DhtCommand::Answer(Answer::Sign { signature: None, .. })), "{cmds:?}");
+    assert_eq!(cmds[1..], [DhtCommand::Unlisten { server }]);
+
+    // Proven once (the `listen` helper signs): a later refusal keeps the server.
+    let mut h = Harness::new();
+    let server = listen(&mut h, 1, &kp);
+    h.dht(sign_event(51, SignOwner::Server(server), SignKind::Announce, target, peer));
+    let Message::SignAnnounce(req) = h.one_out() else { panic!() };
+    h.client(Message::Signature { id: req.id, signature: Vec::new() });
+    let cmds = h.cmds();
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+}
+
 /// A peer dials the server: returns (stream, handshake id) once `connection` went out.
 fn incoming(h: &mut Harness, server: ServerId, ask: u64) -> (StreamId, u32) {
     let local = payload(true);

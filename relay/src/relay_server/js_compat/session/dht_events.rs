@@ -52,7 +52,12 @@ impl Session {
                     Some(signee) if expected == signable && !self.asks_full() => {
                         let id = self.alloc(|s, id| s.signs.contains_key(&id));
                         let deadline = now_ms.saturating_add(self.config.sign_timeout_ms);
-                        let pending = PendingSign { ask, deadline, signable, public_key: peer.public_key };
+                        let server = match owner {
+                            SignOwner::Server(server) => Some(server),
+                            SignOwner::Query(_) => None,
+                        };
+                        let public_key = peer.public_key;
+                        let pending = PendingSign { ask, server, deadline, signable, public_key };
                         self.signs.insert(id, pending);
                         let r = SignRequest {
                             id,
