@@ -9,12 +9,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use common::relay_ws::relay_on;
 use std::time::Duration;
 
 use common::dht::{hex32, js, js_run, js_testnet, s};
 use common::{node, repo_root, run_program, Output, Peer};
-use hyperwasm_relay::relay_server::{start, RelayArgs, Running};
 use serde_json::Value;
 
 fn client_args(relay: &str, cmd: &str, args: &[&str]) -> Vec<String> {
@@ -58,17 +57,6 @@ fn lines(out: &Output, what: &str) -> Vec<Value> {
 
 fn event(lines: &[Value], name: &str) -> Value {
     lines.iter().find(|v| v["event"] == name).cloned().unwrap_or_else(|| panic!("no {name} in {lines:?}"))
-}
-
-async fn relay_on(bootstrap: &str) -> Running {
-    let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
-    args.bootstrap = bootstrap.split(',').map(str::to_string).collect();
-    args.dht_bind = "127.0.0.1:0".parse().unwrap();
-    args.web_root = std::env::temp_dir();
-    args.drain_secs = 2;
-    let running = start(args).await.unwrap();
-    running.dht.ready().await.unwrap();
-    running
 }
 
 /// Runs blocking process work off the runtime's workers' way.

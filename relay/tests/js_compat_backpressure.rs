@@ -10,12 +10,12 @@
 
 mod common;
 
+use common::relay_ws::relay_on;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::dht::{js, js_testnet, s};
 use common::{node, repo_root, Peer};
-use hyperwasm_relay::relay_server::{start, RelayArgs, Running};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,17 +24,6 @@ use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const TOTAL: u64 = 50_000_000;
-
-async fn relay_on(bootstrap: &str) -> Running {
-    let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
-    args.bootstrap = bootstrap.split(',').map(str::to_string).collect();
-    args.dht_bind = "127.0.0.1:0".parse().unwrap();
-    args.web_root = std::env::temp_dir();
-    args.drain_secs = 2;
-    let running = start(args).await.unwrap();
-    timeout(LIMIT, running.dht.ready()).await.unwrap().unwrap();
-    running
-}
 
 /// Samples of the relay's `/metrics`, by name.
 async fn metrics(addr: SocketAddr, names: &[&str]) -> Vec<u64> {

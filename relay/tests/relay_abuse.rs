@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::relay_ws::{frame, open_frame, recv, send, Socket, V1};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -18,8 +21,6 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn relay(per_ip: usize) -> Running {
     let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -64,36 +65,6 @@ async fn connect_from(addr: SocketAddr, from: [u8; 4]) -> Socket {
     tokio_tungstenite::client_async(format!("ws://{addr}/relay"), stream).await.unwrap().0
 }
 
-fn open_frame(name: &str) -> Vec<u8> {
-    let mut f = vec![0, 1, 1, name.len() as u8];
-    f.extend_from_slice(name.as_bytes());
-    f.push(0);
-    f
-}
-
-fn frame(m: &Message) -> Vec<u8> {
-    let (t, p) = m.encode();
-    let mut f = vec![1, t as u8];
-    f.extend_from_slice(&p);
-    f
-}
-
-async fn send(ws: &mut Socket, m: &Message) {
-    ws.send(Ws::Binary(frame(m))).await.unwrap();
-}
-
-async fn recv(ws: &mut Socket) -> Message {
-    loop {
-        let msg = timeout(LIMIT, ws.next()).await.expect("a message in time").unwrap().unwrap();
-        let Ws::Binary(b) = msg else { panic!("unexpected {msg:?}") };
-        match b.first() {
-            Some(0) => continue,
-            Some(1) => return Message::decode(u64::from(b[1]), &b[2..]).unwrap(),
-            _ => panic!("frame on an unknown channel: {b:?}"),
-        }
-    }
-}
-
 /// The next message that is not a keepalive/ack, signing every announce request with `kp`.
 async fn recv_signing(ws: &mut Socket, kp: &hyperwasm::crypto::KeyPair) -> Message {
     use hyperwasm::relay_protocol::messages::SignKind;
@@ -129,7 +100,7 @@ async fn recv_refusing_signs(ws: &mut Socket) -> Message {
 }
 
 async fn hello(ws: &mut Socket) -> [u8; 32] {
-    ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+    ws.send(Ws::Binary(open_frame(V1))).await.unwrap();
     send(ws, &Message::Hello { version: 1, resume: None }).await;
     match recv(ws).await {
         Message::Welcome { token, .. } => token,
@@ -157,7 +128,7 @@ async fn per_ip_cap_counts_sessions_kept_for_resume() {
                 continue;
             }
         };
-        ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+        ws.send(Ws::Binary(open_frame(V1))).await.unwrap();
         send(&mut ws, &Message::Hello { version: 1, resume: None }).await;
         match recv(&mut ws).await {
             Message::Welcome { token, .. } => tokens.push(token),
@@ -172,7 +143,7 @@ async fn per_ip_cap_counts_sessions_kept_for_resume() {
     // Both sessions are detached (in their grace period) and the IP is at its cap: resuming
     // one of them is not refused.
     let mut ws = connect(addr).await;
-    ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+    ws.send(Ws::Binary(open_frame(V1))).await.unwrap();
     let resume = Resume { token: tokens[0], received: 0 };
     send(&mut ws, &Message::Hello { version: 1, resume: Some(resume) }).await;
     let resumed = recv(&mut ws).await;
@@ -448,7 +419,7 @@ async fn hello_forwarded_for(addr: SocketAddr, xff: &str) -> Result<[u8; 32], St
     let mut req = format!("ws://{addr}/relay").into_client_request().unwrap();
     req.headers_mut().insert("x-forwarded-for", xff.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    ws.send(Ws::Binary(open_frame("hyperwasm-relay/1"))).await.unwrap();
+    ws.send(Ws::Binary(open_frame(V1))).await.unwrap();
     send(&mut ws, &Message::Hello { version: 1, resume: None }).await;
     let got = match recv(&mut ws).await {
         Message::Welcome { token, .. } => Ok(token),

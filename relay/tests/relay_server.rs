@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::relay_ws::{open_frame, recv, send, Socket, V1};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -23,8 +26,6 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 
 const LIMIT: Duration = Duration::from_secs(20);
 const GOOD_ORIGIN: &str = "http://good.example";
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn relay(web_root: &std::path::Path) -> Running {
     let mut args = RelayArgs::defaults(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -54,46 +55,8 @@ async fn connect(addr: SocketAddr, origin: &str) -> Result<Socket, tokio_tungste
     tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
 }
 
-/// The Protomux `open` of `hyperwasm-relay/1` as our channel 1, built by hand:
-/// channel 0 · type 1 (open) · local id 1 · string protocol · empty id · no handshake.
-fn open_frame() -> Vec<u8> {
-    let name = b"hyperwasm-relay/1";
-    let mut f = vec![0, 1, 1, name.len() as u8];
-    f.extend_from_slice(name);
-    f.push(0);
-    f
-}
-
-/// A message on our channel 1: `1 · type · payload` (every v1 type fits one varint byte).
-fn frame(m: &Message) -> Vec<u8> {
-    let (t, p) = m.encode();
-    let mut f = vec![1, t as u8];
-    f.extend_from_slice(&p);
-    f
-}
-
-async fn send(ws: &mut Socket, m: &Message) {
-    ws.send(Ws::Binary(frame(m))).await.unwrap();
-}
-
-/// The next v1 message from the relay (skipping its channel open).
-async fn recv(ws: &mut Socket) -> Message {
-    loop {
-        let msg = timeout(LIMIT, ws.next()).await.expect("a message in time").unwrap().unwrap();
-        let Ws::Binary(b) = msg else { panic!("unexpected {msg:?}") };
-        match b.first() {
-            Some(0) => {
-                assert_eq!(b.get(1), Some(&1), "the relay only opens its channel: {b:?}");
-                continue;
-            }
-            Some(1) => return Message::decode(u64::from(b[1]), &b[2..]).unwrap(),
-            _ => panic!("frame on an unknown channel: {b:?}"),
-        }
-    }
-}
-
 async fn hello(ws: &mut Socket) -> [u8; 32] {
-    ws.send(Ws::Binary(open_frame())).await.unwrap();
+    ws.send(Ws::Binary(open_frame(V1))).await.unwrap();
     send(ws, &Message::Hello { version: 1, resume: None }).await;
     match recv(ws).await {
         Message::Welcome { resumed: false, token, received: 0, stream_credit, limits, .. } => {
@@ -284,7 +247,7 @@ async fn the_js_relay_channel_is_served_and_refuses_custodial_and_an_unknown_ver
     );
 
     let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
-    ws.send(Ws::Binary(open_frame())).await.unwrap();
+    ws.send(Ws::Binary(open_frame(V1))).await.unwrap();
     send(&mut ws, &Message::Hello { version: 2, resume: None }).await;
     match recv(&mut ws).await {
         Message::Error { code, .. } => assert_eq!(code, "UNSUPPORTED_VERSION"),
@@ -572,7 +535,7 @@ async fn a_dropped_socket_resumes_and_gets_what_it_missed() {
     drop(ws); // gone before reading a single reply
 
     let mut ws = connect(running.addr, GOOD_ORIGIN).await.unwrap();
-    ws.send(Ws::Binary(open_frame())).await.unwrap();
+    ws.send(Ws::Binary(open_frame(V1))).await.unwrap();
     send(&mut ws, &Message::Hello { version: 1, resume: Some(Resume { token, received: 0 }) }).await;
     match recv(&mut ws).await {
         Message::Welcome { resumed: true, token: t, received, .. } => {
@@ -596,7 +559,7 @@ async fn a_dropped_socket_resumes_and_gets_what_it_missed() {
 
     // An unknown token starts a new session.
     let mut other = connect(running.addr, GOOD_ORIGIN).await.unwrap();
-    other.send(Ws::Binary(open_frame())).await.unwrap();
+    other.send(Ws::Binary(open_frame(V1))).await.unwrap();
     send(&mut other, &Message::Hello { version: 1, resume: Some(Resume { token: [1; 32], received: 0 }) })
         .await;
     match recv(&mut other).await {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod dht;
+pub mod relay_ws;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
