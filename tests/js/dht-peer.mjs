@@ -467,6 +467,8 @@ function storeDir(opts, tag) {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyperwasm-dht-' + tag + '-'))
   onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }))
+  // The cleanups may not finish (exit() forces the exit after 5 s): remove it at exit anyway.
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 

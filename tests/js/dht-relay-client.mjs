@@ -190,6 +190,7 @@ async function swarmFetch(opts) {
   const timeoutMs = intArg(opts.timeoutMs, 'timeout-ms', 60000)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyperwasm-relay-fetch-'))
   onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }))
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true })) // forced exits too
   const store = new Corestore(dir)
   onCleanup(() => store.close())
   const core = store.get({ key })

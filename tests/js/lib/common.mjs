@@ -151,6 +151,8 @@ export function requestWire(req) {
 
 // ---- temp dirs / cores ----
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hyperwasm-oracle-'))
+// Also on any exit, forced ones included (the callers' own cleanup is not always reached).
+process.on('exit', () => cleanupTmp())
 let tmpN = 0
 export function tmpDir() {
   return path.join(tmpRoot, String(tmpN++))
