@@ -572,3 +572,33 @@ async fn a_session_without_the_secret_key_cannot_hold_a_server_key() {
         other => panic!("the key's owner could not listen: {other:?}"),
     }
 }
+
+/// A socket that never says `hello` (silent, or only its channel open) holds a place under the
+/// session caps: it is closed (1008) after `HELLO_TIMEOUT`, and the place is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_says_hello_is_closed() {
+    let running = relay(2).await;
+    let addr = running.addr;
+    let mut silent = connect(addr).await;
+    let mut opened = connect(addr).await;
+    opened.send(Ws::Binary(open_frame(V1))).await.unwrap();
+    let started = Instant::now();
+    for ws in [&mut silent, &mut opened] {
+        let code = loop {
+            match timeout(Duration::from_secs(20), ws.next()).await.expect("closed in time") {
+                Some(Ok(Ws::Close(Some(f)))) => break u16::from(f.code),
+                Some(Ok(Ws::Close(None))) | None | Some(Err(_)) => break 0,
+                Some(Ok(_)) => {}
+            }
+        };
+        assert_eq!(code, 1008);
+    }
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(9), "closed after {waited:?}");
+    // Both places are free: two sessions fit under the per-IP cap of 2.
+    let mut a = connect(addr).await;
+    hello(&mut a).await;
+    let mut b = connect(addr).await;
+    hello(&mut b).await;
+    running.drain(Duration::from_secs(1)).await;
+}

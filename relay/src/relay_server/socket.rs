@@ -39,6 +39,10 @@ const MAX_FRAMES_PER_FLUSH: usize = 256;
 /// Why the socket stops.
 struct Stop(u16, &'static str);
 
+/// How long a socket may take to open its channel and say `hello` (or open the JS-compat
+/// channel) before it is closed: until then it holds a place under the session caps.
+pub const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs one WebSocket until it closes. `pending` holds its place under the session caps until
 /// it becomes a session (which then holds a slot until it ends) or resumes one.
 pub(crate) async fn run(ws: WebSocket, ctx: Arc<Ctx>, pending: Pending) {
@@ -59,8 +63,13 @@ async fn serve_socket(ws: WebSocket, ctx: Arc<Ctx>, pending: Pending, id: u64) {
     let mut bucket = TokenBucket::new(ctx.session_config.bytes_per_second, ctx.now());
     let mut draining = ctx.draining.clone();
     let mut pending_close: Option<SocketOut> = None;
+    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let stop: Option<Stop> = loop {
+        let greeted = matches!(serving, Some(Serving::Session(..)));
         tokio::select! {
+            _ = tokio::time::sleep_until(hello_deadline), if !greeted => {
+                break Some(Stop(1008, "no hello in time"));
+            }
             msg = stream.next() => {
                 let msg = match msg {
                     Some(Ok(m)) => m,
