@@ -520,6 +520,12 @@ impl Stream {
         }
     }
 
+    /// The peer ended and acked every packet we sent except the one carrying our END.
+    fn only_our_end_unacked(&self) -> bool {
+        self.remote_ended
+            && self.end_seq.is_some_and(|end| self.rec.una == end && self.rec.seq == end.wrapping_add(1))
+    }
+
     fn maybe_close(&mut self, now: u64, ev: &mut VecDeque<Event>) {
         if self.life == Life::Open && self.local_ended && self.remote_ended && !self.ack_pending {
             self.life = Life::Lingering { until: now + self.cfg.linger_ms, expired: false };
@@ -563,7 +569,12 @@ impl Stream {
         match self.life {
             Life::Open => {
                 if let Err(e) = self.rec.on_timeout(now) {
-                    self.close(Some(e), ev);
+                    // libudx does not linger after a clean close: once the peer has ended and
+                    // acked everything but our last (END) packet, an ack of it lost for good is
+                    // the peer having closed (it cannot close before it has our END), not a
+                    // failure. The peer's END and all our data before it were delivered.
+                    let error = (!self.only_our_end_unacked()).then_some(e);
+                    self.close(error, ev);
                     return;
                 }
                 self.sync_mtu();

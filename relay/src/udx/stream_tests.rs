@@ -378,6 +378,34 @@ fn progress_resets_the_backoff() {
     assert_eq!(s.poll_timeout(), Some(2100));
 }
 
+/// libudx closes without lingering: when its ack of our END is lost after it ended, nobody will
+/// ever ack our END again. That is a clean close (the peer had everything), not ETIMEDOUT; an
+/// END whose data the peer has not acked still times out.
+#[test]
+fn a_lost_ack_of_our_end_after_the_peer_ended_is_a_clean_close() {
+    let run = |peer_acks_data: bool| {
+        let mut s = connected();
+        s.write(b"first");
+        assert_eq!(drain(&mut s, 0).len(), 1);
+        // the peer acks our data (or not) and ends its side
+        let ack = u32::from(peer_acks_data);
+        feed(&mut s, &raw(FLAG_END, 0, ack, &[]), 5);
+        s.end();
+        let out = drain(&mut s, 10);
+        assert!(out.iter().any(|p| hdr(p).flags & FLAG_END != 0));
+        // ...and then says nothing more, whatever we retransmit
+        let mut ev = VecDeque::new();
+        while let Some(now) = s.poll_timeout() {
+            s.handle_timeout(now, &mut ev);
+            drain(&mut s, now);
+            assert!(now < 1_000_000);
+        }
+        ev.into_iter().filter(|e| matches!(e, Event::Closed { .. })).collect::<Vec<_>>()
+    };
+    assert_eq!(run(true), vec![Event::Closed { id: ME, error: None }]);
+    assert_eq!(run(false), vec![Event::Closed { id: ME, error: Some(UdxError::TimedOut) }]);
+}
+
 #[test]
 fn end_both_ways_closes_and_lingers() {
     let mut s = connected();
