@@ -102,17 +102,23 @@ async function announce(opts) {
   await exit(0)
 }
 
-async function connect(opts) {
-  const key = hexArg(opts.key, 'key', 32)
-  const bytes = intArg(opts.bytes, 'bytes', 1024)
-  const timeoutMs = intArg(opts.timeoutMs, 'timeout-ms', 30000)
-  const { node } = await relayNode(opts)
+/** node.connect(key) over a fresh relay session, resolved once the connection is open. */
+async function dialOpen(opts, key, timeoutMs) {
+  const { node, socket } = await relayNode(opts)
   const conn = node.connect(key)
   conn.on('error', (err) => log('connection error:', reasonOf(err)))
   await withTimeout(new Promise((resolve, reject) => {
     conn.once('open', resolve)
     conn.once('close', () => reject(new Error('closed before open')))
   }), timeoutMs, 'open')
+  return { node, socket, conn }
+}
+
+async function connect(opts) {
+  const key = hexArg(opts.key, 'key', 32)
+  const bytes = intArg(opts.bytes, 'bytes', 1024)
+  const timeoutMs = intArg(opts.timeoutMs, 'timeout-ms', 30000)
+  const { conn } = await dialOpen(opts, key, timeoutMs)
   out({ event: 'open', remotePublicKey: hex(conn.remotePublicKey) })
   const payload = crypto.randomBytes(bytes)
   const chunks = []
@@ -139,13 +145,7 @@ async function connect(opts) {
 async function sink(opts) {
   const key = hexArg(opts.key, 'key', 32)
   const timeoutMs = intArg(opts.timeoutMs, 'timeout-ms', 120000)
-  const { node, socket } = await relayNode(opts)
-  const conn = node.connect(key)
-  conn.on('error', (err) => log('connection error:', reasonOf(err)))
-  await withTimeout(new Promise((resolve, reject) => {
-    conn.once('open', resolve)
-    conn.once('close', () => reject(new Error('closed before open')))
-  }), timeoutMs, 'open')
+  const { socket, conn } = await dialOpen(opts, key, timeoutMs)
   if (opts.stall) socket.pause()
   const received = receiveBytes(conn)
   received.catch(() => {})

@@ -193,6 +193,26 @@ async fn take(
     }
 }
 
+/// Dials `stream` and, instead of the DHT, "connects" it to an in-memory pipe of `size`
+/// bytes; returns the pipe's far end (the peer) with the stream open at the client.
+fn dial_to_pipe(t: &mut SessionTask, stream: u32, size: usize) -> tokio::io::DuplexStream {
+    let connect = Message::Connect {
+        stream,
+        remote_public_key: [4; 32],
+        public_key: [5; 32],
+        relay_addresses: Vec::new(),
+    };
+    client(t, connect);
+    t.abort_task(TAG_DIAL | u64::from(stream));
+    let (ours, peer) = tokio::io::duplex(size);
+    let (r, w) = tokio::io::split(ours);
+    t.start_pumps(stream, r, w);
+    let remote_address = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1);
+    t.session.handle_dht(DhtEvent::Opened { stream, remote_address }, 1);
+    t.pump();
+    peer
+}
+
 /// PROTOCOL.md §4: a client that grants credit but never acks gets at most about the replay
 /// high-water mark of stream data (the relay stops reading the stream), and everything else
 /// once it acks; the session is never ended for it.
@@ -200,23 +220,8 @@ async fn take(
 async fn a_client_that_never_acks_gets_at_most_the_high_water_mark_then_the_rest_after_acking() {
     const TOTAL: usize = 3 * REPLAY_HIGH_WATER;
     let (mut t, mut rx, tx) = task_with_inbox().await;
-    client(
-        &mut t,
-        Message::Connect {
-            stream: 3,
-            remote_public_key: [4; 32],
-            public_key: [5; 32],
-            relay_addresses: Vec::new(),
-        },
-    );
     // The dial "connected" to a local pipe whose far end is the peer.
-    t.abort_task(TAG_DIAL | 3);
-    let (ours, mut peer) = tokio::io::duplex(64 << 10);
-    let (r, w) = tokio::io::split(ours);
-    t.start_pumps(3, r, w);
-    let remote_address = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1);
-    t.session.handle_dht(DhtEvent::Opened { stream: 3, remote_address }, 1);
-    t.pump();
+    let mut peer = dial_to_pipe(&mut t, 3, 64 << 10);
     let peer_task = tokio::spawn(async move {
         let all: Vec<u8> = (0..TOTAL).map(pattern).collect();
         peer.write_all(&all).await.unwrap();
@@ -252,22 +257,7 @@ async fn a_client_that_never_acks_gets_at_most_the_high_water_mark_then_the_rest
 #[tokio::test]
 async fn a_released_writer_stuck_on_a_peer_that_never_reads_ends_with_the_session() {
     let (mut t, mut rx) = task().await;
-    client(
-        &mut t,
-        Message::Connect {
-            stream: 3,
-            remote_public_key: [4; 32],
-            public_key: [5; 32],
-            relay_addresses: Vec::new(),
-        },
-    );
-    t.abort_task(TAG_DIAL | 3);
-    let (ours, mut peer) = tokio::io::duplex(16 << 10);
-    let (r, w) = tokio::io::split(ours);
-    t.start_pumps(3, r, w);
-    let remote_address = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1);
-    t.session.handle_dht(DhtEvent::Opened { stream: 3, remote_address }, 1);
-    t.pump();
+    let mut peer = dial_to_pipe(&mut t, 3, 16 << 10);
     // 64 KiB for a pipe of 16 KiB nobody reads, then both sides end.
     client(&mut t, Message::Data { stream: 3, bytes: vec![1; 64 << 10] });
     client(&mut t, Message::End { stream: 3 });
