@@ -8,7 +8,8 @@
 mod common;
 
 use common::dht::{hex32, js, js_run, js_testnet, rust, rust_run, rust_testnet, s, stream_hash};
-use common::{bin, p, relay, relay_stdin, run_program, Output};
+use common::{bin, p, relay, relay_stdin, run_program};
+use common::{event, lines};
 use hyperwasm::crypto::KeyPair;
 use hyperwasm_relay::commands::dht::stream::echo_connection;
 use hyperwasm_relay::dht::{Dht, DhtConfig};
@@ -17,31 +18,6 @@ use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Every JSON line of a finished command (after checking it succeeded).
-fn lines(out: &Output, what: &str) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{what}: exit {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        out.stdout_str(),
-        out.stderr
-    );
-    out.stdout_str()
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// The line whose `"event"` is `name`.
-fn event(lines: &[Value], name: &str) -> Value {
-    lines
-        .iter()
-        .find(|v| v["event"] == name)
-        .unwrap_or_else(|| panic!("no {name:?} event in {lines:?}"))
-        .clone()
-}
 
 /// The public keys of `peer` events.
 fn peers(lines: &[Value]) -> Vec<String> {

@@ -10,11 +10,11 @@
 mod common;
 
 use common::relay_ws::relay_on;
+use common::{event, lines};
 use std::time::Duration;
 
 use common::dht::{hex32, js, js_run, js_testnet, s};
 use common::{node, repo_root, run_program, Output, Peer};
-use serde_json::Value;
 
 fn client_args(relay: &str, cmd: &str, args: &[&str]) -> Vec<String> {
     let script = repo_root().join("tests/js/dht-relay-client.mjs");
@@ -37,26 +37,6 @@ fn client(relay: &str, cmd: &str, args: &[&str]) -> Peer {
     let mut p = Peer::spawn(cmd, node(), &a, Some(&repo_root().join("tests/js")));
     p.exits_on_eof = true;
     p
-}
-
-/// Every JSON line of a finished command, after checking it succeeded.
-fn lines(out: &Output, what: &str) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{what}: exit {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        out.stdout_str(),
-        out.stderr
-    );
-    out.stdout_str()
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn event(lines: &[Value], name: &str) -> Value {
-    lines.iter().find(|v| v["event"] == name).cloned().unwrap_or_else(|| panic!("no {name} in {lines:?}"))
 }
 
 /// Runs blocking process work off the runtime's workers' way.

@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::{event, lines};
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,6 @@ use hyperwasm_relay::cores::{CoreSet, DownloadRange};
 use hyperwasm_relay::relay_client::{replicate_relayed, RelayConnection, RelayDht, RelayDhtOptions};
 use hyperwasm_relay::relay_server::{start, RelayArgs, Running};
 use hyperwasm_relay::testdata::Digest;
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{block_in_place, AbortHandle};
@@ -51,20 +51,6 @@ async fn client(addr: SocketAddr) -> RelayDht {
 
 fn key_pair(byte: u8) -> KeyPair {
     KeyPair::from_seed(&[byte; 32])
-}
-
-/// Every JSON line of a finished one-shot JS run (must have succeeded).
-fn lines(out: &common::Output, what: &str) -> Vec<Value> {
-    assert!(out.status.success(), "{what} failed: {}\nstderr:\n{}", out.stdout_str(), out.stderr);
-    out.stdout_str()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn event<'a>(lines: &'a [Value], name: &str) -> &'a Value {
-    lines.iter().find(|v| v["event"] == name).unwrap_or_else(|| panic!("no {name} event in {lines:?}"))
 }
 
 /// A distinctive payload: 16-byte windows that never repeat (a counter and its complement).

@@ -152,23 +152,13 @@ impl KeyHolder {
         self.servers.values().filter_map(|s| s.listen_reply.as_ref().map(|(_, t)| *t)).min()
     }
 
-    /// Closes servers whose `listen` caller went away before the first self-announce (its
-    /// future dropped: no server handle will ever close them).
-    fn close_abandoned(&mut self, node: &mut Node, now: u64) {
-        for (id, s) in self.servers.iter_mut() {
-            if s.listen_reply.as_ref().is_some_and(|(reply, _)| reply.is_closed()) {
-                s.listen_reply = None;
-                node.unlisten(*id, now);
-            }
-        }
-    }
-
-    /// Answers `listen`s whose server never announced in time; closes abandoned ones.
+    /// Answers `listen`s whose server never announced in time, and those whose caller went away
+    /// (its future dropped: [`Self::answer_listen`] then closes the server, as nothing else
+    /// ever would).
     pub(crate) fn handle_timeout(&mut self, node: &mut Node, now: u64) {
-        self.close_abandoned(node, now);
         let mut due = Vec::new();
         for (id, s) in self.servers.iter_mut() {
-            if s.listen_reply.as_ref().is_some_and(|(_, t)| *t <= now) {
+            if s.listen_reply.as_ref().is_some_and(|(reply, t)| *t <= now || reply.is_closed()) {
                 if let Some((reply, _)) = s.listen_reply.take() {
                     due.push((*id, reply));
                 }
@@ -191,7 +181,7 @@ impl KeyHolder {
     pub(crate) fn command(&mut self, node: &mut Node, cmd: Command, now: u64) {
         if matches!(cmd, Command::Listen { .. } | Command::ListenDelegated { .. }) {
             // A key an abandoned listen still holds is free for a new one.
-            self.close_abandoned(node, now);
+            self.handle_timeout(node, now);
         }
         match cmd {
             Command::Ready(reply) => {

@@ -348,3 +348,29 @@ pub fn serve(dirs: &[&Path]) -> Peer {
     args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     Peer::spawn("relay serve", &bin(), &args, None)
 }
+
+/// Every JSON line of a finished run's stdout, after asserting it succeeded (`what` names the
+/// run in the failure message).
+pub fn lines(out: &Output, what: &str) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{what}: exit {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        out.stdout_str(),
+        out.stderr
+    );
+    out.stdout_str()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The line of `lines` whose `"event"` is `name`.
+pub fn event(lines: &[Value], name: &str) -> Value {
+    lines
+        .iter()
+        .find(|v| v["event"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} event in {lines:?}"))
+}
